@@ -1,0 +1,32 @@
+# Two commands for a fresh machine (see README):
+#   make book   create .venv, install everything, run the notebooks (quick profile), build the HTML book
+#   make test   create .venv, install everything, run the test suite
+PYTHON  ?= python3
+VENV    ?= .venv
+PROFILE ?= quick
+# The CPU build of torch. On a GPU machine: make book TORCH="torch --index-url <your CUDA wheel index>"
+TORCH   ?= torch==2.13.0
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.alignlib-installed
+
+.PHONY: install book test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@echo "[make] creating $(VENV) and installing (timed)"
+	@start=$$(date +%s); \
+	$(PYTHON) -m venv $(VENV) && \
+	$(PY) -m pip install --quiet "$(TORCH)" && \
+	$(PY) -m pip install --quiet -e ".[book,test]" && \
+	echo "[make] install took $$(( $$(date +%s) - start )) s"
+	@touch $(STAMP)
+
+book: install
+	$(PY) -m alignlib book --profile $(PROFILE)
+
+test: install
+	$(PY) -m pytest
+
+clean:
+	rm -rf _build book/executed runs results/*/

@@ -1,0 +1,74 @@
+"""Eigenspectra of population responses: cross-validated PCA and power-law fits.
+
+Stringer, Pachitariu, Steinmetz, Carandini & Harris (2019), "High-dimensional geometry of
+population responses in visual cortex", Nature 571:361-365. The stimulus-related variance
+along the k-th principal dimension of mouse V1 responses to natural images decays as a
+power law, lambda_k ~ k^-alpha with alpha ~ 1.04.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["cvpca_spectrum", "powerlaw_exponent"]
+
+
+def _check_repeats(rep1: np.ndarray, rep2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rep1 = np.asarray(rep1, dtype=np.float64)
+    rep2 = np.asarray(rep2, dtype=np.float64)
+    if rep1.ndim != 2 or rep1.shape != rep2.shape:
+        raise ValueError("rep1 and rep2 must both be (n_images, n_neurons) arrays of the same shape, "
+                         f"got {rep1.shape} and {rep2.shape}")
+    if rep1.shape[0] < 2:
+        raise ValueError(f"need at least 2 images, got {rep1.shape[0]}")
+    return rep1, rep2
+
+
+def cvpca_spectrum(rep1: np.ndarray, rep2: np.ndarray, n_components: int | None = None) -> np.ndarray:
+    """Cross-validated PCA eigenspectrum (Stringer et al. 2019, Nature, Methods "cvPCA").
+
+    ``rep1`` and ``rep2`` are (n_images, n_neurons) responses to the same images in two repeats.
+    Each is mean-centred over images; the principal directions ``v_k`` (right singular vectors)
+    come from repeat 1 only; both repeats are projected onto them and
+
+        lambda_k = (1 / n_images) * sum_i (X1 v_k)_i (X2 v_k)_i .
+
+    Trial noise is independent between repeats, so its contribution averages out: ``lambda_k``
+    is an unbiased estimate of the stimulus-related variance along ``v_k`` (it can be negative
+    where there is none). Returns ``n_components`` values (default: all, min(n_images, n_neurons)).
+    """
+    rep1, rep2 = _check_repeats(rep1, rep2)
+    x1 = rep1 - rep1.mean(axis=0)
+    x2 = rep2 - rep2.mean(axis=0)
+    _, _, vt = np.linalg.svd(x1, full_matrices=False)
+    if n_components is not None:
+        if n_components < 1:
+            raise ValueError(f"n_components must be >= 1, got {n_components}")
+        vt = vt[:n_components]
+    p1, p2 = x1 @ vt.T, x2 @ vt.T
+    return (p1 * p2).sum(axis=0) / x1.shape[0]
+
+
+def powerlaw_exponent(spectrum: np.ndarray, fit_range: tuple[int, int] = (11, 500),
+                      weighted: bool = False) -> tuple[float, float]:
+    """Fit ``log lambda_k = -alpha log k + b`` over ranks ``fit_range``; return ``(alpha, b)``.
+
+    Ranks are 1-based and inclusive (Stringer et al. 2019 fit ranks 11 to 500); the upper end is
+    clipped to the length of ``spectrum`` and only positive values are used. Ordinary least
+    squares by default; ``weighted=True`` weights each rank by 1/k as the authors' public code
+    (``get_powerlaw``) does, which evens out the density of points along log k.
+    """
+    spectrum = np.asarray(spectrum, dtype=np.float64).ravel()
+    lo, hi = int(fit_range[0]), int(fit_range[1])
+    if lo < 1 or hi < lo:
+        raise ValueError(f"fit_range must be (lo, hi) with 1 <= lo <= hi, got {fit_range}")
+    ranks = np.arange(lo, min(hi, spectrum.size) + 1)
+    values = spectrum[ranks - 1]
+    keep = np.isfinite(values) & (values > 0)
+    ranks, values = ranks[keep], values[keep]
+    if ranks.size < 3:
+        raise ValueError(f"only {ranks.size} positive spectrum values in ranks {lo}..{hi} "
+                         f"(spectrum length {spectrum.size}); need at least 3 to fit a power law")
+    design = np.column_stack([-np.log(ranks), np.ones(ranks.size)])
+    w = np.sqrt(1.0 / ranks) if weighted else np.ones(ranks.size)
+    (alpha, intercept), *_ = np.linalg.lstsq(design * w[:, None], np.log(values) * w, rcond=None)
+    return float(alpha), float(intercept)

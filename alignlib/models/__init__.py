@@ -1,0 +1,1 @@
+"""Models: image towers, neural towers and paired alignment models."""

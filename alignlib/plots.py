@@ -1,0 +1,133 @@
+"""Figures for the book. Functions take computed arrays/tables and return a matplotlib Figure;
+they compute nothing of scientific substance (that lives in the analysis modules)."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def image_rows(rows: Mapping[str, np.ndarray], n: int = 4, titles: Mapping[str, Sequence[str]] | None = None):
+    """One row per named image set (each (k, H, W)), ``n`` examples each, gray scale 0..255."""
+    fig, axes = plt.subplots(len(rows), n, figsize=(2.6 * n, 1.0 * len(rows) + 0.3), squeeze=False)
+    for r, (name, imgs) in enumerate(rows.items()):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(imgs):
+                ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=255, aspect="equal")
+                if titles and name in titles:
+                    ax.set_title(titles[name][c], fontsize=7)
+        axes[r, 0].text(-0.04, 0.5, name, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def eigenspectra(spectra: Mapping[str, np.ndarray], fits: Mapping[str, tuple[float, float]] | None = None,
+                 fit_range: tuple[int, int] = (11, 500), reference_alpha: float | None = None):
+    """Log-log cvPCA eigenspectra (normalised to sum 1 over positive values), with power-law fits."""
+    fig, ax = plt.subplots(figsize=(5.2, 4))
+    for name, spec in spectra.items():
+        spec = np.asarray(spec, float)
+        ranks = np.arange(1, len(spec) + 1)
+        keep = spec > 0
+        norm = spec[keep].sum()
+        (line,) = ax.loglog(ranks[keep], spec[keep] / norm, lw=1.2,
+                            label=f"{name}" + (f"  (α = {fits[name][0]:.2f})" if fits and name in fits else ""))
+        if fits and name in fits:
+            alpha, intercept = fits[name]
+            lo, hi = fit_range[0], min(fit_range[1], len(spec))
+            r = np.arange(lo, hi + 1)
+            ax.loglog(r, np.exp(intercept) * r ** (-alpha) / norm, "--", color=line.get_color(), lw=0.8)
+    if reference_alpha is not None:
+        r = np.array([1.0, 1000.0])
+        ax.loglog(r, 0.1 * r ** (-reference_alpha), ":", color="k", lw=1, label=f"slope −{reference_alpha} (Stringer 2019)")
+    ax.set_xlabel("PC dimension")
+    ax.set_ylabel("variance (fraction, cross-validated)")
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def histograms(values: Mapping[str, np.ndarray], xlabel: str, bins: int | np.ndarray = 40, log_x: bool = False):
+    """Overlaid step histograms, one per named array."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    all_v = np.concatenate([np.asarray(v, float).ravel() for v in values.values()])
+    all_v = all_v[np.isfinite(all_v)]
+    if log_x:
+        all_v = all_v[all_v > 0]
+        bins = np.logspace(np.log10(all_v.min()), np.log10(all_v.max()), bins if isinstance(bins, int) else len(bins))
+        ax.set_xscale("log")
+    for name, v in values.items():
+        v = np.asarray(v, float)
+        ax.hist(v[np.isfinite(v)], bins=bins, histtype="step", lw=1.2, label=name, density=True)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(history: pd.DataFrame, best_epoch: int | None = None):
+    """Training and validation InfoNCE per epoch, and validation top-1 retrieval if present."""
+    has_acc = "val_top1" in history
+    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(9 if has_acc else 5, 3.2), squeeze=False)
+    ax = axes[0, 0]
+    ax.plot(history["epoch"], history["train_loss"], label="train")
+    ax.plot(history["epoch"], history["val_loss"], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("InfoNCE loss")
+    if has_acc:
+        axes[0, 1].plot(history["epoch"], history["val_top1"], color="C2")
+        axes[0, 1].set_xlabel("epoch")
+        axes[0, 1].set_ylabel("validation top-1 retrieval")
+    for a in axes[0]:
+        if best_epoch is not None:
+            a.axvline(best_epoch, color="k", ls=":", lw=1, label="best (restored)")
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def retrieval_panel(query_images: np.ndarray, retrieved: np.ndarray, correct: np.ndarray, labels: Sequence[str]):
+    """Fig 3-style panel: for each neural query (row), its true image then the top-k retrieved images;
+    a correct retrieval is framed in green."""
+    n_q, k = retrieved.shape[:2]
+    fig, axes = plt.subplots(n_q, k + 1, figsize=(1.9 * (k + 1), 0.75 * n_q + 0.4), squeeze=False)
+    for i in range(n_q):
+        axes[i, 0].imshow(query_images[i], cmap="gray", vmin=0, vmax=255)
+        axes[i, 0].set_ylabel(labels[i], fontsize=7)
+        for j in range(k):
+            ax = axes[i, j + 1]
+            ax.imshow(retrieved[i, j], cmap="gray", vmin=0, vmax=255)
+            if correct[i, j]:
+                for side in ax.spines.values():
+                    side.set_edgecolor("limegreen")
+                    side.set_linewidth(3)
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_title("stimulus", fontsize=8)
+    for j in range(k):
+        axes[0, j + 1].set_title(f"top-{j + 1}", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def similarity_matrices(matrices: Mapping[str, np.ndarray]):
+    """Fig A.1-style image–neural cosine-similarity matrices (rows: neural queries, columns: images)."""
+    n = len(matrices)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.0), squeeze=False)
+    for ax, (name, m) in zip(axes[0], matrices.items()):
+        im = ax.imshow(m, cmap="viridis", interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("test image")
+        ax.set_ylabel("neural response")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,46 @@
+"""What a book page needs besides figures: the provenance banner and tables saved for the text.
+
+Every table a page shows is also written to ``results/<chapter>/<name>.csv`` with a sidecar
+``<name>.json`` holding the parameters and provenance that produced it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from alignlib.paths import results_dir
+from alignlib.repro import provenance, write_json
+
+PROFILE_TEXT = {
+    "quick": "**quick** — laptop-CPU sizes: shrunk data, narrow models and few epochs; numbers show that the "
+             "method works, not the paper's scale.",
+    "paper": "**paper** — the papers' hyperparameters and sizes.",
+    "smoke": "**smoke** — tiny sizes for the test suite; the numbers on this page mean nothing.",
+}
+
+
+def provenance_markdown(profile: str, data: str, details: dict[str, Any] | None = None) -> str:
+    """Markdown for the banner at the top of each page: profile, data, and any details."""
+    lines = [f"> **Profile:** {PROFILE_TEXT.get(profile, profile)}  ",
+             f"> **Data:** {data}  "]
+    for key, value in (details or {}).items():
+        lines.append(f"> **{key}:** {value}  ")
+    lines.append(f"> **Code version:** `{provenance()['code_version']}`")
+    return "\n".join(lines)
+
+
+def show_provenance(profile: str, data: str, details: dict[str, Any] | None = None) -> None:
+    """Display the banner (as Markdown) in a notebook."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(provenance_markdown(profile, data, details)))
+
+
+def save_table(df: pd.DataFrame, chapter: str, name: str, params: dict[str, Any] | None = None) -> Path:
+    """Write ``df`` to ``results/<chapter>/<name>.csv`` and its parameters/provenance beside it."""
+    path = results_dir(chapter) / f"{name}.csv"
+    df.to_csv(path, index=False)
+    write_json(path.with_suffix(".json"), provenance(table=name, parameters=params or {}))
+    return path
