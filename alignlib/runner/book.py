@@ -68,7 +68,7 @@ def build_book(root: str | Path = REPO_ROOT, log=print) -> Path:
         raise BookBuildFailed(
             "these pages of _toc.yml have no executed notebook or source yet: " + ", ".join(missing)
             + " (run `alignlib run --profile quick` first, or `alignlib book`, which runs the pipeline)")
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(root), "--warningiserror", "--nitpick", "--keep-going"]
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root), "--warningiserror", "--nitpick", "--keep-going"]
     log("[alignlib] " + " ".join(cmd))
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -1,0 +1,1 @@
+"""Chapter-level workflows that notebooks call: load data, train, evaluate, save to runs/ and results/."""

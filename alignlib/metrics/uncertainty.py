@@ -1,0 +1,20 @@
+"""Confidence intervals for the book's tables (percentile bootstrap via scipy.stats.bootstrap)."""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+
+def bootstrap_ci(values, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap CI of the mean of ``values`` (e.g. per-query retrieval hits).
+
+    Degenerate samples (all values equal) return (value, value).
+    """
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size == 0:
+        raise ValueError("bootstrap_ci needs at least one value")
+    if np.all(v == v[0]):
+        return float(v[0]), float(v[0])
+    res = stats.bootstrap((v,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                          method="percentile", random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
