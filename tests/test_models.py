@@ -67,7 +67,8 @@ def test_standardize_images_numpy_and_torch():
 def test_neural_tower_shapes_and_parameters():
     torch.manual_seed(0)
     tower = NeuralTower(50, d_model=16, n_heads=2, mlp_hidden=32)
-    assert tower.token_weight.shape == (50, 16) and tower.token_bias.shape == (50, 16)
+    assert tower.token_weight.shape == (50, 16) and tower.token_bias is None  # paper eq. 4-5: e_i = r_i w_i
+    assert NeuralTower(50, d_model=16, token_bias=True).token_bias.shape == (50, 16)  # official-code variant
     assert tower.agg_weight.shape == (50, 16)
     assert tower.norm is None  # paper: no residual / LayerNorm around the attention
     out = tower(torch.randn(3, 50))
@@ -76,20 +77,22 @@ def test_neural_tower_shapes_and_parameters():
         tower(torch.randn(3, 49))
 
 
-def test_neural_tower_matches_explicit_equations():
-    """SDPA path == eqs. 4-8 written out with an explicit softmax."""
+@pytest.mark.parametrize("residual,token_bias", [(False, False), (True, False), (False, True)])
+def test_neural_tower_matches_explicit_equations(residual, token_bias):
+    """SDPA path == eqs. 4-8 written out with an explicit softmax (plus the residual / bias variants)."""
     torch.manual_seed(1)
     n, d, h = 23, 12, 3
-    tower = NeuralTower(n, d_model=d, n_heads=h, mlp_hidden=16).double().eval()
+    tower = NeuralTower(n, d_model=d, n_heads=h, mlp_hidden=16, residual=residual,
+                        token_bias=token_bias).double().eval()
     r = torch.randn(4, n, dtype=torch.float64)
-    e = r[..., None] * tower.token_weight + tower.token_bias
+    e = r[..., None] * tower.token_weight + (tower.token_bias if token_bias else 0.0)
     q, k, v = tower.q_proj(e), tower.k_proj(e), tower.v_proj(e)
     heads = []
     for i in range(h):
         s = slice(i * d // h, (i + 1) * d // h)
         a = torch.softmax(q[..., s] @ k[..., s].transpose(1, 2) / np.sqrt(d // h), dim=-1)
         heads.append(a @ v[..., s])
-    att = tower.out_proj(torch.cat(heads, dim=-1))
+    att = tower.out_proj(torch.cat(heads, dim=-1)) + (e if residual else 0.0)
     u = (att * tower.agg_weight).sum(-1)
     expected = tower.mlp(u).reshape(4, 16, 64)
     torch.testing.assert_close(tower(r), expected)

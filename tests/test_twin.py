@@ -6,7 +6,7 @@ import scipy.io
 from alignlib.data import twin as T
 from alignlib.interpret.spectra import cvpca_spectrum
 
-stringer = pytest.importorskip("alignlib.data.stringer")
+from alignlib.data import stringer
 
 # tiny, with strong signals so that per-neuron checks are robust at 60 images
 TINY = dict(n_images=60, n_neurons=80, n_spont_timepoints=100, n_reference_images=60,
@@ -124,8 +124,7 @@ def test_whitened_images_have_flat_spectrum(twin):
     white = load("images_natimg2800_white_all.mat")
     s_nat, s_white = _spectrum_slope(nat), _spectrum_slope(white)
     assert s_nat < -0.7 and abs(s_white) < 0.3
-    ratio = white.std(axis=(1, 2)) / nat.std(axis=(1, 2))          # clipping of spiky pixels
-    assert 0.85 < np.median(ratio) <= 1.01 and ratio.min() > 0.6
+    np.testing.assert_allclose(white.std(axis=(1, 2)), nat.std(axis=(1, 2)), rtol=0.1)
 
 
 def test_8d_images_are_rank_8_inside_region_gray_outside(twin):
@@ -139,7 +138,7 @@ def test_8d_images_are_rank_8_inside_region_gray_outside(twin):
         assert (imgs[:, outside] == 128).all()
         inside = imgs[:, r0:r1, c0:c1].reshape(60, -1)
         sv = np.linalg.svd(inside - inside.mean(axis=0), compute_uv=False)
-        assert sv[8] < 0.02 * sv[0] and sv[7] > 0.05 * sv[0]
+        assert sv[8] < 0.1 * sv[7] and sv[7] > 0.1 * sv[0]    # 8 dims + uint8 rounding/clipping
         # the neurons' receptive fields lie inside the region
         gt = T.load_groundtruth(twin.out_dir / m.groundtruth_file)
         assert ((gt["x"] >= c0) & (gt["x"] < c1) & (gt["y"] >= r0) & (gt["y"] < r1)).all()
@@ -162,3 +161,13 @@ def test_bad_config_and_missing_manifest(tmp_path):
         T.TwinConfig(complex_fraction=1.5)
     with pytest.raises(ValueError, match="sigma_range"):
         T.TwinConfig(sigma_range=(10, 4))
+
+
+def test_reuse_only_when_config_and_generator_match(twin, monkeypatch):
+    manifest = twin.out_dir / T.MANIFEST_NAME
+    before = manifest.stat().st_mtime_ns
+    T.generate_twin(twin.out_dir, T.TwinConfig(**TINY), progress=False)
+    assert manifest.stat().st_mtime_ns == before, "same config and generator: reused"
+    monkeypatch.setattr(T, "GENERATOR_VERSION", T.GENERATOR_VERSION + 1)
+    T.generate_twin(twin.out_dir, T.TwinConfig(**TINY), progress=False)
+    assert manifest.stat().st_mtime_ns != before, "a new generator version must regenerate"

@@ -28,11 +28,14 @@ removes them) and ``eps`` independent trial noise. ``mu`` is stored as the groun
 
 Tuning follows mouse V1 (Niell & Stryker 2008, J Neurosci): Gaussian envelope sigma 3-10 deg,
 preferred spatial frequency 0.02-0.1 cycles/deg (wavelength 10-50 deg), uniform orientations, a
-mix of simple and complex cells. Receptive-field centres follow a retinotopic map of the imaged patch of cortex: each
-mouse covers a region of the 270-deg field (1 px = 1 deg) and the cell positions ``med`` map
-onto it. Stimulus sets (Stringer et al. 2019, Nature): natural images (crops of the photographs
-bundled with scikit-image), spectrally whitened versions of them, and per-mouse "8D" images,
-the projection onto the top 8 principal components of the image pixels in the mouse's
+mix of simple and complex cells. Receptive-field centres follow a retinotopic map of the imaged
+patch of cortex: each mouse covers a region of the 68 x 270 deg field (1 px = 1 deg; by default
+the left and centre screens, azimuth 0-180, the part the authors' own receptive-field fits use)
+and the cell positions ``med`` map onto it.
+
+Stimulus sets (Stringer et al. 2019, Nature): natural images (crops of the photographs bundled
+with scikit-image), spectrally whitened versions of them, and per-mouse "8D" images, the
+projection onto the top 8 principal components of the image pixels in the mouse's
 receptive-field region, gray outside.
 """
 from __future__ import annotations
@@ -59,6 +62,8 @@ __all__ = [
 
 HEIGHT, WIDTH, GRAY = 68, 270, 128
 MANIFEST_NAME = "twin_manifest.json"
+#: bump when a code change alters what a given config and seed generate, so stale twins are rebuilt
+GENERATOR_VERSION = 1
 # scikit-image photographs that ship inside the package (no download needed).
 SOURCE_IMAGES = ("astronaut", "camera", "chelsea", "coffee", "rocket", "stereo_motorcycle", "grass",
                  "gravel", "brick", "moon", "clock", "coins", "cell", "immunohistochemistry")
@@ -135,8 +140,8 @@ class TwinConfig:
 
     @classmethod
     def quick(cls, **overrides: Any) -> "TwinConfig":
-        """Small twin for laptops and CI: 500 images, 600 neurons, 600 spontaneous frames."""
-        return cls(**{"n_images": 500, "n_neurons": 600, "n_spont_timepoints": 600,
+        """Small twin for laptops and CI: 1000 images, 600 neurons, 600 spontaneous frames."""
+        return cls(**{"n_images": 1000, "n_neurons": 600, "n_spont_timepoints": 600,
                       "n_reference_images": 300, **overrides})
 
     @classmethod
@@ -256,7 +261,8 @@ def whiten_images(images: np.ndarray) -> np.ndarray:
     """Spectrally whitened copies of (n, 68, 270) uint8 images (Stringer et al. 2019).
 
     Each image's Fourier transform is divided by its amplitude (phase kept, flat amplitude
-    spectrum); the result is rescaled to the original image's RMS contrast around 128.
+    spectrum); the result is rescaled so that, after clipping to 0..255, it has about the
+    original image's RMS contrast around 128.
     """
     out = np.empty_like(images, dtype=np.uint8)
     for start in range(0, images.shape[0], 256):          # batches bound the memory
@@ -265,7 +271,10 @@ def whiten_images(images: np.ndarray) -> np.ndarray:
         f = scipy.fft.rfft2(x)
         amp = np.abs(f)
         w = scipy.fft.irfft2(np.where(amp > 1e-8, f / np.maximum(amp, 1e-8), 0.0), s=x.shape[1:])
-        w *= x.std(axis=(1, 2), keepdims=True) / np.maximum(w.std(axis=(1, 2), keepdims=True), 1e-12)
+        target = x.std(axis=(1, 2), keepdims=True)
+        w *= target / np.maximum(w.std(axis=(1, 2), keepdims=True), 1e-12)
+        for _ in range(4):    # phase-only images are spiky: rescale so the CLIPPED image matches
+            w *= target / np.maximum(np.clip(w, -GRAY, 255 - GRAY).std(axis=(1, 2), keepdims=True), 1e-12)
         out[start:start + 256] = np.clip(np.rint(w + GRAY), 0, 255)
     return out
 
@@ -307,14 +316,19 @@ def _reflect(v: np.ndarray, top: float) -> np.ndarray:
     return np.where(v > top, 2 * top - v, v)
 
 
+def _centre_range(lo: float, hi: float, half: float) -> tuple[float, float]:
+    """Where a region of half-width ``half`` can be centred inside [lo, hi] (the middle if nowhere)."""
+    return (lo + half, hi - half) if lo + half <= hi - half else ((lo + hi) / 2, (lo + hi) / 2)
+
+
 def _sample_neurons(rng: np.random.Generator, cfg: TwinConfig) -> dict[str, np.ndarray]:
     """RF parameters, cortical positions and variability parameters of one mouse's neurons."""
     n = cfg.n_neurons
     # retinotopy: uniform positions in the field of view map linearly onto the visual field
     az_lo, az_hi = cfg.rf_azimuth_range
     half_az, half_el = cfg.rf_azimuth_span / 2, cfg.rf_elevation_span / 2
-    centre_x = rng.uniform(min(az_lo + half_az, WIDTH / 2), max(az_hi - half_az, WIDTH / 2))
-    centre_y = rng.uniform(min(half_el, HEIGHT / 2), max(HEIGHT - half_el, HEIGHT / 2))
+    centre_x = rng.uniform(*_centre_range(az_lo, az_hi, half_az))   # the mouse's region
+    centre_y = rng.uniform(*_centre_range(0.0, HEIGHT - 1.0, half_el))
     cortex = rng.uniform(0.0, 1.0, size=(n, 2))                     # (across, along) the FOV
     x = centre_x + (cortex[:, 0] - 0.5) * cfg.rf_azimuth_span + cfg.rf_scatter * rng.standard_normal(n)
     y = centre_y + (0.5 - cortex[:, 1]) * cfg.rf_elevation_span + cfg.rf_scatter * rng.standard_normal(n)
@@ -336,7 +350,7 @@ def _sample_neurons(rng: np.random.Generator, cfg: TwinConfig) -> dict[str, np.n
     shared *= cfg.shared_sd / np.sqrt((1.0 / k).sum())
     p["shared_loadings"] = shared
     p["phase"][p["is_complex"]] = 0.0     # complex cells: the even/odd pair (0, 90 deg)
-    gain_load = cfg.gain_fluctuation_sd * rng.standard_normal((n, cfg.n_gain_dims)) / np.sqrt(max(cfg.n_gain_dims, 1))
+    gain_load = rng.standard_normal((n, cfg.n_gain_dims)) * cfg.gain_fluctuation_sd / np.sqrt(max(cfg.n_gain_dims, 1))
     if cfg.n_gain_dims:
         gain_load[:, 0] = np.abs(gain_load[:, 0])        # a global, same-sign gain ("arousal")
     p["gain_loadings"] = gain_load
@@ -439,7 +453,8 @@ def model_response(params: Mapping[str, np.ndarray], images: np.ndarray,
     """
     idx = np.arange(len(params["x"])) if neurons is None else np.asarray(neurons, dtype=np.int64)
     sub = {k: np.asarray(params[k])[idx] for k in _PARAM_KEYS}
-    d = _drive(sub, images, float(np.asarray(params["output_exponent"])), float(np.asarray(params["rf_truncate"])))
+    exponent, truncate = float(np.asarray(params["output_exponent"])), float(np.asarray(params["rf_truncate"]))
+    d = _drive(sub, images, exponent, truncate)
     scale = np.asarray(params["gain"])[idx] / np.asarray(params["drive_scale"])[idx]
     return (d * scale.astype(np.float32)).astype(np.float32)
 
@@ -447,12 +462,15 @@ def model_response(params: Mapping[str, np.ndarray], images: np.ndarray,
 # ----------------------------------------------------------------------------- trials
 
 def _presentations(rng: np.random.Generator, cfg: TwinConfig) -> np.ndarray:
-    """1-based image ids in presentation order: every image 2-3 times, gray = n_images + 1."""
+    """1-based image ids in presentation order: every image 2-3 times, gray = n_images + 1.
+
+    At least one gray presentation is included: readers take the largest id as the gray screen.
+    """
     n = cfg.n_images
     reps = np.full(n, 2)
     reps[rng.permutation(n)[: int(round(cfg.triple_repeat_fraction * n))]] = 3
     ids = np.concatenate([np.repeat(np.arange(1, n + 1), reps),
-                          np.full(int(round(cfg.gray_fraction * n)), n + 1)])
+                          np.full(max(1, int(round(cfg.gray_fraction * n))), n + 1)])
     return rng.permutation(ids)
 
 
@@ -527,14 +545,16 @@ def generate_twin(out_dir: str | Path, config: TwinConfig | None = None, progres
     With ``reuse_existing`` and a manifest in ``out_dir`` made from the same config whose files
     are all present, nothing is regenerated and that manifest is returned.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     cfg = config or TwinConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if reuse_existing and (out / MANIFEST_NAME).exists():
         old = load_manifest(out)
-        if old.config == json.loads(json.dumps(cfg.to_dict())) and all((out / f).exists() for f in old.sha256):
+        same_generator = json.loads((out / MANIFEST_NAME).read_text()).get("generator_version") == GENERATOR_VERSION
+        if same_generator and old.config == json.loads(json.dumps(cfg.to_dict())) \
+                and all((out / f).exists() for f in old.sha256):
             return old
 
     def stream(*key: int) -> np.random.Generator:   # one independent stream per image set / mouse
@@ -601,7 +621,7 @@ def generate_twin(out_dir: str | Path, config: TwinConfig | None = None, progres
     manifest = TwinManifest(out, json.loads(json.dumps(cfg.to_dict())), cfg.seed, mice,
                             {f: file_sha256(out / f) for f in files}, used,
                             provenance(generator="alignlib.data.twin.generate_twin"))
-    write_json(out / MANIFEST_NAME, {**asdict(manifest), "out_dir": None})
+    write_json(out / MANIFEST_NAME, {**asdict(manifest), "out_dir": None, "generator_version": GENERATOR_VERSION})
     return manifest
 
 
@@ -613,7 +633,8 @@ def load_manifest(out_dir: str | Path) -> TwinManifest:
         raise FileNotFoundError(f"no twin manifest at {path}; run generate_twin({str(out)!r}, ...) first")
     d = json.loads(path.read_text())
     mice = [TwinMouse(**m) for m in d["mice"]]
-    return TwinManifest(out, d["config"], d["seed"], mice, d["sha256"], d["source_images"], d.get("provenance", {}))
+    return TwinManifest(out, d["config"], d["seed"], mice, d["sha256"], d["source_images"],
+                        d.get("provenance", {}))
 
 
 def load_groundtruth(path: str | Path) -> dict[str, np.ndarray]:

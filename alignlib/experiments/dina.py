@@ -100,7 +100,13 @@ def retrieval_table(profile: str, mice: Iterable[str], seed: int = 0, ks: Iterab
 PUBLISHED_ALPHA_NATURAL = 1.04  # Stringer et al. 2019, Nature: cvPCA power-law exponent, natural images
 
 
-def describe_recordings(recordings: Iterable[MouseRecording], fit_range: tuple[int, int] = (11, 500)):
+def powerlaw_fit_range(n_images: int, n_neurons: int) -> tuple[int, int]:
+    """Ranks for the power-law fit: Stringer et al.'s 11-500, with the upper end capped at half the
+    smaller dimension of the data (a choice: with few images or neurons the last ranks are noise)."""
+    return 11, max(14, min(500, min(n_images, n_neurons) // 2))
+
+
+def describe_recordings(recordings: Iterable[MouseRecording]):
     """Per-mouse statistics for the data page.
 
     Returns ``(sessions, spectra, snrs)``: a table with one row per mouse (source, sizes, median
@@ -113,6 +119,7 @@ def describe_recordings(recordings: Iterable[MouseRecording], fit_range: tuple[i
     for rec in recordings:
         rep1, rep2 = rec.session.responses[..., 0], rec.session.responses[..., 1]
         spectrum = cvpca_spectrum(rep1, rep2)
+        fit_range = powerlaw_fit_range(*rep1.shape)
         alpha, _ = powerlaw_exponent(spectrum, fit_range)
         s = snr(rep1, rep2)
         spectra[rec.label], snrs[rec.label] = spectrum, s
@@ -120,7 +127,7 @@ def describe_recordings(recordings: Iterable[MouseRecording], fit_range: tuple[i
                      "n_images": rec.session.n_images, "n_neurons": rec.session.n_neurons,
                      "median_snr": float(np.nanmedian(s)), "frac_snr_above_0.1": float(np.nanmean(s > 0.1)),
                      "median_split_half_r": float(np.nanmedian(split_half_reliability(rep1, rep2))),
-                     "cvpca_alpha": alpha, "fit_ranks": f"{fit_range[0]}-{min(fit_range[1], len(spectrum))}",
+                     "cvpca_alpha": alpha, "fit_ranks": f"{fit_range[0]}-{fit_range[1]}",
                      "published_alpha": PUBLISHED_ALPHA_NATURAL if rec.stimset == "natural" else np.nan,
                      "session_file": Path(rec.session.session_path).name})
     return pd.DataFrame(rows), spectra, snrs
@@ -148,3 +155,23 @@ def representative_queries(similarity: np.ndarray, n: int = 5, k: int = 5) -> tu
     picks = order[np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)]
     topk = np.argsort(-similarity[picks], axis=1, kind="stable")[:, :k]
     return picks, topk
+
+
+def initial_neural_similarity(responses: np.ndarray, width: str = "quick", residual: bool = False,
+                              seed: int = 0, n: int = 64) -> float:
+    """Mean cosine similarity between the neural embeddings of ``n`` different stimuli at initialisation.
+
+    Values near 1 mean the untrained neural tower maps every stimulus to almost the same embedding,
+    which is what makes the paper's (residual-free) tower slow to train.
+    """
+    import torch
+
+    from alignlib.train import ResponseNormalizer
+
+    seed_everything(seed)
+    r = np.asarray(responses[:n], dtype=np.float32)
+    model = build_dina(r.shape[1], width, residual=residual).eval()
+    with torch.no_grad():
+        z = model.encode_responses(ResponseNormalizer().fit(torch.from_numpy(r)).transform(torch.from_numpy(r)))
+    sim = (z @ z.T).numpy()
+    return float(sim[~np.eye(len(sim), dtype=bool)].mean())

@@ -32,7 +32,7 @@ __all__ = ["DINA", "build_dina", "count_parameters", "WIDTH_PROFILES", "IMAGE_KE
 IMAGE_KEYS = ("in_chans", "dims", "depths", "heads", "global_ratios", "input_size", "mlp_ratio",
               "drop_path", "attn_drop")
 #: keyword arguments of :class:`NeuralTower` that :func:`build_dina` accepts as overrides
-NEURAL_KEYS = ("d_model", "n_heads", "mlp_hidden", "dropout", "residual_norm")
+NEURAL_KEYS = ("d_model", "n_heads", "mlp_hidden", "dropout", "residual_norm", "token_bias", "residual")
 
 WIDTH_PROFILES: dict[str, dict[str, Any]] = {
     "paper": dict(dims=(64, 128), depths=(3, 4), heads=(1, 2), global_ratios=(8, 4),

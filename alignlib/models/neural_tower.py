@@ -2,18 +2,20 @@
 
 For a response vector r in R^N (one stimulus, N neurons, z-scored per neuron):
 
-* neuron tokens (eqs. 4-5): ``e_i = r_i * w_i + b_i`` with learned ``w_i, b_i in R^d`` per
-  neuron (parameters ``token_weight``, ``token_bias`` of shape (N, d)). The per-neuron
-  vectors act as the neuron's identity embedding; there is no separate position encoding.
-  Initialised U(-1, 1) like the official code's per-neuron ``Linear(1, d)``.
+* neuron tokens (eqs. 4-5): ``e_i = r_i * w_i`` with a learned ``w_i in R^d`` per neuron
+  (parameter ``token_weight`` (N, d)), which also acts as the neuron's identity embedding (no
+  separate position encoding). Initialised U(-1, 1) like the official code's per-neuron
+  ``Linear(1, d)``; ``token_bias=True`` adds that layer's bias ``b_i`` (official-code variant).
 * self-attention over the N tokens (eqs. 6-7): ``Q = E W_Q``, ``K = E W_K``, ``V = E W_V``
   (linears with bias), ``n_heads`` heads, ``A = softmax(Q K^T / sqrt(d / n_heads))``,
   ``R^atten = (A V) W_O``. Computed with
   :func:`torch.nn.functional.scaled_dot_product_attention`, whose fused CPU (flash) and
   CUDA kernels never materialise the N x N matrix (checked at N = 10,000 in the tests).
   The paper has no residual connection or LayerNorm around the attention; that is the
-  default here (``residual_norm=False``). ``residual_norm=True`` gives
-  ``R^atten = LayerNorm(E + attention(E))`` as an option.
+  default here. ``residual=True`` gives ``R^atten = E + attention(E)`` and ``residual_norm=True``
+  ``LayerNorm(E + attention(E))``. Without a residual, attention averages the N tokens, so
+  the stimulus-dependent part of R^atten is ~1/sqrt(N) of the bias terms at initialisation and
+  the tower learns very slowly (the book's ``quick`` profile therefore uses ``residual=True``).
 * per-neuron aggregation (eq. 8): ``u_i = w^agg_i . r^atten_i`` with ``w^agg`` of shape
   (N, d) and no bias (a per-neuron bias would be absorbed by the first MLP layer's bias).
 * MLP to the neural map: ``Linear(N, mlp_hidden) -> GELU -> Dropout -> Linear(mlp_hidden,
@@ -50,10 +52,13 @@ class NeuralTower(nn.Module):
     dropout : dropout on attention weights and in the MLP (0 by default; note that attention
         dropout > 0 makes PyTorch's CPU kernel fall back to a path that stores N x N).
     residual_norm : wrap the attention in ``LayerNorm(E + attn(E))`` (off: the paper has none).
+    token_bias : add a per-neuron bias to the tokens (official code; the paper's eqs. 4-5 have none).
+    residual : ``E + attn(E)`` without normalisation (off: the paper has none).
     """
 
     def __init__(self, n_neurons: int, d_model: int = 512, n_heads: int = 1, mlp_hidden: int = 2048,
-                 map_size: Sequence[int] = (16, 64), dropout: float = 0.0, residual_norm: bool = False):
+                 map_size: Sequence[int] = (16, 64), dropout: float = 0.0, residual_norm: bool = False,
+                 token_bias: bool = False, residual: bool = False):
         super().__init__()
         if n_neurons < 1:
             raise ValueError(f"n_neurons must be positive, got {n_neurons}")
@@ -66,9 +71,11 @@ class NeuralTower(nn.Module):
         self.map_size = tuple(int(s) for s in map_size)
         self.dropout = float(dropout)
         self.residual_norm = bool(residual_norm)
+        self.residual = bool(residual) or self.residual_norm
 
         self.token_weight = nn.Parameter(torch.empty(n_neurons, d_model).uniform_(-1.0, 1.0))
-        self.token_bias = nn.Parameter(torch.empty(n_neurons, d_model).uniform_(-1.0, 1.0))
+        self.token_bias = (nn.Parameter(torch.empty(n_neurons, d_model).uniform_(-1.0, 1.0))
+                           if token_bias else None)
         self.q_proj = nn.Linear(d_model, d_model)
         self.k_proj = nn.Linear(d_model, d_model)
         self.v_proj = nn.Linear(d_model, d_model)
@@ -89,7 +96,8 @@ class NeuralTower(nn.Module):
     def tokens(self, responses: torch.Tensor) -> torch.Tensor:
         """Neuron tokens E = r_i * w_i + b_i, (B, N, d)."""
         r = self._check(responses)
-        return r.unsqueeze(-1) * self.token_weight + self.token_bias
+        e = r.unsqueeze(-1) * self.token_weight
+        return e + self.token_bias if self.token_bias is not None else e
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         b, n, _ = t.shape
@@ -101,9 +109,9 @@ class NeuralTower(nn.Module):
         p = self.dropout if self.training else 0.0
         o = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, h, N, d/h)
         o = self.out_proj(o.transpose(1, 2).reshape(tokens.shape))
-        if self.norm is not None:
-            o = self.norm(tokens + o)
-        return o
+        if self.residual:
+            o = tokens + o
+        return self.norm(o) if self.norm is not None else o
 
     def aggregate(self, attended: torch.Tensor) -> torch.Tensor:
         """u_i = w^agg_i . r^atten_i, (B, N)."""

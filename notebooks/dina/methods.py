@@ -99,7 +99,9 @@ params.set_index("width").T
 # | co-attention residuals | kept (DS-Net design) | code: dropped |
 # | image projection | 1 × 1 conv 128 → 64, GELU, 64 → 1 | paper: "MLP"; code: 1 × 1 conv 128 → 1 |
 # | neural tower MLP | N → 2,048 → GELU → 1,024 | paper: "MLP"; code: three linears without activation |
-# | residual / LayerNorm around neuron attention | none (option `residual_norm`) | paper: none |
+# | neuron token | $e_i = r_i w_i$, no bias (option `token_bias`) | paper eqs. 4–5: $r_i w_i$; code: `Linear(1, d)` with bias |
+# | residual / LayerNorm around neuron attention | none in the `paper` profile; the `quick` profile adds a residual (tokens + attention) because without it the untrained tower maps all stimuli to nearly one embedding and does not learn in a laptop budget (see the training pages) | paper: none |
+# | neural tower learning rate | 5·10⁻⁵ (`paper`); 10⁻³ in `quick` | 5·10⁻⁵ |
 # | heads in neuron attention | 1 | code: 1 |
 # | response normalisation | per-neuron z-score fitted on training images only | code: min-max over all data (test leakage) |
 # | image normalisation | fixed `(x − 128) / 64` | code: per-sample min-max of the maps |
