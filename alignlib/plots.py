@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 
 def image_rows(rows: Mapping[str, np.ndarray], n: int = 4, titles: Mapping[str, Sequence[str]] | None = None):

@@ -56,7 +56,10 @@ def test_smoke_pipeline_builds_the_book(smoke_book):
     assert "Profile:" in data_page and "smoke" in data_page and "ground-truth twin" in data_page
     assert "_static/mathjax/MathJax.js" in data_page and (html / "_static/mathjax/MathJax.js").exists()
     assert "cdn.jsdelivr" not in data_page and "cdnjs" not in data_page
+    assert data_page.count("<img") >= 3, "example images, SNR and eigenspectra figures must render"
     results_page = (html / "book/executed/dina/results.html").read_text()
+    assert results_page.count("<img") >= 2, "retrieval panel and similarity matrices must render"
+    assert (html / "book/executed/dina/train_M1.html").read_text().count("<img") >= 1, "loss curves"
     table = pd.read_csv(root / "results" / "dina" / "table1.csv")
     assert list(table.columns[:5]) == ["mouse", "model", "seed", "k", "accuracy"]
     assert set(table.mouse) == {"M1", "M2", "M3", "M4", "mean"}
