@@ -78,9 +78,9 @@ history = pd.DataFrame(result.history)
 # averages the N neuron tokens, so the stimulus-dependent part of each attended token shrinks roughly as
 # 1/√N while the projections' biases do not: at initialisation the neural embeddings of different
 # stimuli of this mouse have mean cosine similarity {glue:text}`init_sim_paper:.4f` without the residual
-# and {glue:text}`init_sim_residual:.4f` with it (computed below), and with the paper's learning rates nothing
-# was learned in the few hundred optimiser steps a laptop can afford (test retrieval stayed at chance in our
-# tried; re-run this page with `-p neural_residual=false -p lr_neural=5e-5` to see it). The paper trains
+# and {glue:text}`init_sim_residual:.4f` with it (computed below). With the paper's design and learning
+# rates, test retrieval stayed at chance within the few hundred optimiser steps a laptop can afford
+# (re-run this page with `-p neural_residual=false -p lr_neural=5e-5` to see it); the paper trains
 # for 5,000 epochs. The `quick` profile therefore adds a residual connection
 # around the attention (`neural_residual=True`, tokens + attention) and raises the neural tower's
 # learning rate to 1e-3; the `paper` profile keeps the paper's design and rates. The banner above says
