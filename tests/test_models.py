@@ -15,14 +15,6 @@ from alignlib.models.dsnet import DSNetImageTower, MixBlock, standardize_images
 from alignlib.models.neural_tower import NeuralTower
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The test machine's CPUs are shared; one intra-op thread avoids oversubscription stalls."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def test_image_tower_paper_geometry():
     torch.manual_seed(0)

@@ -25,14 +25,6 @@ from alignlib.train import (ResponseNormalizer, TrainConfig, embed, load_checkpo
 N_NEURONS = 40
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The test machine's CPUs are shared; one intra-op thread avoids oversubscription stalls."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def synthetic_pairs(n: int, n_neurons: int = N_NEURONS, n_factors: int = 8, size=(20, 80), seed: int = 0):
     """Smooth low-rank images (0..255) and responses = random linear function of the pixels + noise."""

@@ -9,18 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from alignlib.metrics.reliability import check_repeats
+
 __all__ = ["cvpca_spectrum", "powerlaw_exponent"]
-
-
-def _check_repeats(rep1: np.ndarray, rep2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    rep1 = np.asarray(rep1, dtype=np.float64)
-    rep2 = np.asarray(rep2, dtype=np.float64)
-    if rep1.ndim != 2 or rep1.shape != rep2.shape:
-        raise ValueError("rep1 and rep2 must both be (n_images, n_neurons) arrays of the same shape, "
-                         f"got {rep1.shape} and {rep2.shape}")
-    if rep1.shape[0] < 2:
-        raise ValueError(f"need at least 2 images, got {rep1.shape[0]}")
-    return rep1, rep2
 
 
 def cvpca_spectrum(rep1: np.ndarray, rep2: np.ndarray, n_components: int | None = None) -> np.ndarray:
@@ -36,7 +27,7 @@ def cvpca_spectrum(rep1: np.ndarray, rep2: np.ndarray, n_components: int | None 
     is an unbiased estimate of the stimulus-related variance along ``v_k`` (it can be negative
     where there is none). Returns ``n_components`` values (default: all, min(n_images, n_neurons)).
     """
-    rep1, rep2 = _check_repeats(rep1, rep2)
+    rep1, rep2 = check_repeats(rep1, rep2)
     x1 = rep1 - rep1.mean(axis=0)
     x2 = rep2 - rep2.mean(axis=0)
     _, _, vt = np.linalg.svd(x1, full_matrices=False)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["signal_noise_variance", "snr", "split_half_reliability"]
+__all__ = ["check_repeats", "signal_noise_variance", "snr", "split_half_reliability"]
 
 
-def _centred(rep1: np.ndarray, rep2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_repeats(rep1: np.ndarray, rep2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two (n_images, n_neurons) repeats of the same shape (n_images >= 2); return them as float64."""
     rep1 = np.asarray(rep1, dtype=np.float64)
     rep2 = np.asarray(rep2, dtype=np.float64)
     if rep1.ndim != 2 or rep1.shape != rep2.shape:
@@ -26,6 +27,11 @@ def _centred(rep1: np.ndarray, rep2: np.ndarray) -> tuple[np.ndarray, np.ndarray
                          f"got {rep1.shape} and {rep2.shape}")
     if rep1.shape[0] < 2:
         raise ValueError(f"need at least 2 images, got {rep1.shape[0]}")
+    return rep1, rep2
+
+
+def _centred(rep1: np.ndarray, rep2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rep1, rep2 = check_repeats(rep1, rep2)
     return rep1 - rep1.mean(axis=0), rep2 - rep2.mean(axis=0)
 
 
