@@ -138,11 +138,13 @@ save_table(spectra_table, "dina", "data_spectra", {"profile": profile, "fit_rank
 for s, a in alpha_by_set.items():
     glue(f"alpha_{s}", float(a), display=False)
 glue("alpha_published", PUBLISHED_ALPHA_NATURAL, display=False)
+glue("alpha_order", Markdown(" < ".join(f"{s} ({a:.2f})" for s, a in alpha_by_set.sort_values().items())), display=False)
 spectra_table.round(3)
 
 # %% [markdown]
 # Measured here: natural images α = {glue:text}`alpha_natural:.2f` (mean over the natural-image mice)
-# against the published {glue:text}`alpha_published:.2f`. Stringer et al. fit ranks 11–500 of 2,800 images ×
+# against the published {glue:text}`alpha_published:.2f`. Stringer et al. found whitened < natural < 8D;
+# here the order of the mean exponents is {glue:md}`alpha_order`. Stringer et al. fit ranks 11–500 of 2,800 images ×
 # ~10,000 neurons; we cap the upper rank at half the smaller dimension of the data (our choice: beyond it
 # the estimate is noise), so a small population is fitted over fewer ranks — the `fit_ranks` column of the
 # table above. Small populations also bias the exponent: the `quick` twin (hundreds of neurons and
