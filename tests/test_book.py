@@ -2,6 +2,7 @@
 and builds the HTML with warnings as errors, offline math, banners and glued numbers."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -55,6 +56,9 @@ def test_smoke_pipeline_builds_the_book(smoke_book):
     data_page = (html / "book/executed/dina/data.html").read_text()
     assert "Profile:" in data_page and "smoke" in data_page and "ground-truth twin" in data_page
     assert "_static/mathjax/MathJax.js" in data_page and (html / "_static/mathjax/MathJax.js").exists()
+    config = re.search(r"MathJax\.js\?config=([\w-]+)", data_page).group(1)
+    assert (html / "_static/mathjax/config" / f"{config}.js").exists(), "MathJax config file must ship offline"
+    assert "MathJax.Hub.Config" in data_page and "math|" in data_page, "MathJax 2 must process Sphinx's math"
     assert "cdn.jsdelivr" not in data_page and "cdnjs" not in data_page
     assert data_page.count("<img") >= 3, "example images, SNR and eigenspectra figures must render"
     results_page = (html / "book/executed/dina/results.html").read_text()
