@@ -64,16 +64,13 @@ def execute_notebook(run: PlannedRun, executed_dir: str | Path = EXECUTED_DIR, *
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        os.replace(out, final) if _same_filesystem(out, final) else _copy_then_rename(out, final)
+        _publish(out, final)
         log(f"[alignlib] {run.output} done in {time.perf_counter() - t0:.1f} s")
     return final
 
 
-def _same_filesystem(a: Path, b: Path) -> bool:
-    return os.stat(a.parent).st_dev == os.stat(b.parent).st_dev
-
-
-def _copy_then_rename(src: Path, final: Path) -> None:
+def _publish(src: Path, final: Path) -> None:
+    """Copy next to ``final`` then rename: readers never see a half-written notebook."""
     tmp = final.with_suffix(".ipynb.partial")
     shutil.copyfile(src, tmp)
     os.replace(tmp, final)
