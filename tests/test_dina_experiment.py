@@ -22,7 +22,7 @@ def recording(tmp_path_factory):
                            n_natural_mice=1, n_whitened_mice=0, n_8d_mice=0, gain_median=2.0, gain_log_sd=0.3)
     manifest = generate_twin(out, cfg, progress=False)
     session = load_session(manifest.session_path("M1"), manifest.images_path("M1"))
-    return catalog.MouseRecording("M1", "natural", "twin", session, "test twin",
+    return catalog.MouseRecording("M1", "natural", "twin", session, "test twin", "test twin",
                                   {"session_sha256": manifest.sha256[manifest.mouse("M1").session_file]})
 
 
@@ -47,7 +47,7 @@ def test_train_mouse_saves_run_and_retrieves_above_chance(recording, tmp_path, m
     assert top5.accuracy >= 2 * top5.chance, f"top-5 {top5.accuracy:.2f} not far above chance {top5.chance:.2f}"
     assert top5.ci_low <= top5.accuracy <= top5.ci_high
 
-    other = catalog.MouseRecording("M1", "natural", "twin", recording.session, "another twin",
+    other = catalog.MouseRecording("M1", "natural", "twin", recording.session, "another twin", "another twin",
                                    {"session_sha256": "0" * 64})
     with pytest.raises(ValueError, match="was trained on test twin"):
         dina.check_run_data(run_dir, other)

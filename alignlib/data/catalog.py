@@ -63,7 +63,8 @@ class MouseRecording:
     stimset: str                      # natural | whitened | 8D
     source: str                       # real | twin
     session: StringerSession
-    description: str                  # one line for the page banner
+    dataset: str                      # which data set (shared by the mice of one twin), for banners
+    description: str                  # dataset plus this mouse's file
     identity: dict[str, Any] = field(default_factory=dict)  # files, checksums, twin size/seed
     groundtruth_path: Path | None = None
 
@@ -90,8 +91,8 @@ def load_mouse(label: str, source: str = "auto", twin_size: str = "quick", twin_
                                                   f"({stem!r})" if stem else "no public session is assigned to it"))
     if real is not None:
         session = load_session(*real)
-        return MouseRecording(label, stimset, "real", session,
-                              f"real recording {real[0].name} (Stringer et al. 2019, figshare 6845348 v3)",
+        dataset = "real recordings (Stringer et al. 2019, figshare 6845348 v3)"
+        return MouseRecording(label, stimset, "real", session, dataset, f"{dataset}, file {real[0].name}",
                               {"session_file": str(real[0]), "images_file": str(real[1]),
                                "session_sha256": session.meta["session_sha256"],
                                "images_sha256": session.meta["images_sha256"]})
@@ -99,10 +100,10 @@ def load_mouse(label: str, source: str = "auto", twin_size: str = "quick", twin_
     mouse = manifest.mouse(label)
     session = load_session(manifest.session_path(label), manifest.images_path(label))
     cfg = manifest.config
+    dataset = (f"ground-truth twin '{twin_size}' (seed {twin_seed}: {cfg['n_images']} images x "
+               f"{cfg['n_neurons']} neurons)")
     return MouseRecording(
-        label, stimset, "twin", session,
-        f"ground-truth twin '{twin_size}' (seed {twin_seed}: {cfg['n_images']} images x {cfg['n_neurons']} "
-        f"neurons), file {mouse.session_file}",
+        label, stimset, "twin", session, dataset, f"{dataset}, file {mouse.session_file}",
         {"twin_size": twin_size, "twin_seed": twin_seed, "session_file": mouse.session_file,
          "images_file": mouse.images_file, "session_sha256": manifest.sha256[mouse.session_file],
          "images_sha256": manifest.sha256[mouse.images_file]},

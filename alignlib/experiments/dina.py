@@ -109,20 +109,21 @@ def powerlaw_fit_range(n_images: int, n_neurons: int) -> tuple[int, int]:
 def describe_recordings(recordings: Iterable[MouseRecording]):
     """Per-mouse statistics for the data page.
 
-    Returns ``(sessions, spectra, snrs)``: a table with one row per mouse (source, sizes, median
-    SNR, split-half reliability, cvPCA power-law exponent), the cvPCA eigenspectra, and per-neuron SNRs.
+    Returns ``(sessions, spectra, fits, snrs)``: a table with one row per mouse (source, sizes, median
+    SNR, split-half reliability, cvPCA power-law exponent), the cvPCA eigenspectra, their power-law
+    fits ``(alpha, intercept, fit_range)`` and per-neuron SNRs.
     """
     from alignlib.interpret.spectra import cvpca_spectrum, powerlaw_exponent
     from alignlib.metrics.reliability import snr, split_half_reliability
 
-    rows, spectra, snrs = [], {}, {}
+    rows, spectra, fits, snrs = [], {}, {}, {}
     for rec in recordings:
         rep1, rep2 = rec.session.responses[..., 0], rec.session.responses[..., 1]
         spectrum = cvpca_spectrum(rep1, rep2)
         fit_range = powerlaw_fit_range(*rep1.shape)
-        alpha, _ = powerlaw_exponent(spectrum, fit_range)
+        alpha, intercept = powerlaw_exponent(spectrum, fit_range)
         s = snr(rep1, rep2)
-        spectra[rec.label], snrs[rec.label] = spectrum, s
+        spectra[rec.label], fits[rec.label], snrs[rec.label] = spectrum, (alpha, intercept, fit_range), s
         rows.append({"mouse": rec.label, "stimset": rec.stimset, "source": rec.source,
                      "n_images": rec.session.n_images, "n_neurons": rec.session.n_neurons,
                      "median_snr": float(np.nanmedian(s)), "frac_snr_above_0.1": float(np.nanmean(s > 0.1)),
@@ -130,7 +131,7 @@ def describe_recordings(recordings: Iterable[MouseRecording]):
                      "cvpca_alpha": alpha, "fit_ranks": f"{fit_range[0]}-{fit_range[1]}",
                      "published_alpha": PUBLISHED_ALPHA_NATURAL if rec.stimset == "natural" else np.nan,
                      "session_file": Path(rec.session.session_path).name})
-    return pd.DataFrame(rows), spectra, snrs
+    return pd.DataFrame(rows), spectra, fits, snrs
 
 
 def check_run_data(run_dir: str | Path, recording: MouseRecording) -> None:

@@ -35,14 +35,13 @@ from myst_nb import glue
 from alignlib import plots
 from alignlib.data import catalog
 from alignlib.data.stringer import load_class_labels
-from alignlib.experiments.dina import PUBLISHED_ALPHA_NATURAL, describe_recordings, powerlaw_fit_range
-from alignlib.interpret.spectra import powerlaw_exponent
+from alignlib.experiments.dina import PUBLISHED_ALPHA_NATURAL, describe_recordings
 from alignlib.paths import data_dir
 from alignlib.report import save_table, show_provenance
 
 recordings = {m: catalog.load_mouse(m, source=source, twin_size=twin_size, twin_seed=twin_seed) for m in mice}
 sources = sorted({r.source for r in recordings.values()})
-show_provenance(profile, "; ".join(sorted({r.description.split(", file")[0] for r in recordings.values()})),
+show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values()})),
                 {"Mice": ", ".join(f"{m} ({r.source})" for m, r in recordings.items())})
 
 # %% [markdown]
@@ -52,8 +51,9 @@ show_provenance(profile, "; ".join(sorted({r.description.split(", file")[0] for 
 # mouse; `alignlib.data.download` fetches them with checksums. When they are absent, as on the
 # machine that built this page if the banner says *twin*, every mouse comes from the **ground-truth
 # twin** (`alignlib.data.twin`): synthetic mice written in exactly the Stringer file format, whose
-# neurons are Gabor (simple) and energy-model (complex) cells with mouse-like receptive fields
-# (σ 4–10°, wavelengths 15–45°, Niell & Stryker 2008), log-normal gains (diverse SNR), shared gain
+# neurons are Gabor (simple) and energy-model (complex) cells with mouse-like receptive-field sizes and
+# spatial frequencies (Niell & Stryker 2008; the exact ranges are in the twin's `twin_manifest.json`),
+# log-normal gains (diverse SNR), shared gain
 # fluctuations, shared spontaneous fluctuations that also ride on the stimulus responses, and trial
 # noise. Its images are crops of the photographs bundled with scikit-image, not the 2,800 ImageNet
 # images. The same loader reads both, so everything downstream is identical.
@@ -64,7 +64,7 @@ show_provenance(profile, "; ".join(sorted({r.description.split(", file")[0] for 
 # twin-only.
 
 # %%
-sessions, spectra, snrs = describe_recordings(recordings.values())
+sessions, spectra, fits, snrs = describe_recordings(recordings.values())
 save_table(sessions, "dina", "data_sessions",
            {"profile": profile, "source": source, "twin_size": twin_size, "twin_seed": twin_seed, "mice": mice})
 sessions.set_index("mouse").round(3)
@@ -122,11 +122,9 @@ glue("frac_snr_natural", float(100 * natural["frac_snr_above_0.1"].mean()), disp
 # images and steeper (low-dimensional) for 8D images.
 
 # %%
-fit_ranges = {m: powerlaw_fit_range(r.session.n_images, r.session.n_neurons) for m, r in recordings.items()}
-fits = {m: powerlaw_exponent(spectra[m], fit_ranges[m]) for m in spectra}  # (alpha, intercept) for the lines
 fig = plots.eigenspectra({f"{m} ({recordings[m].stimset})": spectra[m] for m in spectra},
-                         {f"{m} ({recordings[m].stimset})": fits[m] for m in spectra},
-                         fit_range=next(iter(fit_ranges.values())), reference_alpha=PUBLISHED_ALPHA_NATURAL)
+                         {f"{m} ({recordings[m].stimset})": fits[m][:2] for m in spectra},
+                         fit_range=next(iter(fits.values()))[2], reference_alpha=PUBLISHED_ALPHA_NATURAL)
 
 # %%
 alpha_by_set = sessions.groupby("stimset").cvpca_alpha.mean()

@@ -41,7 +41,7 @@ from alignlib.report import save_table, show_provenance
 recordings = {m: catalog.load_mouse(m, source=source, twin_size=twin_size, twin_seed=twin_seed) for m in mice}
 for m, rec in recordings.items():
     check_run_data(run_dir_for(profile, m, seed), rec)
-show_provenance(profile, "; ".join(sorted({r.description.split(", file")[0] for r in recordings.values()})),
+show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values()})),
                 {"Runs": f"runs/dina/{profile}/<mouse>/seed{seed} for {', '.join(mice)}"})
 
 # %% [markdown]
