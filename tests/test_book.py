@@ -1,5 +1,6 @@
-"""The book: the table of contents agrees with the pipeline, and the smoke profile runs every notebook
-and builds the HTML with warnings as errors, offline math, banners and glued numbers."""
+"""The book: the table of contents is generated from the pipeline; under the smoke profile each step's
+notebook runs (one test per page, named by its output; pages they need come from the shared cache),
+and the HTML builds with warnings as errors, offline math, banners and glued numbers."""
 from __future__ import annotations
 
 import re
@@ -10,8 +11,8 @@ import pandas as pd
 import pytest
 
 from alignlib.paths import REPO_ROOT
-from alignlib.runner import NotebookFailed, build_book, load_pipeline, run_pipeline
-from alignlib.runner import cli
+from alignlib.runner import NotebookFailed, build_book, load_pipeline, render_toc, run_pipeline, toc_differences
+from alignlib.runner import cache, cli
 from alignlib.runner.book import toc_files
 
 
@@ -19,6 +20,21 @@ def test_toc_lists_exactly_the_pipeline_outputs():
     executed = {f.removeprefix("book/executed/") for f in toc_files() if f.startswith("book/executed/")}
     outputs = {r.output for r in load_pipeline().expand("quick")}
     assert executed == outputs
+
+
+def test_committed_toc_is_generated_from_pipeline():
+    problems = toc_differences(load_pipeline())
+    assert not problems, "_toc.yml is out of date (run `alignlib toc`): " + "; ".join(problems)
+
+
+def test_toc_difference_names_the_page(tmp_path):
+    pipeline = load_pipeline()
+    (tmp_path / "_toc.yml").write_text(render_toc(pipeline).replace("train_M3", "train_M7"))
+    problems = " ".join(toc_differences(pipeline, tmp_path))
+    assert "book/executed/dina/train_M3 is generated from pipeline.yml but missing" in problems
+    assert "book/executed/dina/train_M7 is in _toc.yml but pipeline.yml does not generate it" in problems
+    (tmp_path / "_toc.yml").write_text(render_toc(pipeline).replace('"Training: mouse M2"', '"Mouse 2"'))
+    assert "book/executed/dina/train_M2" in " ".join(toc_differences(pipeline, tmp_path))
 
 
 def test_book_command_stops_on_failed_notebook(monkeypatch, capsys):
@@ -34,16 +50,39 @@ def test_book_command_stops_on_failed_notebook(monkeypatch, capsys):
     assert not built, "the book must not be built from a failed run"
 
 
-@pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory):
-    """Run the whole pipeline under the smoke profile into a scratch copy of the book and build it."""
+SMOKE_RUNS = load_pipeline().expand("smoke")
+
+
+@pytest.fixture(scope="session")
+def smoke_area(tmp_path_factory):
+    """One scratch copy of the book for the session: runs, results, generated data and executed pages
+    under tmp. Pages executed by one test are reused (cache) by the next."""
     root = tmp_path_factory.mktemp("book")
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO_ROOT / name, root / name)
+    shutil.copy(REPO_ROOT / "_config.yml", root / "_config.yml")
+    (root / "_toc.yml").write_text(render_toc(load_pipeline()))
     shutil.copytree(REPO_ROOT / "book", root / "book", ignore=shutil.ignore_patterns("executed", "_static"))
     env = {"ALIGNLIB_RUNS_DIR": str(root / "runs"), "ALIGNLIB_RESULTS_DIR": str(root / "results"),
            "ALIGNLIB_WORK_DIR": str(root / "generated")}
-    run_pipeline("smoke", executed_dir=root / "book" / "executed", env=env)
+    return root, root / "book" / "executed", env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", SMOKE_RUNS, ids=[r.output for r in SMOKE_RUNS])
+def test_smoke_step(smoke_area, run):
+    """The step's notebook runs under the smoke profile (pages it needs run first if missing)."""
+    root, executed, env = smoke_area
+    statuses = run_pipeline("smoke", [run.output], executed_dir=executed, env=env)
+    assert run.output in [s.output for s in statuses]
+    manifest = cache.read_manifest(executed, run.output)
+    assert manifest and manifest["components"]["parameters"] == run.parameters
+    assert (executed / f"{run.output}.ipynb").exists()
+
+
+@pytest.fixture(scope="session")
+def smoke_book(smoke_area):
+    """Every page (already executed by the step tests, else now), then the HTML build."""
+    root, executed, env = smoke_area
+    run_pipeline("smoke", executed_dir=executed, env=env)
     html = build_book(root)
     return root, html
 
@@ -51,6 +90,9 @@ def smoke_book(tmp_path_factory):
 @pytest.mark.slow
 def test_smoke_pipeline_builds_the_book(smoke_book):
     root, html = smoke_book
+    lines = []
+    assert build_book(root, log=lines.append) == html
+    assert any("not rebuilt" in line for line in lines), "an unchanged book is not built again"
     for page in toc_files(root):
         assert (html / f"{page}.html").exists(), page
     data_page = (html / "book/executed/dina/data.html").read_text()

@@ -77,6 +77,15 @@ def test_foreach_override_selects_one_output():
     assert [r.output for r in load_pipeline().plan("quick", ["dina/train_M3"])] == ["dina/train_M3"]
 
 
+def test_declared_needs_and_inputs():
+    runs = {r.output: r for r in load_pipeline().expand("smoke")}
+    assert runs["dina/data"].needs == () and runs["dina/methods"].needs == ("dina/data",)
+    assert runs["dina/train_M2"].needs == ("dina/data",)
+    assert runs["dina/results"].needs == tuple(f"dina/train_M{i}" for i in range(1, 5))
+    assert runs["dina/train_M2"].inputs == ("stringer2019/*.mat",)
+    assert not hasattr(load_pipeline(), "notebooks")
+
+
 def test_unknown_target_and_profile():
     with pytest.raises(ParameterError, match="unknown notebook.*dina/trian"):
         load_pipeline().plan("quick", ["dina/trian"])

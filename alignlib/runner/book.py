@@ -1,20 +1,27 @@
 """Build the HTML book with Jupyter Book 1 from already-executed notebooks (``execute_notebooks: off``).
 
-Warnings are errors (``-W -n --keep-going``). MathJax is served from the ``jupyter-server-mathjax``
-package, copied into the built site's ``_static/mathjax`` after the build (not through
-``html_static_path``: Jupyter Book would then add every MathJax script to every page), so that
-math renders with no internet.
+Warnings are errors (``-W -n --keep-going``). The build is skipped when nothing it reads changed
+since the last successful one (a stamp in ``_build/`` holds the hash of ``_toc.yml``, ``_config.yml``
+and every file under ``book/``). MathJax is served from the ``jupyter-server-mathjax`` package,
+copied into the built site's ``_static/mathjax`` after the build (not through ``html_static_path``:
+Jupyter Book would then add every MathJax script to every page), so that math renders with no internet.
 """
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import yaml
 
 from alignlib.paths import REPO_ROOT
+from alignlib.runner.cache import MANIFEST_SUFFIX
+from alignlib.runner.toc import toc_pages
+
+STAMP = Path("_build") / ".alignlib-book-stamp"
 
 
 class BookBuildFailed(RuntimeError):
@@ -23,23 +30,7 @@ class BookBuildFailed(RuntimeError):
 
 def toc_files(root: str | Path = REPO_ROOT) -> list[str]:
     """Every file named in ``_toc.yml`` (relative to ``root``, without suffix)."""
-    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
-    found: list[str] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                found.append(node["file"])
-            if "root" in node:
-                found.append(node["root"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
-    return found
+    return [page for page, _, _ in toc_pages(yaml.safe_load((Path(root) / "_toc.yml").read_text()))]
 
 
 def missing_pages(root: str | Path = REPO_ROOT) -> list[str]:
@@ -60,21 +51,43 @@ def install_offline_mathjax(html_dir: str | Path) -> Path:
     return dest
 
 
-def build_book(root: str | Path = REPO_ROOT, log=print) -> Path:
-    """Run ``jupyter-book build`` on ``root``; return the HTML folder. Raises :class:`BookBuildFailed`."""
+def book_inputs_hash(root: str | Path = REPO_ROOT) -> str:
+    """Hash of what the HTML build reads: ``_toc.yml``, ``_config.yml``, ``book/**`` (not manifests or
+    failed runs), and the Jupyter Book version."""
+    root = Path(root)
+    files = [root / "_toc.yml", root / "_config.yml"] + [
+        p for p in (root / "book").rglob("*")
+        if p.is_file() and "_failed" not in p.parts and not p.name.endswith((MANIFEST_SUFFIX, ".partial"))]
+    h = hashlib.sha256(f"jupyter-book {metadata.version('jupyter-book')}\n".encode())
+    for path in sorted(files):
+        data = path.read_bytes() if path.exists() else b""
+        h.update(f"{path.relative_to(root).as_posix()}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+    return h.hexdigest()
+
+
+def build_book(root: str | Path = REPO_ROOT, log=print, force: bool = False) -> Path:
+    """Run ``jupyter-book build`` on ``root`` (unless unchanged since the last build and not ``force``);
+    return the HTML folder. Raises :class:`BookBuildFailed`."""
     root = Path(root)
     missing = missing_pages(root)
     if missing:
         raise BookBuildFailed(
             "these pages of _toc.yml have no executed notebook or source yet: " + ", ".join(missing)
             + " (run `alignlib run --profile quick` first, or `alignlib book`, which runs the pipeline)")
+    html = root / "_build" / "html"
+    stamp, inputs = root / STAMP, book_inputs_hash(root)
+    if (not force and stamp.exists() and stamp.read_text().strip() == inputs and (html / "index.html").exists()
+            and (html / "_static" / "mathjax" / "MathJax.js").exists()):
+        log(f"[alignlib] book unchanged since the last build, not rebuilt: {html / 'index.html'}")
+        return html
+    stamp.unlink(missing_ok=True)
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root), "--warningiserror", "--nitpick", "--keep-going"]
     log("[alignlib] " + " ".join(cmd))
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
         raise BookBuildFailed(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
-    html = root / "_build" / "html"
     install_offline_mathjax(html)
+    stamp.write_text(inputs + "\n")
     log(f"[alignlib] book written to {html / 'index.html'}")
     return html

@@ -1,13 +1,18 @@
-"""Command line: ``alignlib run|book|list``.
+"""Command line: ``alignlib run|book|list|toc``.
 
-    alignlib list [--profile quick]                 the pipeline and each notebook's parameters
-    alignlib run [TARGET ...] [--profile quick] [-p name=value ...]
-                                                    execute notebooks (all, or the named ones)
-    alignlib book [--profile quick] [--no-run]      execute the pipeline, then build the HTML book
+    alignlib list [--profile quick]                 the pipeline, each page's state and parameters
+    alignlib run [TARGET ...] [--profile quick] [-p name=value ...] [--force] [--upstream]
+                                                    execute the out-of-date notebooks (all, or the named ones)
+    alignlib book [--profile quick] [--no-run] [--force]
+                                                    regenerate _toc.yml, run the pipeline, build the HTML book
+    alignlib toc [--check]                          write (or check) _toc.yml from pipeline.yml
 
 TARGET is a notebook (``dina/train``) or one of its outputs (``dina/train_M2``). Values given with
 ``-p`` are read as YAML (``-p epochs=30`` is an int, ``-p mice=[M1,M2]`` a list) and checked against
 the notebook's ``parameters`` cell: unknown names and wrong types are refused before anything runs.
+A page runs only when out of date (its source, parameters, the alignlib source, the pages it needs or
+its input data changed); ``--force`` re-executes the targets. With targets, pages they need that were
+never executed run first (``--upstream``: also those out of date), and pages that need them run again.
 """
 from __future__ import annotations
 
@@ -15,51 +20,83 @@ import argparse
 import sys
 import time
 
+from alignlib.paths import REPO_ROOT, data_dir
+from alignlib.runner import cache
 from alignlib.runner.book import BookBuildFailed, build_book
-from alignlib.runner.execute import NotebookFailed, run_pipeline
+from alignlib.runner.execute import NotebookFailed, default_executed_dir, run_pipeline
 from alignlib.runner.params import ParameterError, parse_override, read_parameters
 from alignlib.runner.pipeline import load_pipeline
+from alignlib.runner.toc import toc_differences, write_toc
 
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="alignlib", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    for name, help_ in (("run", "execute notebooks with papermill"),
-                        ("book", "execute the pipeline and build the HTML book"),
-                        ("list", "show the pipeline and notebook parameters")):
+    for name, help_ in (("run", "execute the out-of-date notebooks with papermill"),
+                        ("book", "regenerate _toc.yml, execute the pipeline and build the HTML book"),
+                        ("list", "show the pipeline, each page's state and its parameters"),
+                        ("toc", "write _toc.yml from pipeline.yml")):
         p = sub.add_parser(name, help=help_)
+        if name == "toc":
+            p.add_argument("--check", action="store_true", help="only report how _toc.yml differs (exit 1)")
+            continue
         p.add_argument("--profile", default="quick", help="quick (default), paper or smoke")
         if name == "run":
             p.add_argument("targets", nargs="*", help="notebooks or outputs to run (default: all)")
             p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                           help="override a notebook parameter (repeatable)")
+                           help="override a notebook parameter of the targets (repeatable)")
+            p.add_argument("--upstream", action="store_true",
+                           help="also re-execute out-of-date pages the targets need (default: only missing ones)")
+        if name in ("run", "book"):
+            p.add_argument("--force", action="store_true", help="re-execute the targeted pages even if up to date")
         if name == "book":
             p.add_argument("--no-run", action="store_true", help="only build from already-executed notebooks")
     return ap
+
+
+def _list(profile: str) -> None:
+    pipeline = load_pipeline()
+    folder, package = default_executed_dir(), cache.package_hash()
+    for run in pipeline.plan(profile):
+        upstream = {name: cache.recorded_key(folder, name) for name in run.needs}
+        reasons = cache.stale_reasons(folder, run.output, cache.key_components(run, upstream, package, data_dir()))
+        state = "up to date" if not reasons else reasons[0] if reasons == [cache.NOT_EXECUTED] \
+            else "out of date: " + ", ".join(reasons)
+        print(f"{run.output}  ({run.notebook}; {state})")
+        for name, p in read_parameters(run.source).items():
+            print(f"    {name}: {p.type_name} = {run.parameters.get(name, p.default)!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
+            _list(args.profile)
+            return 0
+        if args.command == "toc":
             pipeline = load_pipeline()
-            pipeline.check_profile(args.profile)
-            for run in pipeline.plan(args.profile):
-                print(f"{run.output}  ({run.notebook})")
-                for name, p in read_parameters(run.source).items():
-                    value = run.parameters.get(name, p.default)
-                    print(f"    {name}: {p.type_name} = {value!r}")
+            if args.check:
+                problems = toc_differences(pipeline, REPO_ROOT)
+                print("\n".join(problems) or "_toc.yml matches pipeline.yml")
+                return 1 if problems else 0
+            print("[alignlib] _toc.yml " + ("written" if write_toc(pipeline, REPO_ROOT) else "already up to date"))
             return 0
         t0 = time.perf_counter()
         if args.command == "run":
             overrides = dict(parse_override(p) for p in args.param)
-            run_pipeline(args.profile, args.targets or None, overrides)
-        else:
-            if not args.no_run:
-                run_pipeline(args.profile)
-            t1 = time.perf_counter()
-            build_book()
-            print(f"[alignlib] notebooks {t1 - t0:.0f} s, book build {time.perf_counter() - t1:.0f} s")
+            run_pipeline(args.profile, args.targets or None, overrides, force=args.force, upstream=args.upstream)
+            return 0
+        if default_executed_dir() != REPO_ROOT / "book" / "executed":
+            raise BookBuildFailed(f"the book is built from {REPO_ROOT / 'book' / 'executed'}, but "
+                                  f"ALIGNLIB_EXECUTED_DIR points to {default_executed_dir()}; unset it to build")
+        pipeline = load_pipeline()
+        if write_toc(pipeline, REPO_ROOT):
+            print("[alignlib] _toc.yml regenerated from pipeline.yml")
+        if not args.no_run:
+            run_pipeline(args.profile, force=args.force, pipeline=pipeline)
+        t1 = time.perf_counter()
+        build_book(force=args.force)
+        print(f"[alignlib] notebooks {t1 - t0:.1f} s, book build {time.perf_counter() - t1:.1f} s")
         return 0
     except (ParameterError, NotebookFailed, BookBuildFailed) as err:
         print(f"alignlib: error: {err}", file=sys.stderr)

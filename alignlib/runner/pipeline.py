@@ -1,4 +1,5 @@
-"""The pipeline declared in ``pipeline.yml``: notebooks, their order, and per-profile parameters."""
+"""The pipeline declared in ``pipeline.yml``: notebooks, their order, per-profile parameters, what each
+page needs (upstream pages, input data), and how the pages form the book."""
 from __future__ import annotations
 
 import itertools
@@ -13,19 +14,19 @@ from alignlib.runner.params import ParameterError, read_parameters, validate_par
 
 PIPELINE_FILE = REPO_ROOT / "pipeline.yml"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+STEP_KEYS = {"notebook", "output", "foreach", "params", "needs", "inputs", "title", "chapter"}
 
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One notebook execution: its name, output name (relative, no suffix), parameters and source file."""
+    """One notebook execution: its name, output name (relative, no suffix), parameters, source file, the
+    outputs it needs (upstream pages) and its input data patterns (relative to ``$ALIGNLIB_DATA_DIR``)."""
     notebook: str
     output: str
     parameters: dict[str, Any]
     source: Path
-
-    @classmethod
-    def of(cls, notebook: str, output: str, parameters: dict[str, Any]) -> "PlannedRun":
-        return cls(notebook, output, parameters, NOTEBOOKS_DIR / f"{notebook}.py")
+    needs: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -34,35 +35,82 @@ class Step:
     output: str
     foreach: dict[str, list] = field(default_factory=dict)
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    needs: list[str] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    title: str | None = None
+    chapter: str = ""
+
+    def loops(self, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One dict of loop values per run; an override of a ``foreach`` key replaces that loop."""
+        overrides = overrides or {}
+        loops = {k: ([overrides[k]] if k in overrides else list(v)) for k, v in self.foreach.items()}
+        return [dict(zip(loops, combo)) for combo in itertools.product(*loops.values())]
+
+    def outputs(self) -> list[tuple[str, dict[str, Any]]]:
+        """(output, loop values) of each page the step makes, with its declared ``foreach`` values."""
+        return [(self.fill(self.output, looped, "output"), looped) for looped in self.loops()]
+
+    def fill(self, template: str, values: dict[str, Any], what: str) -> str:
+        try:
+            return template.format(**values)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ParameterError(f"step {self.notebook}: cannot fill {what} {template!r} ({err!r})") from None
+
+
+@dataclass(frozen=True)
+class BookPart:
+    """A part of the book: a chapter (its index page, then the pages of its steps) or plain pages."""
+    caption: str
+    chapter: str | None = None
+    index: str | None = None
+    pages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BookSpec:
+    root: str
+    parts: tuple[BookPart, ...]
 
 
 @dataclass
 class Pipeline:
     profiles: dict[str, str]
     steps: list[Step]
+    book: BookSpec | None = None
+    notebooks_dir: Path = NOTEBOOKS_DIR
 
     def check_profile(self, profile: str) -> None:
         if profile not in self.profiles:
             raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(self.profiles)}")
 
-    def notebooks(self) -> list[str]:
-        return [s.notebook for s in self.steps]
+    def _resolve_needs(self, step: Step, looped: dict[str, Any], before: dict[str, list[str]]) -> tuple[str, ...]:
+        """Upstream outputs: a need is an earlier step's notebook (all its pages) or one output."""
+        found: list[str] = []
+        for entry in step.needs:
+            name = step.fill(entry, looped, "need")
+            outputs = before.get(name) or ([name] if any(name in o for o in before.values()) else None)
+            if outputs is None:
+                raise ParameterError(f"step {step.notebook} needs {name!r}, which is no earlier step's notebook "
+                                     f"or output; known: {', '.join(sorted(before))}")
+            found += [o for o in outputs if o not in found]
+        return tuple(found)
 
     def expand(self, profile: str, overrides: dict[str, Any] | None = None) -> list[PlannedRun]:
-        """Every run of the pipeline under ``profile`` (``foreach`` loops expanded), not yet validated.
-
-        An override of a ``foreach`` key (e.g. ``mouse=M2``) replaces the loop.
-        """
+        """Every run of the pipeline under ``profile`` (``foreach`` loops expanded), in order, not yet
+        validated. ``overrides`` apply to every run; an override of a ``foreach`` key replaces the loop."""
         self.check_profile(profile)
         overrides = dict(overrides or {})
-        runs = []
+        runs: list[PlannedRun] = []
+        before: dict[str, list[str]] = {}  # notebook -> outputs of the steps seen so far
         for step in self.steps:
-            loops = {k: ([overrides[k]] if k in overrides else list(v)) for k, v in step.foreach.items()}
-            for combo in itertools.product(*loops.values()):
-                looped = dict(zip(loops, combo))
+            for looped in step.loops(overrides):
                 params = {"profile": profile, **step.params.get("common", {}),
                           **step.params.get(profile, {}), **looped, **overrides}
-                runs.append(PlannedRun.of(step.notebook, step.output.format(**looped), params))
+                runs.append(PlannedRun(
+                    step.notebook, step.fill(step.output, looped, "output"), params,
+                    self.notebooks_dir / f"{step.notebook}.py", self._resolve_needs(step, looped, before),
+                    tuple(step.fill(p, params, "input") for p in step.inputs)))
+            before.setdefault(step.notebook, []).extend(o for o, _ in step.outputs())
         return runs
 
     def plan(self, profile: str, targets: list[str] | None = None,
@@ -79,18 +127,108 @@ class Pipeline:
             if missing:
                 raise ParameterError(f"unknown notebook(s) {', '.join(missing)}; known: {', '.join(sorted(known))}")
             runs = [r for r in runs if r.notebook in targets or r.output in targets]
-        for run in runs:
-            if not run.source.exists():
-                raise ParameterError(f"pipeline names {run.notebook!r} but {run.source} does not exist")
-            validate_parameters(run.notebook, read_parameters(run.source), run.parameters)
+        validate_runs(runs)
         return runs
 
+    def schedule(self, profile: str, targets: list[str] | None = None,
+                 overrides: dict[str, Any] | None = None) -> list[tuple[PlannedRun, str]]:
+        """(run, role) in execution order, validated but for ``downstream`` runs (only those already executed
+        can run: :func:`~alignlib.runner.execute.run_pipeline` checks them). Without targets every run is a
+        ``target``.
 
-def load_pipeline(path: str | Path = PIPELINE_FILE) -> Pipeline:
-    raw = yaml.safe_load(Path(path).read_text())
+        With targets (which get ``overrides``), the pages they need, transitively, come first as
+        ``upstream`` and the pages that need them, transitively, follow as ``downstream``; those two keep
+        the pipeline's parameters (``between`` if both). The roles say when a page runs.
+        """
+        if not targets:
+            return [(run, "target") for run in self.plan(profile, None, overrides)]
+        chosen = self.plan(profile, targets, overrides)
+        graph = self.expand(profile)
+        chosen_outputs = {r.output for r in chosen}
+        by_output = {r.output: r for r in graph}
+        up: set[str] = set()
+        stack = [n for r in chosen for n in r.needs]
+        while stack:
+            name = stack.pop()
+            if name not in up and name not in chosen_outputs:
+                up.add(name)
+                stack.extend(by_output[name].needs)
+        down: set[str] = set()
+        for run in graph:  # in order: upstream pages come before the pages that need them
+            if run.output not in chosen_outputs and any(n in chosen_outputs or n in down for n in run.needs):
+                down.add(run.output)
+        order = {r.output: i for i, r in enumerate(graph)}
+        for run in chosen:  # an output the pipeline does not list (e.g. mouse=M5) goes after its step's pages
+            order.setdefault(run.output, max((order[r.output] for r in graph if r.notebook == run.notebook),
+                                             default=len(graph)) + 0.5)
+        roles: dict[str, tuple[PlannedRun, str]] = {r.output: (r, "target") for r in chosen}
+        for name in up | down:
+            if name not in roles:
+                roles[name] = (by_output[name], "upstream" if name not in down else
+                               "downstream" if name not in up else "between")
+        scheduled = sorted(roles.values(), key=lambda rr: order[rr[0].output])
+        validate_runs([r for r, role in scheduled if role in ("upstream", "between")])
+        return scheduled
+
+
+def validate_runs(runs: list[PlannedRun]) -> None:
+    """Check that each run's notebook exists and takes its parameters (each source read once)."""
+    declared: dict[Path, Any] = {}
+    for run in runs:
+        if not run.source.exists():
+            raise ParameterError(f"pipeline names {run.notebook!r} but {run.source} does not exist")
+        if run.source not in declared:
+            declared[run.source] = read_parameters(run.source)
+        validate_parameters(run.notebook, declared[run.source], run.parameters)
+
+
+def _load_book(raw: Any, steps: list[Step], path: Path) -> BookSpec | None:
+    if raw is None:
+        return None
     try:
-        steps = [Step(notebook=s["notebook"], output=s.get("output", s["notebook"]),
-                      foreach=s.get("foreach", {}), params=s.get("params", {})) for s in raw["steps"]]
-        return Pipeline(profiles=dict(raw["profiles"]), steps=steps)
+        parts = []
+        for part in raw["parts"]:
+            unknown = set(part) - {"caption", "chapter", "index", "pages"}
+            if unknown or ("chapter" in part) == ("pages" in part):
+                extra = f" (unknown keys: {', '.join(sorted(unknown))})" if unknown else ""
+                raise ParameterError(f"{path}: book part {part.get('caption')!r} needs either `chapter:` or "
+                                     f"`pages:`{extra}")
+            chapter = part.get("chapter")
+            parts.append(BookPart(str(part["caption"]), chapter,
+                                  part.get("index", f"book/{chapter}/index") if chapter else None,
+                                  tuple(part.get("pages", ()))))
+        book = BookSpec(str(raw["root"]), tuple(parts))
     except (KeyError, TypeError) as err:
-        raise ParameterError(f"{path}: malformed pipeline ({err})") from None
+        raise ParameterError(f"{path}: malformed book section ({err!r})") from None
+    chapters = [p.chapter for p in book.parts if p.chapter]
+    if len(set(chapters)) < len(chapters):
+        raise ParameterError(f"{path}: a chapter is listed twice in the book section: {', '.join(chapters)}")
+    for step in steps:
+        if step.chapter not in chapters:
+            raise ParameterError(f"{path}: step {step.notebook} belongs to chapter {step.chapter!r}, which the "
+                                 f"book section does not list (chapters: {', '.join(sorted(chapters))})")
+    return book
+
+
+def load_pipeline(path: str | Path = PIPELINE_FILE, notebooks_dir: str | Path | None = None) -> Pipeline:
+    """Read ``pipeline.yml``; notebooks are looked up in ``notebooks_dir`` (default: ``notebooks/`` beside it)."""
+    path = Path(path)
+    raw = yaml.safe_load(path.read_text())
+    try:
+        steps = []
+        for s in raw["steps"]:
+            unknown = set(s) - STEP_KEYS
+            if unknown:
+                raise ParameterError(f"{path}: step {s.get('notebook')!r} has unknown key(s) "
+                                     f"{', '.join(sorted(unknown))}; allowed: {', '.join(sorted(STEP_KEYS))}")
+            steps.append(Step(notebook=s["notebook"], output=s.get("output", s["notebook"]),
+                              foreach=s.get("foreach") or {}, params=s.get("params") or {},
+                              needs=list(s.get("needs") or []), inputs=list(s.get("inputs") or []),
+                              title=s.get("title"), chapter=s.get("chapter", s["notebook"].split("/")[0])))
+        pipeline = Pipeline(profiles=dict(raw["profiles"]), steps=steps,
+                            book=_load_book(raw.get("book"), steps, path),
+                            notebooks_dir=Path(notebooks_dir) if notebooks_dir else path.parent / "notebooks")
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ParameterError(f"{path}: malformed pipeline ({err!r})") from None
+    pipeline.expand(next(iter(pipeline.profiles)))  # checks needs and placeholders
+    return pipeline
