@@ -1,4 +1,4 @@
-"""Tests for alignlib.data.download against a fake figshare API on 127.0.0.1."""
+"""Tests for alignlib.data.stringer.download against a fake figshare API on 127.0.0.1."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +11,7 @@ from pathlib import Path
 import pooch
 import pytest
 
-from alignlib.data import download as dl
+from alignlib.data.stringer import download as dl
 from alignlib.data.errors import ChecksumError, DataFormatError
 
 ART, VER = dl.FIGSHARE_ARTICLE, dl.FIGSHARE_VERSION

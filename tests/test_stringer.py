@@ -279,7 +279,7 @@ def test_class_labels_bad_file(tmp_path):
 
 @pytest.mark.parametrize("shape", [(60, 20), (15, 40)])  # Gram-matrix branch and thin-SVD branch
 def test_top_pcs_span_the_leading_singular_subspace(shape):
-    from alignlib.data.stringer import _top_pcs
+    from alignlib.data.stringer.loader import _top_pcs
     rng = np.random.default_rng(1)
     x = rng.normal(size=shape) * np.linspace(3, 1, shape[1])
     v = _top_pcs(x, 5)

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from alignlib.data import twin as T
-from alignlib.interpret.spectra import cvpca_spectrum
-
 from alignlib.data import stringer
+from alignlib.data import twin as T
+from alignlib.data.twin import stringer2019
+from alignlib.data.twin.stimuli import MIX_KINDS, stimulus_kind
+from alignlib.interpret.spectra import cvpca_spectrum
 
 # tiny, with strong signals so that per-neuron checks are robust at 60 images
 TINY = dict(n_images=60, n_neurons=80, n_spont_timepoints=100, n_reference_images=60,
@@ -30,7 +31,9 @@ def test_manifest_lists_every_file(twin):
     again = T.load_manifest(twin.out_dir)
     assert again.mice == twin.mice and again.sha256 == twin.sha256
     assert T.TwinConfig.from_dict(again.config) == T.TwinConfig(**TINY)
-    assert twin.source_images and set(twin.source_images) <= set(T.SOURCE_IMAGES)
+    assert twin.source_images and set(twin.source_images) <= set(T.PHOTO_SOURCES)
+    assert len(twin.image_sources) == 60 and again.image_sources == twin.image_sources
+    assert {stimulus_kind(s) for s in twin.image_sources} == set(MIX_KINDS)
 
 
 def test_raw_file_layout(twin):
@@ -168,6 +171,15 @@ def test_reuse_only_when_config_and_generator_match(twin, monkeypatch):
     before = manifest.stat().st_mtime_ns
     T.generate_twin(twin.out_dir, T.TwinConfig(**TINY), progress=False)
     assert manifest.stat().st_mtime_ns == before, "same config and generator: reused"
-    monkeypatch.setattr(T, "GENERATOR_VERSION", T.GENERATOR_VERSION + 1)
+    monkeypatch.setattr(stringer2019, "GENERATOR_VERSION", T.GENERATOR_VERSION + 1)
     T.generate_twin(twin.out_dir, T.TwinConfig(**TINY), progress=False)
     assert manifest.stat().st_mtime_ns != before, "a new generator version must regenerate"
+
+
+def test_legacy_stimuli_reproduce_version_1_images(tmp_path):
+    """``stimuli="photo-crops"`` writes the images of GENERATOR_VERSION 1 (the photo crops)."""
+    cfg = T.TwinConfig(**TINY, stimuli="photo-crops", n_natural_mice=1, n_whitened_mice=0, n_8d_mice=0)
+    m = T.generate_twin(tmp_path, cfg, progress=False)
+    imgs = np.moveaxis(scipy.io.loadmat(tmp_path / "images_natimg2800_all.mat")["imgs"], 2, 0)
+    np.testing.assert_array_equal(imgs, T.natural_images(60, stringer2019.image_stream(cfg))[0])
+    assert set(m.source_images) <= set(T.SOURCE_IMAGES) and set(m.image_sources) <= set(m.source_images)

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Iterable
 
 import pooch
-import requests
 
 from alignlib.data.errors import ChecksumError, DataFormatError
-from alignlib.data.stringer import image_file_for
+from alignlib.data.stringer.loader import image_file_for
 from alignlib.paths import data_dir
 
 FIGSHARE_ARTICLE = 6845348
@@ -142,6 +141,11 @@ def stringer_registry(dest_dir: str | os.PathLike | None = None, api_base: str =
     return _pooch(dest, _listing(dest, api_base))
 
 
+def _is_network_error(e: OSError) -> bool:
+    """An HTTP/connection failure raised by pooch's downloader (not a local filesystem error)."""
+    return type(e).__module__.split(".")[0] in ("requests", "urllib3") or isinstance(e, (ConnectionError, TimeoutError))
+
+
 def fetch_stringer(names: str | Iterable[str], dest_dir: str | os.PathLike | None = None,
                    api_base: str = DEFAULT_API, progress: bool = True) -> list[Path]:
     """Download (or verify the local copies of) the named figshare files; return their paths."""
@@ -166,7 +170,9 @@ def fetch_stringer(names: str | Iterable[str], dest_dir: str | os.PathLike | Non
         except ValueError as e:  # pooch's hash mismatch ("... expected md5:X but got Y ...")
             raise ChecksumError(f"{dest / name}: checksum mismatch, expected md5 {files[name]['md5']} "
                                 f"(figshare v{FIGSHARE_VERSION} listing); pooch: {e}") from e
-        except requests.exceptions.RequestException as e:
+        except OSError as e:  # pooch's HTTP errors (requests' exceptions are OSErrors)
+            if not _is_network_error(e):
+                raise
             raise ConnectionError(f"{dest / name}: download from {files[name]['download_url']} failed "
                                   f"({e}); no partial file was kept") from e
     return paths

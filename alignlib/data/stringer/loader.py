@@ -1,7 +1,7 @@
 """Loader for the Stringer et al. (2019) natimg2800 recordings (figshare doi:10.25378/janelia.6845348).
 
-File layout and preprocessing follow Stringer's public loaders (``processResp/loadProc2800.m`` and the
-Python notebook of MouseLand/stringer-pachitariu-et-al-2018b); see ``/work/shared/STRINGER_FORMAT.md``.
+File layout (described in :mod:`alignlib.data.stringer`) and preprocessing follow Stringer's public
+loaders (``processResp/loadProc2800.m`` and the Python notebook of MouseLand/stringer-pachitariu-et-al-2018b).
 """
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from alignlib.data.errors import DataFormatError
 from alignlib.repro import file_sha256
 
 IMAGE_SHAPE = (68, 270)  # degrees of visual angle: 3 screens of 90 columns
+#: the stimulus sets of the DINA chapter -> the stem their files carry (the MATLAB code calls the
+#: whitened set 'white2800' but its files are ``natimg2800_white_*``). One vocabulary for the package.
+STIMSET_STEMS: dict[str, str] = {"natural": "natimg2800", "whitened": "natimg2800_white", "8D": "natimg2800_8D"}
 _MICE = {"MP027": "M160825_MP027", "MP030": "M161025_MP030", "MP031": "M170604_MP031",
          "MP032": "M170714_MP032", "MP033": "M170717_MP033", "MP034": "M170717_MP034"}
 _8D = [("MP030", "2017-06-07"), ("MP031", "2017-07-02"), ("MP032", "2017-08-10"),
@@ -26,8 +29,8 @@ SESSIONS: dict[str, list[str]] = {
         "M170714_MP032_2017-08-07", "M170714_MP032_2017-09-14", "M170717_MP033_2017-08-20",
         "M170717_MP034_2017-09-11")],
     "natimg2800_8D": [f"natimg2800_8D_{_MICE[m]}_{d}" for m, d in _8D],
-    # dbstims.mat lists 4 whitened sessions, but STRINGER_FORMAT.md does not name them: left empty
-    # rather than guessed (the figshare listing, see alignlib.data.download, has the real names).
+    # the recordings' index (dbstims.mat) lists 4 whitened sessions whose names we have not verified:
+    # left empty rather than guessed (the figshare listing, see alignlib.data.stringer.download, has them).
     "natimg2800_white": [],
 }
 IMAGE_FILES = {"natimg2800": "images_natimg2800_all.mat",
@@ -111,6 +114,52 @@ def _top_pcs(x: np.ndarray, k: int) -> np.ndarray:
     return np.linalg.svd(x, full_matrices=False)[2][:k].T
 
 
+def responses_by_image(resp: np.ndarray, spont: np.ndarray, istim: np.ndarray, preprocess: bool = True,
+                       n_spont_pcs: int = 32, source: str = "responses") -> tuple[np.ndarray, np.ndarray, dict]:
+    """Stringer's preprocessing (``loadProc2800.m``) of in-memory arrays, as :func:`load_session` applies it.
+
+    ``resp`` (presentations x neurons), ``spont`` (timepoints x neurons) and ``istim`` (1-based ids,
+    the largest = gray screen). Returns the two-halves responses (n_images, n_neurons, 2) float32, the
+    0-based ids of those images (ascending), and counts of what was dropped or set.
+    """
+    resp = np.asarray(resp, dtype=np.float32)
+    spont = np.asarray(spont, dtype=np.float64)
+    ids = np.asarray(istim, dtype=np.float64).ravel().astype(np.int64) - 1
+    n_neurons = resp.shape[1]
+    # 1. drop gray presentations, NaN -> 0
+    keep = ids < ids.max()
+    resp, ids = resp[keep], ids[keep]
+    nan_resp, nan_spont = int(np.isnan(resp).sum()), int(np.isnan(spont).sum())
+    resp, spont = np.nan_to_num(resp, nan=0.0), np.nan_to_num(spont, nan=0.0)
+    k = 0
+    if preprocess:
+        # 2. z-score by spontaneous statistics; 3. project out top spont PCs; 4. centre each neuron
+        mu, sd = spont.mean(axis=0), spont.std(axis=0) + 1e-6
+        resp = ((resp - mu) / sd).astype(np.float32)
+        spont = (spont - mu) / sd
+        k = int(max(0, min(n_spont_pcs, *spont.shape)))
+        if k:
+            v = _top_pcs(spont, k).astype(np.float32)
+            resp -= (resp @ v) @ v.T
+        resp -= resp.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+    # 5. split each image's presentations (in time order) into two halves and average each
+    order = np.argsort(ids, kind="stable")
+    uniq, starts, counts = np.unique(ids[order], return_index=True, return_counts=True)
+    usable = counts >= 2
+    if not usable.any():
+        raise DataFormatError(f"{source}: no image was presented at least twice")
+    halves = np.empty((int(usable.sum()), n_neurons, 2), dtype=np.float32)
+    for j, (s, c) in enumerate(zip(starts[usable], counts[usable])):
+        rows, h = order[s:s + c], c // 2
+        halves[j, :, 0] = resp[rows[:h]].mean(axis=0)
+        halves[j, :, 1] = resp[rows[h:]].mean(axis=0)
+    steps = {"n_gray_presentations_dropped": int((~keep).sum()), "n_nan_set_to_zero": nan_resp,
+             "n_nan_spont_set_to_zero": nan_spont, "n_images_dropped_fewer_than_2_repeats": int((~usable).sum()),
+             "n_spont_pcs": k}
+    return halves, uniq[usable].astype(np.int64), steps
+
+
 def load_session(session_path: str | Path, images_path: str | Path, preprocess: bool = True,
                  n_spont_pcs: int = 32, drop_red_cells: bool = True) -> StringerSession:
     """Load one session and its images, following Stringer's ``loadProc2800.m``.
@@ -167,41 +216,15 @@ def load_session(session_path: str | Path, images_path: str | Path, preprocess: 
         raise DataFormatError(f"{session_path}: image ids out of range of {images_path} "
                               f"({n_file} images): largest non-gray id {ids[keep].max(initial=-1)}, "
                               f"gray id {gray} (0-based)")
-    resp, ids = resp[keep], ids[keep]
-    nan_resp, nan_spont = int(np.isnan(resp).sum()), int(np.isnan(spont).sum())
-    resp, spont = np.nan_to_num(resp, nan=0.0), np.nan_to_num(spont, nan=0.0)
-    k = 0
-    if preprocess:
-        # 2. z-score by spontaneous statistics; 3. project out top spont PCs; 4. centre each neuron
-        mu, sd = spont.mean(axis=0), spont.std(axis=0) + 1e-6
-        resp = ((resp - mu) / sd).astype(np.float32)
-        spont = (spont - mu) / sd
-        k = int(max(0, min(n_spont_pcs, *spont.shape)))
-        if k:
-            v = _top_pcs(spont, k).astype(np.float32)
-            resp -= (resp @ v) @ v.T
-        resp -= resp.mean(axis=0, dtype=np.float64).astype(np.float32)
-
-    # 5. split each image's presentations (in time order) into two halves and average each
-    order = np.argsort(ids, kind="stable")
-    uniq, starts, counts = np.unique(ids[order], return_index=True, return_counts=True)
-    usable = counts >= 2
-    if not usable.any():
-        raise DataFormatError(f"{session_path}: no image was presented at least twice")
-    halves = np.empty((int(usable.sum()), n_neurons, 2), dtype=np.float32)
-    for j, (s, c) in enumerate(zip(starts[usable], counts[usable])):
-        rows, h = order[s:s + c], c // 2
-        halves[j, :, 0] = resp[rows[:h]].mean(axis=0)
-        halves[j, :, 1] = resp[rows[h:]].mean(axis=0)
-    image_ids = uniq[usable].astype(np.int64)
+    halves, image_ids, steps = responses_by_image(resp, spont, istim, preprocess, n_spont_pcs, str(session_path))
 
     cells = ~red if red is not None else np.ones(n_neurons, dtype=bool)
     meta = {
-        "n_presentations": n_pres, "n_gray_presentations_dropped": int((~keep).sum()),
+        "n_presentations": n_pres, "n_gray_presentations_dropped": steps["n_gray_presentations_dropped"],
         "gray_index": gray, "n_images_in_file": n_file,
-        "n_nan_set_to_zero": nan_resp, "n_nan_spont_set_to_zero": nan_spont,
-        "n_images_dropped_fewer_than_2_repeats": int((~usable).sum()),
-        "n_red_cells_dropped": int((~cells).sum()), "n_spont_pcs": k,
+        "n_nan_set_to_zero": steps["n_nan_set_to_zero"], "n_nan_spont_set_to_zero": steps["n_nan_spont_set_to_zero"],
+        "n_images_dropped_fewer_than_2_repeats": steps["n_images_dropped_fewer_than_2_repeats"],
+        "n_red_cells_dropped": int((~cells).sum()), "n_spont_pcs": steps["n_spont_pcs"],
         "session_sha256": file_sha256(session_path), "images_sha256": file_sha256(images_path),
     }
     return StringerSession(
