@@ -2,12 +2,15 @@
 
 Subpackages
 -----------
-data       loaders for real recordings (Stringer 2019, Allen, Onken 2016) and the ground-truth twin
-models     image towers, neural towers, paired models (DINA, ...)
-losses     training objectives (InfoNCE, ...)
-metrics    retrieval, reliability and other evaluation metrics
-interpret  analyses of trained models and of data (eigenspectra, ...)
-runner     profiles, the declared notebook pipeline, papermill execution, the CLI
+data         one subpackage per dataset (stringer, ...) and the ground-truth twin
+models       image towers, neural towers, paired models (DINA, ...)
+losses       loss functions (InfoNCE, ...)
+training     splits, normalisation, the resumable fit loop, objectives, checkpoints, run identity
+metrics      retrieval, reliability, uncertainty
+interpret    analyses of trained models and of data (eigenspectra, stimulus statistics, ...)
+experiments  one package per chapter (dina: cast, settings, runs, controls, statistics)
+claims       the papers' published numbers and the claims ledger
+runner       the declared notebook pipeline, page cache, papermill execution, table of contents, the CLI
 """
 from alignlib.repro import get_device, seed_everything
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 
-def image_rows(rows: Mapping[str, np.ndarray], n: int = 4, titles: Mapping[str, Sequence[str]] | None = None):
+def image_rows(rows: Mapping[str, np.ndarray], n: int = 4):
     """One row per named image set (each (k, H, W)), ``n`` examples each, gray scale 0..255."""
     fig, axes = plt.subplots(len(rows), n, figsize=(2.6 * n, 1.0 * len(rows) + 0.3), squeeze=False)
     for r, (name, imgs) in enumerate(rows.items()):
@@ -18,8 +18,6 @@ def image_rows(rows: Mapping[str, np.ndarray], n: int = 4, titles: Mapping[str, 
             ax.axis("off")
             if c < len(imgs):
                 ax.imshow(imgs[c], cmap="gray", vmin=0, vmax=255, aspect="equal")
-                if titles and name in titles:
-                    ax.set_title(titles[name][c], fontsize=7)
         axes[r, 0].text(-0.04, 0.5, name, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=9)
     fig.tight_layout()
     return fig
@@ -70,23 +68,43 @@ def histograms(values: Mapping[str, np.ndarray], xlabel: str, bins: int | np.nda
     return fig
 
 
-def loss_curves(history: pd.DataFrame, best_epoch: int | None = None):
-    """Training and validation InfoNCE per epoch, and validation top-1 retrieval if present."""
-    has_acc = "val_top1" in history
-    fig, axes = plt.subplots(1, 2 if has_acc else 1, figsize=(9 if has_acc else 5, 3.2), squeeze=False)
-    ax = axes[0, 0]
-    ax.plot(history["epoch"], history["train_loss"], label="train")
-    ax.plot(history["epoch"], history["val_loss"], label="validation")
+def loss_curves(history: pd.DataFrame, selections: Mapping[str, int] | None = None, chance: Mapping[str, float] | None = None):
+    """Training curves: InfoNCE (train, validation), validation top-k retrieval and mean rank per epoch.
+
+    ``selections`` maps a criterion name to the epoch it selected (drawn as vertical lines);
+    ``chance`` maps ``val_top1``/``val_mean_rank``... to their chance levels (dashed lines).
+    """
+    panels = [("InfoNCE loss", ["train_loss", "val_loss"])]
+    if "val_top1" in history:
+        panels.append(("validation retrieval (top-k)", [c for c in ("val_top1", "val_top5", "val_top10") if c in history]))
+    if "val_mean_rank" in history:
+        panels.append(("validation mean rank", ["val_mean_rank"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), squeeze=False)
+    styles = {name: ls for name, ls in zip(selections or {}, (":", "--", "-."))}
+    for ax, (label, cols) in zip(axes[0], panels):
+        for c in cols:
+            ax.plot(history["epoch"], history[c], label=c.replace("_", " "))
+            if chance and c in chance:
+                ax.axhline(chance[c], color="0.6", lw=0.8, ls="--")
+        for name, epoch in (selections or {}).items():
+            ax.axvline(epoch, color="k", lw=1, ls=styles[name], label=f"selected by {name.replace('_', ' ')}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def metric_curves(histories: Mapping[str, pd.DataFrame], column: str, chance: float | None = None):
+    """One validation metric per epoch for several runs (one line each), e.g. the controls' val_top1."""
+    fig, ax = plt.subplots(figsize=(6, 3.3))
+    for name, h in histories.items():
+        ax.plot(h["epoch"], h[column], label=name)
+    if chance is not None:
+        ax.axhline(chance, color="0.6", ls="--", lw=0.8, label="chance")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("InfoNCE loss")
-    if has_acc:
-        axes[0, 1].plot(history["epoch"], history["val_top1"], color="C2")
-        axes[0, 1].set_xlabel("epoch")
-        axes[0, 1].set_ylabel("validation top-1 retrieval")
-    for a in axes[0]:
-        if best_epoch is not None:
-            a.axvline(best_epoch, color="k", ls=":", lw=1, label="best (restored)")
-    ax.legend(fontsize=8, frameon=False)
+    ax.set_ylabel(column.replace("_", " "))
+    ax.legend(fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
 

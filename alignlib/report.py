@@ -13,17 +13,20 @@ import pandas as pd
 from alignlib.paths import results_dir
 from alignlib.repro import provenance, write_json
 
-PROFILE_TEXT = {
-    "quick": "**quick** — laptop-CPU sizes: shrunk data, narrow models and few epochs; numbers show that the "
-             "method works, not the paper's scale.",
-    "paper": "**paper** — the papers' hyperparameters and sizes.",
-    "smoke": "**smoke** — tiny sizes for the test suite; the numbers on this page mean nothing.",
-}
+def _profile_text(profile: str) -> str:
+    """The profile's description from ``pipeline.yml`` (the one place it is written)."""
+    from alignlib.runner.pipeline import load_pipeline
+
+    try:
+        text = load_pipeline().profiles.get(profile)
+    except Exception:  # a page executed outside the repository still gets a banner
+        text = None
+    return f"**{profile}** — {text}" if text else f"**{profile}**"
 
 
 def provenance_markdown(profile: str, data: str, details: dict[str, Any] | None = None) -> str:
     """Markdown for the banner at the top of each page: profile, data, and any details."""
-    lines = [f"> **Profile:** {PROFILE_TEXT.get(profile, profile)}  ",
+    lines = [f"> **Profile:** {_profile_text(profile)}  ",
              f"> **Data:** {data}  "]
     for key, value in (details or {}).items():
         lines.append(f"> **{key}:** {value}  ")

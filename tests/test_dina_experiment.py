@@ -1,65 +1,83 @@
-"""The DINA chapter workflow end to end on a small twin: train, save the run, tabulate retrieval."""
+"""The DINA chapter's runs end to end on the tiny twin: train once, load instead of retraining, keep
+variants apart, refuse mixed configurations in one table row."""
 from __future__ import annotations
 
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from alignlib.data import catalog
-from alignlib.data.stringer import load_session
-from alignlib.data.twin import TwinConfig, generate_twin
-from alignlib.experiments import dina
-from alignlib.train import TrainConfig, load_checkpoint
+from alignlib.experiments.dina import settings
+from alignlib.experiments.dina.workflow import find_run, load_run, retrieval_table, run_spec, train_mouse
+from alignlib.training import load_model_checkpoint
+from alignlib.training.runs import MixedConfigurations
 
 
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory):
-    """A small twin mouse with strong signals (so that 20 epochs are enough to learn)."""
-    out = tmp_path_factory.mktemp("twin")
-    cfg = TwinConfig.quick(n_images=300, n_neurons=150, n_spont_timepoints=200, n_reference_images=100,
-                           n_natural_mice=1, n_whitened_mice=0, n_8d_mice=0, gain_median=2.0, gain_log_sd=0.3)
-    manifest = generate_twin(out, cfg, progress=False)
-    session = load_session(manifest.session_path("M1"), manifest.images_path("M1"))
-    return catalog.MouseRecording("M1", "natural", "twin", session, "test twin", "test twin",
-                                  {"session_sha256": manifest.sha256[manifest.mouse("M1").session_file]})
+def tiny_settings(**kw):
+    return settings.resolve("smoke", **{"epochs": 20, "patience": 20, "batch_size": 64, "neural_residual": True, **kw})
 
 
 @pytest.mark.slow
-def test_train_mouse_saves_run_and_retrieves_above_chance(recording, tmp_path, monkeypatch):
+def test_train_once_then_load_and_variants_live_side_by_side(tiny_mouse, tmp_path, monkeypatch):
     monkeypatch.setenv("ALIGNLIB_RUNS_DIR", str(tmp_path))
-    run_dir = dina.run_dir_for("test", "M1", 0)
-    config = TrainConfig(epochs=20, patience=20, lr_neural=1e-3, seed=0, progress=False, num_threads=1)
-    result = dina.train_mouse(recording, run_dir, width="quick", config=config, model_overrides={"residual": True})
-    assert {"checkpoint.pt", "config.json", "run.json", "history.csv", "test_embeddings.npz"} <= {
-        p.name for p in run_dir.iterdir()}
-    run = json.loads((run_dir / "run.json").read_text())
-    assert run["split_sizes"] == {"train": 240, "val": 30, "test": 30}
-    ckpt = load_checkpoint(run_dir / "checkpoint.pt")  # weights_only=True inside
-    assert ckpt["best_epoch"] == result.best_epoch
-    np.testing.assert_array_equal(ckpt["splits"]["test"], np.load(run_dir / "test_embeddings.npz")["test_index"])
+    cfg = tiny_settings()
+    run = train_mouse(tiny_mouse, cfg, seed=0)
+    assert run.trained_now and run.directory.parent == tmp_path / "dina" and run.name.startswith("M1-")
+    names = {p.name for p in run.directory.iterdir()}
+    assert {"spec.json", "run.json", "checkpoint.pt", "history.csv", "test_val_mean_rank.npz",
+            "test_val_loss.npz", "fit"} <= names
+    assert not (run.directory / "fit" / "fit_state.pt").exists()  # optimiser state dropped once complete
+    info = json.loads((run.directory / "run.json").read_text())
+    assert info["split_sizes"] == {"train": 240, "val": 30, "test": 30}
+    assert info["selected"] == "val_mean_rank"
+    ckpt = load_model_checkpoint(run.directory / "checkpoint.pt")    # weights_only=True inside
+    assert ckpt["epoch"] == info["selections"]["val_mean_rank"]["epoch"]
+    np.testing.assert_array_equal(ckpt["splits"]["test"].numpy(), run.test_embeddings()["test_index"])
 
-    table = dina.retrieval_table("test", ["M1"], seed=0)
-    assert isinstance(table, pd.DataFrame) and set(table.mouse) == {"M1", "mean"}
+    again = train_mouse(tiny_mouse, cfg, seed=0)                      # identical config: loaded, not retrained
+    assert not again.trained_now and again.directory == run.directory
+    other = train_mouse(tiny_mouse, tiny_settings(epochs=2, patience=2), seed=0)   # like `-p epochs=2`
+    assert other.directory != run.directory and run.directory.exists() and other.directory.parent == run.directory.parent
+
+    table = retrieval_table({"M1": run})
     top5 = table.query("mouse == 'M1' and k == 5").iloc[0]
-    assert top5.chance == pytest.approx(5 / 30)
+    assert top5.chance == pytest.approx(5 / 30) and top5.ci_low <= top5.accuracy <= top5.ci_high
     assert top5.accuracy >= 2 * top5.chance, f"top-5 {top5.accuracy:.2f} not far above chance {top5.chance:.2f}"
-    assert top5.ci_low <= top5.accuracy <= top5.ci_high
+    assert top5.run == run.name
+    with pytest.raises(MixedConfigurations, match="fit.epochs"):
+        retrieval_table({"M1": run, "M1-short": other})
+    # the literal validation-loss selection comes from the same run
+    assert set(retrieval_table({"M1": run}, criterion="val_loss").selection) == {"val_loss"}
+    # the spec a results page resolves finds this run by its hash
+    assert load_run(run_spec(tiny_mouse, cfg, 0).directory()).name == run.name
+    # an identical configuration under another readable name is the same run (loaded, not retrained)
+    alias = train_mouse(tiny_mouse, cfg, seed=0, variant="M1-control")
+    assert not alias.trained_now and alias.directory == run.directory
+    assert find_run(run_spec(tiny_mouse, cfg, 0, variant="M1-control")).directory == run.directory
 
-    other = catalog.MouseRecording("M1", "natural", "twin", recording.session, "another twin", "another twin",
-                                   {"session_sha256": "0" * 64})
-    with pytest.raises(ValueError, match="was trained on test twin"):
-        dina.check_run_data(run_dir, other)
 
-
-def test_representative_queries_span_the_rank_distribution():
-    sim = np.array([[0.9, 0.1, 0.0], [0.5, 0.2, 0.1], [0.3, 0.8, 0.4]])
-    picks, topk = dina.representative_queries(sim, n=3, k=2)
-    assert list(picks) == [0, 1, 2]  # ranks 1, 2, 2: sorted stable
-    np.testing.assert_array_equal(topk, [[0, 1], [0, 1], [1, 2]])
+def test_run_identity_follows_every_setting(tiny_mouse):
+    base = run_spec(tiny_mouse, tiny_settings(), 0)
+    for change in ({"lr_neural": 5e-5}, {"neural_residual": False}, {"stem_stride": 2}, {"select": "val_loss"},
+                   {"width": "paper"}, {"temperature": 0.1}):
+        assert run_spec(tiny_mouse, tiny_settings(**change), 0).key != base.key, change
+    assert run_spec(tiny_mouse, tiny_settings(), 1).key != base.key           # training seed
+    assert run_spec(tiny_mouse, tiny_settings(), 0, split_seed=1).key != base.key
+    assert run_spec(tiny_mouse, tiny_settings(), 0).key == base.key
+    with pytest.raises(ValueError, match="unknown DINA setting"):
+        settings.resolve("quick", epoch=3)
 
 
 def test_powerlaw_fit_range_caps_small_data():
-    assert dina.powerlaw_fit_range(2800, 10000) == (11, 500)
-    assert dina.powerlaw_fit_range(1000, 600) == (11, 300)
+    from alignlib.experiments.dina.stats import powerlaw_fit_range
+
+    assert powerlaw_fit_range(2800, 10000) == (11, 500)
+    assert powerlaw_fit_range(1000, 600) == (11, 300)
+
+
+def test_pipeline_trains_the_mice_the_results_page_tabulates():
+    """The results page defaults to settings.MICE; the pipeline's training loop must cover exactly those."""
+    from alignlib.runner.pipeline import load_pipeline
+
+    train = next(s for s in load_pipeline().steps if s.notebook == "dina/train")
+    assert list(train.foreach["mouse"]) == list(settings.MICE)

@@ -30,6 +30,21 @@ def test_image_tower_paper_geometry():
     assert tower.map_size == (16, 64)
 
 
+@pytest.mark.parametrize("stem_stride, stage1", [(2, (32, 128)), (4, (16, 64))])
+def test_image_tower_geometries_reach_128x16x64(stem_stride, stage1):
+    """Stride-2 stem + stride-2 transition (the paper's "resolution reduced between stages") and the
+    stride-4 stem + stride-1 transition variant both give the stated 128 x 16 x 64 features."""
+    tower = DSNetImageTower(stem_stride=stem_stride).eval()
+    x = torch.randn(1, 1, 68, 270)
+    with torch.no_grad():
+        s1 = tower.stages[0](tower.stem(tower._prepare(x)))
+        feats = tower.features(x)
+    assert tuple(s1.shape[-2:]) == stage1 and feats.shape == (1, 128, 16, 64)
+    assert tower.transitions[1].stride == ((2, 2) if stem_stride == 2 else (1, 1))
+    with pytest.raises(ValueError):
+        DSNetImageTower(stem_stride=3)
+
+
 def test_image_tower_trains_end_to_end():
     """No frozen backbone and no detach: every parameter receives a gradient."""
     torch.manual_seed(0)

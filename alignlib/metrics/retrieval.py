@@ -2,9 +2,17 @@
 
 Convention: ``similarity[i, j]`` scores neural query i against candidate image j and the
 true image of query i is candidate i (so the matrix has at least as many columns as rows;
-extra columns are distractors). The rank of the true item is ``1 + #{j : s_ij > s_ii}``
-(ties are resolved in favour of the true item), and top-k accuracy is the fraction of
-queries with rank <= k. Chance level for n candidates is k / n.
+extra columns are distractors). With ``g_i = #{j : s_ij > s_ii}`` candidates scoring higher and
+``e_i = #{j != i : |s_ij - s_ii| <= 1e-12}`` tying with the true item, ties are counted by ``ties``:
+
+* ``"expected"`` (default): the expected result of breaking ties at random — rank
+  ``1 + g_i + e_i / 2`` and P(rank <= k) = clip((k - g_i) / (e_i + 1), 0, 1). A collapsed model (all
+  similarities equal) scores exactly chance, k / n.
+* ``"pessimistic"``: every tie ranks above the true item (rank ``1 + g_i + e_i``).
+* ``"optimistic"``: the true item wins every tie (rank ``1 + g_i``). This was this book's first
+  convention; it lets a collapsed model score 100 % and is kept only to show that.
+
+Top-k accuracy is the mean over queries of P(rank <= k). Chance level for n candidates is k / n.
 
 All functions accept NumPy arrays or torch tensors and return NumPy values.
 """
@@ -13,15 +21,16 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
-import torch
 
-__all__ = ["similarity_matrix", "retrieval_ranks", "topk_accuracy", "chance_topk"]
+from alignlib.arrays import as_numpy
 
+__all__ = ["similarity_matrix", "retrieval_ranks", "topk_hits", "topk_accuracy", "chance_topk", "TIES",
+           "retrieval_rows", "representative_queries"]
 
-def _to_numpy(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
+TIES = ("expected", "pessimistic", "optimistic")
+#: similarities closer than this count as tied: a matrix product of identical rows can differ in the last
+#: bits between columns (BLAS blocking), which must not turn a collapsed model's ties into a ranking
+TIE_TOLERANCE = 1e-12
 
 
 def similarity_matrix(z_neu, z_img) -> np.ndarray:
@@ -29,8 +38,8 @@ def similarity_matrix(z_neu, z_img) -> np.ndarray:
 
     Rows are flattened and L2-normalised here (zero rows stay zero), in float64.
     """
-    a = _to_numpy(z_neu).astype(np.float64)
-    b = _to_numpy(z_img).astype(np.float64)
+    a = as_numpy(z_neu).astype(np.float64)
+    b = as_numpy(z_img).astype(np.float64)
     a, b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"embedding dimensions differ: {a.shape[1]} vs {b.shape[1]}")
@@ -40,7 +49,7 @@ def similarity_matrix(z_neu, z_img) -> np.ndarray:
 
 
 def _check_similarity(similarity) -> np.ndarray:
-    s = _to_numpy(similarity)
+    s = as_numpy(similarity)
     if s.ndim != 2 or s.shape[0] < 1 or s.shape[1] < s.shape[0]:
         raise ValueError(f"similarity must be (n_queries, n_candidates) with n_candidates >= n_queries, "
                          f"got shape {s.shape}")
@@ -49,23 +58,44 @@ def _check_similarity(similarity) -> np.ndarray:
     return s
 
 
-def retrieval_ranks(similarity) -> np.ndarray:
-    """1-based rank of the true candidate (column i) for each query row i: 1 + #(strictly greater)."""
+def _greater_equal(similarity) -> tuple[np.ndarray, np.ndarray]:
     s = _check_similarity(similarity)
     n = s.shape[0]
-    true = s[np.arange(n), np.arange(n)]
-    return 1 + (s > true[:, None]).sum(axis=1)
+    true = s[np.arange(n), np.arange(n)][:, None]
+    greater = (s > true + TIE_TOLERANCE).sum(axis=1)
+    ties = (np.abs(s - true) <= TIE_TOLERANCE).sum(axis=1) - 1
+    return greater, ties
 
 
-def topk_accuracy(similarity, ks: Iterable[int] = (1, 5, 10)) -> dict[int, float]:
-    """Fraction of queries whose true candidate ranks within the top k, for each k in ``ks``."""
-    ranks = retrieval_ranks(similarity)
-    out = {}
-    for k in ks:
-        if int(k) < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        out[int(k)] = float(np.mean(ranks <= int(k)))
-    return out
+def _check_ties(ties: str) -> None:
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+
+
+def retrieval_ranks(similarity, ties: str = "expected") -> np.ndarray:
+    """1-based rank of the true candidate (column i) for each query row i (float for ``ties="expected"``)."""
+    _check_ties(ties)
+    g, e = _greater_equal(similarity)
+    if ties == "expected":
+        return 1.0 + g + e / 2.0
+    return 1 + g + (e if ties == "pessimistic" else 0)
+
+
+def topk_hits(similarity, k: int, ties: str = "expected") -> np.ndarray:
+    """Per query, the probability that the true candidate ranks within the top ``k`` (0/1 without ties)."""
+    _check_ties(ties)
+    if int(k) < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    g, e = _greater_equal(similarity)
+    if ties == "expected":
+        return np.clip((int(k) - g) / (e + 1.0), 0.0, 1.0)
+    rank = 1 + g + (e if ties == "pessimistic" else 0)
+    return (rank <= int(k)).astype(float)
+
+
+def topk_accuracy(similarity, ks: Iterable[int] = (1, 5, 10), ties: str = "expected") -> dict[int, float]:
+    """Mean over queries of P(true candidate within the top k), for each k in ``ks``."""
+    return {int(k): float(np.mean(topk_hits(similarity, k, ties))) for k in ks}
 
 
 def chance_topk(n_candidates: int, k: int) -> float:
@@ -73,3 +103,32 @@ def chance_topk(n_candidates: int, k: int) -> float:
     if n_candidates < 1 or k < 1:
         raise ValueError("n_candidates and k must be >= 1")
     return min(int(k), int(n_candidates)) / int(n_candidates)
+
+
+def retrieval_rows(z_neu, z_img, ks: Iterable[int] = (1, 5, 10), n_resamples: int = 2000, seed: int = 0,
+                   **labels) -> list[dict]:
+    """Long-format rows for a results table: ``labels`` (e.g. mouse, model, variant, seed) plus k, accuracy,
+    its 95 % percentile-bootstrap CI over queries, the number of candidates and chance."""
+    from alignlib.metrics.uncertainty import bootstrap_ci
+
+    sim = similarity_matrix(z_neu, z_img)
+    rows = []
+    for k in ks:
+        hits = topk_hits(sim, k)
+        lo, hi = bootstrap_ci(hits, n_resamples=n_resamples, seed=seed)
+        rows.append({**labels, "k": int(k), "accuracy": float(hits.mean()), "ci_low": lo, "ci_high": hi,
+                     "n_test": sim.shape[1], "chance": chance_topk(sim.shape[1], k)})
+    return rows
+
+
+def representative_queries(similarity, n: int = 5, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Queries spread evenly over the rank distribution (best to worst), and each one's top-k candidates.
+
+    Returns ``(query_index, topk_candidates)`` with shapes (n,) and (n, k).
+    """
+    s = _check_similarity(similarity)
+    ranks = retrieval_ranks(s)
+    order = np.argsort(ranks, kind="stable")
+    picks = order[np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)]
+    topk = np.argsort(-s[picks], axis=1, kind="stable")[:, :k]
+    return picks, topk

@@ -18,3 +18,19 @@ def bootstrap_ci(values, confidence: float = 0.95, n_resamples: int = 2000, seed
     res = stats.bootstrap((v,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
                           method="percentile", random_state=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def bootstrap_ci_mean_of_means(samples, confidence: float = 0.95, n_resamples: int = 2000,
+                               seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap CI of the mean over groups of each group's mean (e.g. Table 1's mean over
+    mice), resampling within each group independently (scipy.stats.bootstrap with several samples)."""
+    groups = [np.asarray(s, dtype=float).ravel() for s in samples]
+    if not groups or any(g.size == 0 for g in groups):
+        raise ValueError("every group needs at least one value")
+    if all(np.all(g == g[0]) for g in groups):
+        v = float(np.mean([g[0] for g in groups]))
+        return v, v
+    res = stats.bootstrap(groups, lambda *gs, axis=-1: np.mean([g.mean(axis=axis) for g in gs], axis=0),
+                          confidence_level=confidence, n_resamples=n_resamples, method="percentile",
+                          vectorized=True, random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)

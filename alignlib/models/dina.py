@@ -30,7 +30,7 @@ __all__ = ["DINA", "build_dina", "count_parameters", "WIDTH_PROFILES", "IMAGE_KE
 
 #: keyword arguments of :class:`DSNetImageTower` that :func:`build_dina` accepts as overrides
 IMAGE_KEYS = ("in_chans", "dims", "depths", "heads", "global_ratios", "input_size", "mlp_ratio",
-              "drop_path", "attn_drop")
+              "drop_path", "attn_drop", "stem_stride")
 #: keyword arguments of :class:`NeuralTower` that :func:`build_dina` accepts as overrides
 NEURAL_KEYS = ("d_model", "n_heads", "mlp_hidden", "dropout", "residual_norm", "token_bias", "residual")
 

@@ -15,9 +15,11 @@ To obtain the 16 x 64 feature grid the paper states *without* resizing features 
 
 1. bilinearly resize the input to ``input_size`` = 64 x 256 (``antialias=False``; the
    downscale factor is only ~1.06),
-2. stem: Conv2d(in_chans, dims[0], kernel=4, stride=4) -> 16 x 64 (stage 1, r = 8),
-3. stage transition: Conv2d(dims[0], dims[1], kernel=3, stride=1, padding=1), which keeps
-   16 x 64 (stage 2, r = 4),
+2. ``stem_stride=2`` (default; the paper's "spatial resolution reduced between stages"):
+   stem Conv2d(in_chans, dims[0], kernel=4, stride=2, padding=1) -> 32 x 128 (stage 1, r = 8),
+   stage transition Conv2d(dims[0], dims[1], kernel=3, stride=2, padding=1) -> 16 x 64 (stage 2,
+   r = 4). ``stem_stride=4`` (this book's first geometry, kept as a labelled variant): stem
+   kernel = stride = 4 -> 16 x 64 and a stride-1 transition, so both stages work at 16 x 64.
 4. projection head: 1x1 conv dims[1] -> dims[1] // 2, GELU, 1x1 conv -> 1 channel.
 
 Like DS-Net there is no normalisation after the stem/transition and no absolute position
@@ -44,7 +46,7 @@ Input scaling
 -------------
 The tower expects roughly zero-mean, unit-variance pixels. Images stored as 0..255 should
 be passed through :func:`standardize_images` (``(x - 128) / 64``, fixed constants, so no
-statistics are fitted on any split) by the caller; :func:`alignlib.train.train_dina` does so.
+statistics are fitted on any split) by the caller; :func:`alignlib.training.prepare_pairs` does so.
 """
 from __future__ import annotations
 
@@ -54,6 +56,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from alignlib.models.attention import merge_heads, split_heads
 
 __all__ = [
     "IMAGE_MEAN",
@@ -101,21 +105,6 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-def _split_heads(t: torch.Tensor, heads: int) -> torch.Tensor:
-    """(B, L, C) -> (B, heads, L, C // heads), contiguous in the last dimension.
-
-    SDPA's fused CPU/GPU kernels need a unit stride in the head dimension; otherwise PyTorch
-    falls back to the slower math kernel."""
-    b, n, c = t.shape
-    return t.reshape(b, n, heads, c // heads).transpose(1, 2).contiguous()
-
-
-def _merge_heads(t: torch.Tensor) -> torch.Tensor:
-    """(B, heads, L, c) -> (B, L, heads * c)."""
-    b, h, n, c = t.shape
-    return t.transpose(1, 2).reshape(b, n, h * c)
 
 
 class MixBlock(nn.Module):
@@ -178,17 +167,17 @@ class MixBlock(nn.Module):
         hg, wg = self.global_size(h, w)
         g = F.interpolate(g, size=(hg, wg), mode="bilinear", align_corners=False)
         g = g.flatten(2).transpose(1, 2)  # (B, hg*wg, C/2)
-        q, k, v = (_split_heads(t, self.heads) for t in self.global_qkv(self.global_norm(g)).chunk(3, dim=-1))
-        g = g + _merge_heads(self._attend(q, k, v))
+        q, k, v = (split_heads(t, self.heads) for t in self.global_qkv(self.global_norm(g)).chunk(3, dim=-1))
+        g = g + merge_heads(self._attend(q, k, v))
 
         # inter-scale co-attention (both directions, computed from the same inputs)
         l_tok = l.flatten(2).transpose(1, 2)  # (B, H*W, C/2)
-        ql, kl, vl = (_split_heads(t, self.heads) for t in
+        ql, kl, vl = (split_heads(t, self.heads) for t in
                       self.co_local_qkv(self.co_local_norm(l)).flatten(2).transpose(1, 2).chunk(3, dim=-1))
-        qg, kg, vg = (_split_heads(t, self.heads) for t in
+        qg, kg, vg = (split_heads(t, self.heads) for t in
                       self.co_global_qkv(self.co_global_norm(g)).chunk(3, dim=-1))
-        l_tok = l_tok + self.co_local_out(_merge_heads(self._attend(ql, kg, vg)))
-        g = g + self.co_global_out(_merge_heads(self._attend(qg, kl, vl)))
+        l_tok = l_tok + self.co_local_out(merge_heads(self._attend(ql, kg, vg)))
+        g = g + self.co_global_out(merge_heads(self._attend(qg, kl, vl)))
 
         # merge
         l = l_tok.transpose(1, 2).reshape(b, self.half, h, w)
@@ -214,6 +203,8 @@ class DSNetImageTower(nn.Module):
     drop_path : maximum stochastic-depth rate, increased linearly over blocks (DS-Net
         schedule); 0 disables it.
     attn_drop : dropout on attention weights (0 by default).
+    stem_stride : 2 (stage 1 at input/2, stride-2 transition; needs two stages) or 4 (stage 1 at
+        input/4, stride-1 transitions).
 
     ``forward(images)`` takes (B, 1, H, W) or (B, H, W) standardised images (see
     :func:`standardize_images`) and returns the (B, 16, 64) image map; ``features(images)``
@@ -223,7 +214,7 @@ class DSNetImageTower(nn.Module):
     def __init__(self, in_chans: int = 1, dims: Sequence[int] = (64, 128), depths: Sequence[int] = (3, 4),
                  heads: Sequence[int] = (1, 2), global_ratios: Sequence[int] = (8, 4),
                  input_size: Sequence[int] = (64, 256), mlp_ratio: float = 4.0, drop_path: float = 0.0,
-                 attn_drop: float = 0.0):
+                 attn_drop: float = 0.0, stem_stride: int = 2):
         super().__init__()
         dims, depths, heads, global_ratios = tuple(dims), tuple(depths), tuple(heads), tuple(global_ratios)
         if not (len(dims) == len(depths) == len(heads) == len(global_ratios)) or len(dims) < 1:
@@ -236,13 +227,19 @@ class DSNetImageTower(nn.Module):
         self.input_size = input_size
         self.map_size = (input_size[0] // 4, input_size[1] // 4)
 
-        self.stem = nn.Conv2d(self.in_chans, dims[0], kernel_size=4, stride=4)
+        if stem_stride not in (2, 4) or (stem_stride == 2 and len(dims) != 2):
+            raise ValueError(f"stem_stride must be 4, or 2 with two stages; got {stem_stride} with {len(dims)} stages")
+        self.stem_stride = int(stem_stride)
+        self.stem = (nn.Conv2d(self.in_chans, dims[0], kernel_size=4, stride=4) if stem_stride == 4 else
+                     nn.Conv2d(self.in_chans, dims[0], kernel_size=4, stride=2, padding=1))
+        t_stride = 1 if stem_stride == 4 else 2
         rates = np.linspace(0.0, drop_path, sum(depths)).tolist() if sum(depths) else []
         self.transitions = nn.ModuleList()
         self.stages = nn.ModuleList()
         i = 0
         for s, (dim, depth, nh, r) in enumerate(zip(dims, depths, heads, global_ratios)):
-            self.transitions.append(nn.Identity() if s == 0 else nn.Conv2d(dims[s - 1], dim, 3, padding=1))
+            self.transitions.append(nn.Identity() if s == 0 else nn.Conv2d(dims[s - 1], dim, 3, stride=t_stride,
+                                                                               padding=1))
             blocks = []
             for _ in range(depth):
                 blocks.append(MixBlock(dim, nh, r, mlp_ratio=mlp_ratio, drop_path=rates[i], attn_drop=attn_drop))

@@ -15,7 +15,7 @@ For a response vector r in R^N (one stimulus, N neurons, z-scored per neuron):
   default here. ``residual=True`` gives ``R^atten = E + attention(E)`` and ``residual_norm=True``
   ``LayerNorm(E + attention(E))``. Without a residual, attention averages the N tokens, so
   the stimulus-dependent part of R^atten is ~1/sqrt(N) of the bias terms at initialisation and
-  the tower learns very slowly (the book's ``quick`` profile therefore uses ``residual=True``).
+  the tower starts nearly collapsed; the DINA controls page measures what that costs.
 * per-neuron aggregation (eq. 8): ``u_i = w^agg_i . r^atten_i`` with ``w^agg`` of shape
   (N, d) and no bias (a per-neuron bias would be absorbed by the first MLP layer's bias).
 * MLP to the neural map: ``Linear(N, mlp_hidden) -> GELU -> Dropout -> Linear(mlp_hidden,
@@ -35,6 +35,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from alignlib.models.attention import merge_heads, split_heads
 
 __all__ = ["NeuralTower"]
 
@@ -99,16 +101,12 @@ class NeuralTower(nn.Module):
         e = r.unsqueeze(-1) * self.token_weight
         return e + self.token_bias if self.token_bias is not None else e
 
-    def _heads(self, t: torch.Tensor) -> torch.Tensor:
-        b, n, _ = t.shape
-        return t.reshape(b, n, self.n_heads, self.head_dim).transpose(1, 2).contiguous()
-
     def attend(self, tokens: torch.Tensor) -> torch.Tensor:
         """R^atten (B, N, d) from tokens (B, N, d)."""
-        q, k, v = (self._heads(p(tokens)) for p in (self.q_proj, self.k_proj, self.v_proj))
+        q, k, v = (split_heads(p(tokens), self.n_heads) for p in (self.q_proj, self.k_proj, self.v_proj))
         p = self.dropout if self.training else 0.0
         o = F.scaled_dot_product_attention(q, k, v, dropout_p=p)  # (B, h, N, d/h)
-        o = self.out_proj(o.transpose(1, 2).reshape(tokens.shape))
+        o = self.out_proj(merge_heads(o))
         if self.residual:
             o = tokens + o
         return self.norm(o) if self.norm is not None else o
@@ -139,8 +137,8 @@ class NeuralTower(nn.Module):
         if reduce not in ("mean", None):
             raise ValueError(f"reduce must be 'mean' or None, got {reduce!r}")
         tokens = self.tokens(responses)
-        q = self._heads(self.q_proj(tokens))
-        k = self._heads(self.k_proj(tokens))
+        q = split_heads(self.q_proj(tokens), self.n_heads)
+        k = split_heads(self.k_proj(tokens), self.n_heads)
         scale = 1.0 / math.sqrt(self.head_dim)
         n = self.n_neurons
         if reduce is None:

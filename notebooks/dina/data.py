@@ -17,14 +17,16 @@
 # about 10,000 neurons of mouse V1 responding to 2,800 natural images (68 × 270 degrees), each
 # shown at least twice, plus mice shown spectrally whitened images and low-dimensional (8D)
 # images. This page loads the recordings through `alignlib.data.stringer.load_session`, which
-# applies Stringer's preprocessing, and describes them.
+# applies Stringer's preprocessing, and describes them: reliability, eigenspectra, and how close
+# each test image is to the training images.
 
 # %% tags=["parameters"]
 profile = "quick"
 source = "auto"        # "auto": real recordings when present, else the twin; "real"; "twin"
-twin_size = "quick"    # twin size when the twin is used: smoke | quick | paper
+twin_size: str | None = None   # twin size when the twin is used: smoke | quick | paper (None: the profile's)
 twin_seed = 0
 mice = ["M1", "M2", "M3", "M4", "W1", "W2", "D1", "D2"]
+paper_check_neurons = 2000   # neurons of the in-memory paper-size twin mouse (not in the paper profile)
 
 # %%
 import numpy as np
@@ -33,14 +35,24 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from alignlib import plots
-from alignlib.data import catalog
 from alignlib.data.stringer import load_class_labels
-from alignlib.experiments.dina import PUBLISHED_ALPHA_NATURAL, describe_recordings
+from alignlib.data.twin import TwinConfig
+from alignlib.data.twin.stimuli import MIX_KINDS, PHOTO_SOURCES
+from alignlib.claims import Measurement, record
+from alignlib.experiments.dina import cast, settings
+from alignlib.experiments.dina.stats import (PUBLISHED_ALPHA_NATURAL, describe_recordings, near_duplicates,
+                                             twin_mouse_alpha)
 from alignlib.paths import data_dir
 from alignlib.report import save_table, show_provenance
 
-recordings = {m: catalog.load_mouse(m, source=source, twin_size=twin_size, twin_seed=twin_seed) for m in mice}
+twin_size = twin_size or settings.resolve(profile)["twin_size"]
+recordings = {m: cast.load_mouse(m, source=source, twin_size=twin_size, twin_seed=twin_seed) for m in mice}
 sources = sorted({r.source for r in recordings.values()})
+twin_manifest = cast.ensure_twin(twin_size, twin_seed, progress=False) if "twin" in sources else None
+twin_cfg = twin_manifest.config if twin_manifest else cast.twin_config(twin_size, twin_seed).to_dict()
+glue("n_photographs", len(twin_manifest.source_images) if twin_manifest else len(PHOTO_SOURCES), display=False)
+glue("twin_mix", Markdown(", ".join(f"{100 * f:.0f} % {k}" for k, f in zip(MIX_KINDS, twin_cfg["stimulus_fractions"]))
+                           if twin_cfg["stimuli"] == "mixed" else "legacy photograph crops"), display=False)
 show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values()})),
                 {"Mice": ", ".join(f"{m} ({r.source})" for m, r in recordings.items())})
 
@@ -48,15 +60,26 @@ show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values(
 # ## Where the data come from
 #
 # The real recordings (figshare doi:10.25378/janelia.6845348, CC BY-NC 4.0) are hundreds of MB per
-# mouse; `alignlib.data.download` fetches them with checksums. When they are absent, as on the
+# mouse; `alignlib.data.stringer.download` fetches them with checksums. When they are absent, as on the
 # machine that built this page if the banner says *twin*, every mouse comes from the **ground-truth
 # twin** (`alignlib.data.twin`): synthetic mice written in exactly the Stringer file format, whose
 # neurons are Gabor (simple) and energy-model (complex) cells with mouse-like receptive-field sizes and
 # spatial frequencies (Niell & Stryker 2008; the exact ranges are in the twin's `twin_manifest.json`),
 # log-normal gains (diverse SNR), shared gain
 # fluctuations, shared spontaneous fluctuations that also ride on the stimulus responses, and trial
-# noise. Its images are crops of the photographs bundled with scikit-image, not the 2,800 ImageNet
-# images. The same loader reads both, so everything downstream is identical.
+# noise. The same loader reads both, so everything downstream is identical.
+#
+# The twin's natural images are not the 2,800 ImageNet images. They are a mix
+# ({glue:md}`twin_mix`): crops of the {glue:text}`n_photographs` photographs that scikit-image,
+# scikit-learn and matplotlib ship, each placed where it overlaps earlier crops of its photograph
+# least, with its own rotation, scale and flips, and redrawn when it is mostly a smooth luminance ramp
+# (blank sky, a wall); **dead-leaves** images, the occlusion model of natural images of Lee, Mumford &
+# Huang (2001): opaque disks and ellipses with random grey levels whose radii follow the
+# scale-invariant power law $p(r) \propto r^{-3}$; and **1/f textures with edges**,
+# Gaussian textures with a power-law spectrum in regions bounded by the level sets of a smoother
+# random field. The whitened and 8D sets are derived from these natural images as Stringer et al.
+# derived theirs. Earlier versions of the twin cropped 14 scikit-image photographs at random, which
+# produced near-duplicate images (see below); that generator is kept as `stimuli="photo-crops"`.
 #
 # The paper does not say which recordings are its M1–M4; with the real data we use the first four
 # natimg2800 sessions of the published list (M1 = MP027, M2 = MP030, M3 = MP031, M4 = MP032
@@ -94,6 +117,54 @@ first = {s: next(r for r in recordings.values() if r.stimset == s) for s in ("na
 fig = plots.image_rows({f"{s}\n({r.label})": r.session.images[:4] for s, r in first.items()})
 
 # %% [markdown]
+# ## Near-duplicates: how close is each test image to the training images?
+#
+# DINA holds out 10 % of the images for testing (and, in this book, 10 % for validation: the split of
+# the training pages, `split_indices(n_images, 0.1, 0.1, seed=0)`). A model that memorises its
+# training pairs looks good on a test image that nearly repeats a training image. For every test
+# image we take its highest Pearson correlation over pixels with any training image
+# (`alignlib.interpret.stimuli.nearest_train_correlation`). Two comparison sets have the size of the
+# natural set here: the legacy twin stimuli (random crops of 14 scikit-image photographs, which may
+# overlap), and a reference for what **distinct photographs** give: the same legacy crops with every
+# pair cut from one photograph left out, so that each test image is compared only with crops of
+# other photographs. The 8D images are projections onto 8 dimensions, so their test images are close
+# to training images by construction, in the real recordings as in the twin.
+
+# %%
+near, near_values = near_duplicates(recordings.values(), twin_size, twin_seed)
+save_table(near, "dina", "data_near_duplicates",
+           {"profile": profile, "source": source, "twin_size": twin_size, "twin_seed": twin_seed, "mice": mice,
+            "split": "split_indices(n_images, 0.1, 0.1, seed=0): test vs train"})
+natural_rows = near[near.stimset.eq("natural") & near.set.isin(mice)]
+legacy_row = near[near.set == "legacy photo crops (twin v1)"].iloc[0]
+reference_row = near[near.set == "reference: distinct photographs"].iloc[0]
+for name, value in {"near07_natural": natural_rows["frac_above_0.7"].mean(),
+                    "near09_natural": natural_rows["frac_above_0.9"].mean(),
+                    "near07_legacy": legacy_row["frac_above_0.7"], "near09_legacy": legacy_row["frac_above_0.9"],
+                    "near07_reference": reference_row["frac_above_0.7"],
+                    "near09_reference": reference_row["frac_above_0.9"]}.items():
+    glue(name, float(100 * value), display=False)
+glue("near_n_test", int(legacy_row["n_test"]), display=False)
+glue("natural_source", Markdown(", ".join(sorted(set(natural_rows.source)))), display=False)
+near.set_index("set").round(3)
+
+# %%
+shown = {f"{m} ({recordings[m].stimset})": near_values[m] for m in
+         [next((m for m in mice if recordings[m].stimset == s), None) for s in ("natural", "whitened", "8D")] if m}
+shown.update({"legacy photo crops": near_values["legacy photo crops (twin v1)"],
+              "distinct photographs (reference)": near_values["reference: distinct photographs"]})
+fig = plots.histograms(shown, "highest pixel correlation of a test image with any training image",
+                       bins=np.linspace(-0.1, 1.0, 45))
+
+# %% [markdown]
+# Of the test images of the natural-image mice ({glue:md}`natural_source`), {glue:text}`near07_natural:.1f` %
+# have a training image correlated above 0.7 and {glue:text}`near09_natural:.1f` % above 0.9. The legacy
+# twin stimuli gave {glue:text}`near07_legacy:.1f` % and {glue:text}`near09_legacy:.1f` %; distinct photographs
+# (the reference) give {glue:text}`near07_reference:.1f` % and {glue:text}`near09_reference:.1f` %
+# ({glue:text}`near_n_test` test images each). Pixel correlation is a strict criterion: two crops that
+# share a smooth luminance ramp correlate highly although they show different things.
+
+# %% [markdown]
 # ## Reliability: signal-to-noise ratio of each neuron
 #
 # From the two repeats, signal variance is the covariance across images between repeats and noise
@@ -118,7 +189,7 @@ glue("frac_snr_natural", float(100 * natural["frac_snr_above_0.1"].mean()), disp
 #
 # Principal directions come from repeat 1, variances from the covariance of both repeats' projections,
 # so trial noise cancels. Stringer et al. found the spectrum for natural images decays as a power law
-# $\lambda_k \propto k^{-\alpha}$ with $\alpha \approx 1.04$ (fit over ranks 11–500), flatter for whitened
+# $\lambda_k \propto k^{-\alpha}$ with $\alpha$ = {glue:text}`alpha_published:.2f` (fit over ranks 11–500), flatter for whitened
 # images and steeper (low-dimensional) for 8D images.
 
 # %%
@@ -145,10 +216,57 @@ spectra_table.round(3)
 # here the order of the mean exponents is {glue:md}`alpha_order`. Stringer et al. fit ranks 11–500 of 2,800 images ×
 # ~10,000 neurons; we cap the upper rank at half the smaller dimension of the data (our choice: beyond it
 # the estimate is noise), so a small population is fitted over fewer ranks — the `fit_ranks` column of the
-# table above. Small populations also bias the exponent: the `quick` twin (hundreds of neurons and
-# images) is for checking the pipeline, not the exponent; run this page with the `paper` profile to
-# compute the exponent of the full-size twin. Where the twin and the published value disagree, the twin is what it is: it is
-# not tuned toward the paper's number.
+# table above. Small populations also bias the exponent, so the exponent of a small twin is not the
+# exponent of the recordings' size. Where the twin and the published value disagree, the twin is what it
+# is: it is not tuned toward the paper's number.
+#
+# ### The exponent at the paper's number of images
+#
+# The paper-size twin (2,800 images × 10,000 neurons, 8 mice) takes minutes and gigabytes to write, too
+# much for this profile. Unless the mice above are that twin, one natural-image mouse of the paper-size
+# twin is simulated in memory instead, without writing files (`stats.twin_mouse_alpha`): the same natural
+# images and the same model, but fewer neurons (`paper_check_neurons`), preprocessed as the loader does.
+
+# %%
+natural_twin = [r for r in recordings.values() if r.stimset == "natural" and r.source == "twin"]
+if twin_size == "paper" and natural_twin:
+    check = {"alpha": float(sessions[sessions.stimset == "natural"].cvpca_alpha.mean()),
+             "n_images": natural_twin[0].session.n_images, "n_neurons": natural_twin[0].session.n_neurons,
+             "fit_range": fits[natural_twin[0].label][2], "seconds": np.nan,
+             "how": "the mice above (mean over the natural-image mice)"}
+else:
+    check_cfg = cast.twin_config("smoke" if twin_size == "smoke" else "paper", twin_seed)
+    check_cfg = TwinConfig.from_dict({**check_cfg.to_dict(),
+                                     "n_neurons": min(paper_check_neurons, check_cfg.n_neurons)})
+    check = {**twin_mouse_alpha(check_cfg, "M1"), "how": "one natural mouse (M1) simulated in memory"}
+check_table = pd.DataFrame([{"twin": f"{'smoke' if twin_size == 'smoke' else 'paper'} size", "how": check["how"],
+                             "n_images": check["n_images"], "n_neurons": check["n_neurons"],
+                             "fit_ranks": f"{check['fit_range'][0]}-{check['fit_range'][1]}",
+                             "alpha": check["alpha"], "alpha_published": PUBLISHED_ALPHA_NATURAL,
+                             "seconds": check["seconds"]}])
+save_table(check_table, "dina", "data_spectra_paper_size",
+           {"profile": profile, "twin_size": twin_size, "twin_seed": twin_seed,
+            "paper_check_neurons": paper_check_neurons})
+glue("alpha_check", float(check["alpha"]), display=False)
+glue("check_size", Markdown(f"{check['n_images']:,} images × {check['n_neurons']:,} neurons"), display=False)
+glue("check_how", Markdown(check["how"]), display=False)
+glue("check_note", Markdown(
+    "These are the paper-size mice themselves." if check["n_neurons"] >= 10000 else
+    f"With {check['n_neurons']:,} neurons instead of the recordings' ~10,000 this is still a small-population "
+    "estimate, not the exponent at the recordings' size; the `paper` profile measures all eight full-size mice."),
+    display=False)
+check_table.round(3)
+
+# %% [markdown]
+# At {glue:md}`check_size` ({glue:md}`check_how`) the exponent is α = {glue:text}`alpha_check:.2f`
+# (published {glue:text}`alpha_published:.2f`). {glue:md}`check_note`
+
+# %%
+record("dina", "data", [Measurement(
+    "stringer2019.cvpca_alpha.natural", float(alpha_by_set.get("natural", np.nan)),
+    rule="not_comparable", page="dina/data",
+    our_data=f"{', '.join(sources)}: mean over the natural-image mice ({sessions.n_images.iloc[0]} images x "
+             f"{sessions.n_neurons.iloc[0]} neurons); {check['n_images']} x {check['n_neurons']}: {check['alpha']:.2f}")])
 
 # %% [markdown]
 # ## Real image classes of the natimg2800 set

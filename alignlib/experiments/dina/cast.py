@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alignlib.data.stringer import SESSIONS, StringerSession, image_file_for, load_session
-from alignlib.data.twin import TwinConfig, TwinManifest, generate_twin
+from alignlib.data.stringer import SESSIONS, STIMSET_STEMS, StringerSession, image_file_for, load_session
+from alignlib.data.twin import STIMSET_OF_PREFIX, TwinConfig, TwinManifest, generate_twin
 from alignlib.paths import data_dir, work_dir
 
 DINA_REAL_SESSIONS: dict[str, str] = {
-    **{f"M{i + 1}": stem for i, stem in enumerate(SESSIONS["natimg2800"][:4])},
-    **{f"D{i + 1}": stem for i, stem in enumerate(SESSIONS["natimg2800_8D"][:2])},
+    **{f"M{i + 1}": stem for i, stem in enumerate(SESSIONS[STIMSET_STEMS["natural"]][:4])},
+    **{f"D{i + 1}": stem for i, stem in enumerate(SESSIONS[STIMSET_STEMS["8D"]][:2])},
     # whitened sessions are not named in the published format notes: W1/W2 exist only in the twin
 }
-STIMSETS = {"M": "natural", "W": "whitened", "D": "8D"}
+STIMSETS = STIMSET_OF_PREFIX  # label prefix -> stimulus set (natural | whitened | 8D)
 SOURCES = ("auto", "real", "twin")
 
 
@@ -87,13 +87,13 @@ def load_mouse(label: str, source: str = "auto", twin_size: str = "quick", twin_
         where = data_dir() / "stringer2019"
         raise FileNotFoundError(
             f"no real recording for {label}: " + (f"{stem}.mat and {image_file_for(stem)} not found in {where}; "
-                                                  f"download them with alignlib.data.download.fetch_stringer_session"
+                                                  f"download them with alignlib.data.stringer.download.fetch_stringer_session"
                                                   f"({stem!r})" if stem else "no public session is assigned to it"))
     if real is not None:
         session = load_session(*real)
         dataset = "real recordings (Stringer et al. 2019, figshare 6845348 v3)"
         return MouseRecording(label, stimset, "real", session, dataset, f"{dataset}, file {real[0].name}",
-                              {"session_file": str(real[0]), "images_file": str(real[1]),
+                              {"session_file": real[0].name, "images_file": real[1].name,
                                "session_sha256": session.meta["session_sha256"],
                                "images_sha256": session.meta["images_sha256"]})
     manifest = ensure_twin(twin_size, twin_seed, progress=progress)

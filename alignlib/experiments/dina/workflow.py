@@ -1,0 +1,219 @@
+"""The DINA chapter's runs (Wang et al. 2026 §3-4): resolve a run's configuration, train it once (or load
+it, or resume it after a kill), and read what the results pages need.
+
+A run lives in ``runs/dina/<variant>-<hash>/`` (:mod:`alignlib.training.runs`): ``spec.json`` (resolved
+configuration), ``fit/`` (per-epoch checkpoints while training; ``best_<criterion>.pt`` after),
+``checkpoint.pt`` (the selected epoch, ``weights_only=True``), ``history.csv``, ``run.json`` (data
+identity, selections, timings; written last: the completion marker), and ``test_<criterion>.npz`` —
+held-out embeddings and maps of the epoch each criterion selected.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from alignlib.experiments.dina.cast import MouseRecording
+from alignlib.experiments.dina.settings import TEST_FRACTION, VAL_FRACTION
+from alignlib.metrics.retrieval import retrieval_rows
+from alignlib.models.dina import WIDTH_PROFILES, build_dina, count_parameters
+from alignlib.repro import provenance, seed_everything, write_json
+from alignlib.training import (ContrastiveObjective, FitConfig, OptimizerSpec, embed, fit, prepare_pairs,
+                               save_model_checkpoint, split_indices)
+from alignlib.training.runs import RunSpec, check_comparable, is_complete, load_spec
+
+#: bump when a code change alters what an unchanged configuration computes (metric conventions, model
+#: code defaults that are not settings), so that cached runs are not reused across it
+RUN_FORMAT = 2
+
+__all__ = ["DinaRun", "model_kwargs", "objective_for", "fit_config_for", "run_spec", "train_mouse", "load_run", "find_run",
+           "retrieval_table"]
+
+
+def model_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolved :func:`build_dina` keyword arguments (besides ``n_neurons``) for these settings."""
+    return {"width": settings["width"], **WIDTH_PROFILES[settings["width"]],
+            "residual": bool(settings["neural_residual"]), "token_bias": bool(settings["token_bias"]),
+            "stem_stride": int(settings["stem_stride"])}
+
+
+def objective_for(settings: Mapping[str, Any]) -> ContrastiveObjective:
+    """Symmetric InfoNCE; AdamW on the image tower, RMSprop on the neural tower (paper / official code)."""
+    return ContrastiveObjective(temperature=settings["temperature"], optimizers=[
+        OptimizerSpec("image_tower", "adamw", settings["lr_image"], {"weight_decay": settings["weight_decay_image"]}),
+        OptimizerSpec("neural_tower", "rmsprop", settings["lr_neural"], {"alpha": settings["rmsprop_alpha"]}),
+    ])
+
+
+def fit_config_for(settings: Mapping[str, Any], seed: int = 0, device: str = "auto", progress: bool = False,
+                   num_threads: int | None = None) -> FitConfig:
+    track = tuple(c for c in ("val_loss", "val_mean_rank", "val_top1") if c != settings["select"])
+    return FitConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], patience=settings["patience"],
+                     select=settings["select"], track=track, seed=seed, device=device, progress=progress,
+                     num_threads=num_threads)
+
+
+def run_spec(recording: MouseRecording, settings: Mapping[str, Any], seed: int = 0, split_seed: int = 0,
+             variant: str | None = None) -> RunSpec:
+    """The run's identity: model, objective, fit settings, data identity and split, hashed.
+
+    ``variant`` defaults to ``<mouse>``; the hash tells configurations apart, so the name only has to be readable.
+    """
+    config = {
+        "format": RUN_FORMAT,
+        "model": {"name": "dina", "n_neurons": recording.session.n_neurons, **model_kwargs(settings)},
+        "objective": objective_for(settings).to_dict(),
+        "fit": fit_config_for(settings, seed).identity(),
+        "data": {"mouse": recording.label, "stimset": recording.stimset, "source": recording.source,
+                 **recording.identity, "responses": "mean over repeats",
+                 "images": "(x - 128) / 64", "normalisation": "z-score, training split statistics"},
+        "split": {"seed": split_seed, "test_fraction": TEST_FRACTION, "val_fraction": VAL_FRACTION},
+    }
+    return RunSpec("dina", variant or recording.label, config)
+
+
+@dataclass
+class DinaRun:
+    """A completed run as read from disk."""
+
+    directory: Path
+    spec: RunSpec
+    info: dict[str, Any]          # run.json
+    history: pd.DataFrame
+    trained_now: bool = False     # False: loaded from an earlier, identical run
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def test_embeddings(self, criterion: str | None = None) -> dict[str, np.ndarray]:
+        """Held-out embeddings/maps of the epoch ``criterion`` selected (default: the run's own selection)."""
+        criterion = criterion or self.info["selected"]
+        path = self.directory / f"test_{criterion}.npz"
+        if not path.exists():
+            raise FileNotFoundError(f"run {self.name} has no test embeddings for {criterion!r} "
+                                    f"(has: {', '.join(self.info['selections'])})")
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+
+
+def find_run(spec: RunSpec) -> DinaRun:
+    """The completed run of ``spec``'s configuration (under any variant name)."""
+    found = spec.find()
+    if found is None:
+        raise FileNotFoundError(f"no completed run of configuration {spec.key} (expected {spec.directory()}); "
+                                f"run the dina/train page with the same settings first")
+    return load_run(found)
+
+
+def load_run(directory: str | Path) -> DinaRun:
+    d = Path(directory)
+    if not is_complete(d):
+        raise FileNotFoundError(f"no completed run in {d}; run the dina/train page (or train_mouse) first")
+    return DinaRun(d, load_spec(d), json.loads((d / "run.json").read_text()), pd.read_csv(d / "history.csv"))
+
+
+def train_mouse(recording: MouseRecording, settings: Mapping[str, Any], *, seed: int = 0, split_seed: int = 0,
+                variant: str | None = None, device: str = "auto", force: bool = False, progress: bool = False,
+                num_threads: int | None = None) -> DinaRun:
+    """Train DINA on one mouse (responses averaged over repeats), or load the identical completed run.
+
+    A run killed mid-training resumes from its last epoch checkpoint and ends with the numbers of an
+    uninterrupted run (CPU). ``force`` deletes the run and trains again. The split depends only on
+    ``split_seed`` and the number of images, so every model of this mouse is tested on the same images;
+    ``seed`` sets initialisation and batch order.
+    """
+    spec = run_spec(recording, settings, seed, split_seed, variant)
+    run_dir = spec.directory()
+    if force and run_dir.exists():
+        shutil.rmtree(run_dir)
+    existing = None if force else spec.find()
+    if existing is not None:
+        return load_run(existing)
+    spec.write(run_dir)
+    session = recording.session
+    seed_everything(seed)
+    splits = split_indices(session.n_images, TEST_FRACTION, VAL_FRACTION, seed=split_seed)
+    kw = model_kwargs(settings)
+    model = build_dina(session.n_neurons, kw.pop("width"), **kw)
+    data, normalizer, splits = prepare_pairs(session.images, session.mean_response, splits)
+    config = fit_config_for(settings, seed, device, progress, num_threads)
+    result = fit(model, objective_for(settings), data["train"], data["val"], config,
+                 checkpoint_dir=run_dir / "fit", identity=spec.config)
+
+    test = splits["test"]
+    norm_state = {k: v for k, v in normalizer.state_dict().items()}
+    save_model_checkpoint(run_dir / "checkpoint.pt", model, "dina", model.build_kwargs,
+                          epoch=result.best_epoch, criterion=result.selected,
+                          normalizer={k: _tensor(v) for k, v in norm_state.items()},
+                          splits={k: _tensor(v) for k, v in splits.items()})
+    for criterion, state in result.best_states.items():
+        model.load_state_dict(state)
+        z_img, z_neu, img_maps, neu_maps = embed(model, session.images[test], session.mean_response[test],
+                                                 normalizer=normalizer, return_maps=True)
+        np.savez_compressed(run_dir / f"test_{criterion}.npz", z_img=z_img, z_neu=z_neu, img_maps=img_maps,
+                            neu_maps=neu_maps, test_index=test, image_ids=session.image_ids[test])
+    model.load_state_dict(result.best_states[result.selected])
+    with open(run_dir / "history.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(result.history[0]))
+        w.writeheader()
+        w.writerows(result.history)
+    write_json(run_dir / "run.json", {
+        "run": spec.name, "mouse": recording.label, "data": recording.description,
+        "n_images": session.n_images, "n_neurons": session.n_neurons,
+        "split_sizes": {k: int(len(v)) for k, v in splits.items()},
+        "n_parameters": {"image_tower": count_parameters(model.image_tower),
+                         "neural_tower": count_parameters(model.neural_tower)},
+        "selected": result.selected,
+        "selections": {c: {"epoch": s.epoch, "value": s.value, "complete": s.complete}
+                       for c, s in result.selections.items()},
+        "epochs_run": result.epochs_run, "stopped_early": result.stopped_early,
+        "resumed_from_epoch": result.resumed_from, "train_seconds": result.train_seconds,
+        "execution": result.execution,
+        "provenance": provenance(),
+    })
+    (run_dir / "fit" / "fit_state.pt").unlink(missing_ok=True)   # optimiser state is not needed once complete
+    run = load_run(run_dir)
+    run.trained_now = True
+    return run
+
+
+def _tensor(a):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def retrieval_table(runs: Mapping[str, DinaRun], criterion: str | None = None, model: str = "DINA",
+                    variant: str = "", ks: Iterable[int] = (1, 5, 10), seed: int = 0) -> pd.DataFrame:
+    """Long-format Table 1 rows (mouse, model, variant, selection, seed, run, epoch, k, accuracy, 95 % CI,
+    n_test, chance) for one row of runs (one per mouse), plus their mean over mice (CI: bootstrap within each
+    mouse). Refuses runs whose configurations differ in anything but their data
+    (:class:`alignlib.training.runs.MixedConfigurations`)."""
+    from alignlib.metrics.retrieval import similarity_matrix, topk_hits
+    from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means
+
+    check_comparable([r.spec for r in runs.values()])
+    rows, hits = [], {int(k): [] for k in ks}
+    for mouse, run in runs.items():
+        crit = criterion or run.info["selected"]
+        emb = run.test_embeddings(crit)
+        rows += retrieval_rows(emb["z_neu"], emb["z_img"], ks, seed=seed, mouse=mouse, model=model,
+                               variant=variant, selection=crit, seed_=run.spec.config["fit"]["seed"],
+                               epoch=run.info["selections"][crit]["epoch"], run=run.name)
+        sim = similarity_matrix(emb["z_neu"], emb["z_img"])
+        for k in hits:
+            hits[k].append(topk_hits(sim, k))
+    df = pd.DataFrame(rows).rename(columns={"seed_": "seed"})
+    mean = (df.groupby(["model", "variant", "selection", "seed", "k"], as_index=False)[["accuracy", "chance"]]
+            .mean().assign(mouse="mean", run="", epoch=np.nan, n_test=np.nan))
+    ci = {k: bootstrap_ci_mean_of_means(h, seed=seed) for k, h in hits.items()}
+    mean["ci_low"] = [ci[int(k)][0] for k in mean.k]
+    mean["ci_high"] = [ci[int(k)][1] for k in mean.k]
+    return pd.concat([df, mean[df.columns]], ignore_index=True)

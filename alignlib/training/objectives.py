@@ -1,0 +1,125 @@
+"""Training objectives for :func:`alignlib.training.loop.fit`.
+
+:class:`ContrastiveObjective` — symmetric InfoNCE between the two towers of a paired model
+(DINA §3, "contrastive alignment objective"; VNA's CLIP-style loss), with one optimiser per named sub-module (DINA: AdamW for the
+image tower, RMSprop for the neural tower) or one for the whole model (``"*"``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from alignlib.losses.info_nce import info_nce
+from alignlib.metrics.retrieval import retrieval_ranks, similarity_matrix, topk_hits
+from alignlib.training.loop import Objective
+
+__all__ = ["OptimizerSpec", "make_optimizers", "ContrastiveObjective", "encode_pairs"]
+
+_OPTIMIZERS = {"adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
+               "sgd": torch.optim.SGD}
+
+
+@dataclass
+class OptimizerSpec:
+    """One optimiser over the parameters of ``model.<params>`` (``"*"``: the whole model)."""
+
+    params: str
+    kind: str                     # adamw | rmsprop | adam | sgd
+    lr: float
+    options: dict[str, Any] = field(default_factory=dict)   # e.g. {"weight_decay": 5e-5, "alpha": 0.9}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def make_optimizers(model: nn.Module, specs: list[OptimizerSpec]) -> list[torch.optim.Optimizer]:
+    """One optimiser per spec; every trainable parameter must belong to exactly one spec."""
+    opts, seen = [], set()
+    for spec in specs:
+        if spec.kind not in _OPTIMIZERS:
+            raise ValueError(f"unknown optimiser {spec.kind!r}; choose from {', '.join(_OPTIMIZERS)}")
+        module = model if spec.params == "*" else getattr(model, spec.params)
+        params = [p for p in module.parameters() if p.requires_grad]
+        if seen & {id(p) for p in params}:
+            raise ValueError(f"parameters of {spec.params!r} already belong to another optimiser")
+        seen |= {id(p) for p in params}
+        opts.append(_OPTIMIZERS[spec.kind](params, lr=spec.lr, **spec.options))
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    if trainable - seen:
+        raise ValueError("model has trainable parameters outside the optimisers' modules")
+    return opts
+
+
+@torch.no_grad()
+def encode_pairs(model: nn.Module, images: torch.Tensor, responses: torch.Tensor, batch_size: int = 256,
+                 device: torch.device | None = None, return_maps: bool = False):
+    """Eval-mode ``(z_img, z_neu[, img_maps, neu_maps])`` on the CPU (restores train/eval mode).
+
+    The model needs ``image_maps``, ``response_maps`` and ``normalize`` (see :class:`alignlib.models.dina.DINA`).
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    zi, zn, mi, mn = [], [], [], []
+    try:
+        for s in range(0, images.shape[0], batch_size):
+            m_img = model.image_maps(images[s:s + batch_size].to(device, non_blocking=True))
+            m_neu = model.response_maps(responses[s:s + batch_size].to(device, non_blocking=True))
+            zi.append(model.normalize(m_img).float().cpu())
+            zn.append(model.normalize(m_neu).float().cpu())
+            if return_maps:
+                mi.append(m_img.float().cpu())
+                mn.append(m_neu.float().cpu())
+    finally:
+        model.train(was_training)
+    out = (torch.cat(zi), torch.cat(zn))
+    return out + (torch.cat(mi), torch.cat(mn)) if return_maps else out
+
+
+@dataclass
+class ContrastiveObjective(Objective):
+    """Symmetric InfoNCE at a fixed temperature on batches ``{"images", "responses"}``.
+
+    Validation (every epoch, eval mode): ``val_loss`` is ONE InfoNCE over all validation pairs (the
+    literal "validation loss"; about log(n_val) for a model that ignores its input); retrieval of the
+    true image from each response among all validation images gives ``val_top1/5/10`` and
+    ``val_mean_rank`` (ties count as the expected result of random tie-breaking, as in
+    :mod:`alignlib.metrics.retrieval`, so a collapsed model scores chance).
+    """
+
+    optimizers: list[OptimizerSpec]
+    temperature: float = 0.01
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError("temperature must be positive")
+        self.optimizers = [o if isinstance(o, OptimizerSpec) else OptimizerSpec(**o) for o in self.optimizers]
+
+    def make_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
+        return make_optimizers(model, self.optimizers)
+
+    def min_batch(self) -> int:
+        return 2
+
+    def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        z_img, z_neu = model(batch["images"], batch["responses"])
+        return info_nce(z_img, z_neu, self.temperature)
+
+    def validate(self, model: nn.Module, data: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, float]:
+        z_img, z_neu = encode_pairs(model, data["images"], data["responses"], self.eval_batch_size, device)
+        sim = similarity_matrix(z_neu, z_img)
+        out = {"val_loss": float(info_nce(z_img, z_neu, self.temperature)),
+               "val_mean_rank": float(np.mean(retrieval_ranks(sim)))}
+        for k in (1, 5, 10):
+            out[f"val_top{k}"] = float(np.mean(topk_hits(sim, k)))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "contrastive", "temperature": self.temperature,
+                "optimizers": [o.to_dict() for o in self.optimizers]}
