@@ -122,14 +122,14 @@ params.set_index("width").T
 #
 # | topic | this book | paper / official code |
 # |---|---|---|
-# | feature geometry | resize input to 64 × 256; stem 4 × 4 stride 2 (32 × 128), transition 3 × 3 stride 2 → 128 × 16 × 64 (`stem_stride=2`); the first version of this book used a stride-4 stem and a stride-1 transition, kept as `stem_stride=4` and compared on the controls page | paper: "spatial resolution reduced between stages", 128 × 16 × 64; code: stride-2 transition giving 8 × 33, then bilinear resize |
+# | feature geometry | resize input to 64 × 256; stem 4 × 4 stride 2 (32 × 128), transition 3 × 3 stride 2 → 128 × 16 × 64 (`stem_stride=2`, the `paper` profile). The `quick` profile uses this book's first geometry, a stride-4 stem and a stride-1 transition (both stages at 16 × 64), which roughly halves an epoch; the controls page compares the two | paper: "spatial resolution reduced between stages", 128 × 16 × 64; code: stride-2 transition giving 8 × 33, then bilinear resize |
 # | backbone training | end to end | code: stage-2 output detached, only a 1 × 1 conv trains on frozen random features |
 # | co-attention residuals | kept (DS-Net design) | code: dropped |
 # | image projection | 1 × 1 conv 128 → 64, GELU, 64 → 1 | paper: "MLP"; code: 1 × 1 conv 128 → 1 |
 # | neural tower MLP | N → 2,048 → GELU → 1,024 | paper: "MLP"; code: three linears without activation |
 # | neuron token | $e_i = r_i w_i$, no bias (option `token_bias`) | paper eqs. 4–5: $r_i w_i$; code: `Linear(1, d)` with bias |
 # | Q/K/V projections | linears with bias, plus an output projection (with bias) | paper eqs. 6–7: bias-free $W_Q, W_K, W_V$, no output projection; code: as this book |
-# | residual / LayerNorm around neuron attention | none (the paper's tower) in every profile; a residual is an option (`neural_residual`) measured on the controls page | paper: none |
+# | residual / LayerNorm around neuron attention | none in `paper`; `quick` adds a residual (tokens + attention), because within the quick budget the paper's tower stays near chance while the residual learns: the controls page measures it one switch at a time (residual x learning rate) | paper: none |
 # | neural tower learning rate | 5·10⁻⁵ (`paper`); 10⁻³ in `quick` (the controls page shows why: one switch at a time) | 5·10⁻⁵ |
 # | heads in neuron attention | 1 | code: 1 |
 # | response normalisation | per-neuron z-score fitted on training images only | code: min-max over all data before the split (test leakage) |
