@@ -107,10 +107,16 @@ def test_smoke_pipeline_builds_the_book(smoke_book):
     assert results_page.count("<img") >= 2, "retrieval panel and similarity matrices must render"
     assert (html / "book/executed/dina/train_M1.html").read_text().count("<img") >= 1, "loss curves"
     table = pd.read_csv(root / "results" / "dina" / "table1.csv")
-    assert list(table.columns[:5]) == ["mouse", "model", "seed", "k", "accuracy"]
+    assert list(table.columns[:9]) == ["mouse", "model", "variant", "selection", "seed", "k", "accuracy",
+                                       "ci_low", "ci_high"]
     assert set(table.mouse) == {"M1", "M2", "M3", "M4", "mean"}
-    mean_top1 = table.query("mouse == 'mean' and k == 1").accuracy.item()
+    assert set(table.selection) == {"val_mean_rank", "val_loss"}
+    mean_top1 = table.query("mouse == 'mean' and k == 1 and selection == 'val_mean_rank'").accuracy.item()
     assert f"{mean_top1:.3f}" in results_page, "the text must quote the glued table value"
     assert (root / "results" / "dina" / "table1.json").exists()
-    run = root / "runs" / "dina" / "smoke" / "M1" / "seed0"
-    assert {"checkpoint.pt", "config.json", "run.json", "history.csv", "test_embeddings.npz"} <= {p.name for p in run.iterdir()}
+    for run_name in table.run.dropna().unique():
+        run = root / "runs" / "dina" / run_name
+        assert {"checkpoint.pt", "spec.json", "run.json", "history.csv", "test_val_mean_rank.npz",
+                "test_val_loss.npz"} <= {p.name for p in run.iterdir()}, run_name
+    assert "Claims ledger" in (html / "book/executed/claims/ledger.html").read_text()
+    assert "claims/ledger" in (html / "book/intro.html").read_text(), "the landing page links the ledger"

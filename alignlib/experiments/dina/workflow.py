@@ -216,4 +216,6 @@ def retrieval_table(runs: Mapping[str, DinaRun], criterion: str | None = None, m
     ci = {k: bootstrap_ci_mean_of_means(h, seed=seed) for k, h in hits.items()}
     mean["ci_low"] = [ci[int(k)][0] for k in mean.k]
     mean["ci_high"] = [ci[int(k)][1] for k in mean.k]
-    return pd.concat([df, mean[df.columns]], ignore_index=True)
+    cols = ["mouse", "model", "variant", "selection", "seed", "k", "accuracy", "ci_low", "ci_high", "n_test",
+            "chance", "epoch", "run"]
+    return pd.concat([df, mean[df.columns]], ignore_index=True)[cols]
