@@ -47,7 +47,7 @@ def test_collapsed_embeddings_score_exactly_chance(n):
             assert topk_accuracy(sim, (k,))[k] == pytest.approx(chance_topk(n, k))
             assert topk_accuracy(sim, (k,), ties="pessimistic")[k] <= chance_topk(n, k)
         np.testing.assert_allclose(retrieval_ranks(sim), (n + 1) / 2)
-        rows = retrieval_rows(zn, zi, ks=(1,), model="collapsed")
+        rows = retrieval_rows(sim, ks=(1,), model="collapsed")
         assert rows[0]["accuracy"] == pytest.approx(1 / n) and rows[0]["chance"] == pytest.approx(1 / n)
     # the legacy convention would have called it perfect: that is why it is not the default
     assert topk_accuracy(similarity_matrix(z_img, z_img), (1,), ties="optimistic")[1] == 1.0

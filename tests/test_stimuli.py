@@ -7,7 +7,8 @@ from alignlib.data.twin.generative import dead_leaves, power_law_noise, powerlaw
 from alignlib.data.twin.photos import PHOTO_SOURCES, distinct_crops, photo_crops, smooth_fraction
 from alignlib.data.twin.stimuli import MIX_KINDS, mixed_images, natural_images, natural_stimuli, stimulus_kind
 from alignlib.data.twin.stringer2019 import image_stream
-from alignlib.interpret.stimuli import dina_split, near_duplicate_summary, nearest_train_correlation
+from alignlib.experiments.dina.settings import dina_split
+from alignlib.interpret.stimuli import near_duplicate_summary, nearest_train_correlation
 
 CONTRAST = (0.25, 0.45)
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["nearest_train_correlation", "near_duplicate_summary", "summary_table", "dina_split"]
+__all__ = ["nearest_train_correlation", "near_duplicate_summary"]
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -61,17 +60,3 @@ def near_duplicate_summary(r: np.ndarray, thresholds: Sequence[float] = (0.7, 0.
     out.update({"median": float(np.median(r)), "p95": float(np.quantile(r, 0.95)), "max": float(r.max()),
                 "n_test": int(r.size)})
     return out
-
-
-def dina_split(n_images: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """DINA's split of the stimuli (10 % test, 10 % validation), from the training package."""
-    try:
-        from alignlib.training.splits import split_indices
-    except ImportError:  # older layout
-        from alignlib.train import split_indices
-    return split_indices(n_images, 0.1, 0.1, seed=seed)
-
-
-def summary_table(rows: dict[str, np.ndarray], thresholds: Sequence[float] = (0.7, 0.9)) -> pd.DataFrame:
-    """One row per named set of nearest-training correlations (:func:`near_duplicate_summary`)."""
-    return pd.DataFrame([{"set": k, **near_duplicate_summary(v, thresholds)} for k, v in rows.items()])

@@ -105,13 +105,14 @@ def chance_topk(n_candidates: int, k: int) -> float:
     return min(int(k), int(n_candidates)) / int(n_candidates)
 
 
-def retrieval_rows(z_neu, z_img, ks: Iterable[int] = (1, 5, 10), n_resamples: int = 2000, seed: int = 0,
+def retrieval_rows(similarity, ks: Iterable[int] = (1, 5, 10), n_resamples: int = 2000, seed: int = 0,
                    **labels) -> list[dict]:
-    """Long-format rows for a results table: ``labels`` (e.g. mouse, model, variant, seed) plus k, accuracy,
-    its 95 % percentile-bootstrap CI over queries, the number of candidates and chance."""
+    """Long-format rows for a results table from a (queries x candidates) ``similarity`` matrix
+    (:func:`similarity_matrix`): ``labels`` (e.g. mouse, model, variant, seed) plus k, accuracy, its 95 %
+    percentile-bootstrap CI over queries, the number of candidates and chance."""
     from alignlib.metrics.uncertainty import bootstrap_ci
 
-    sim = similarity_matrix(z_neu, z_img)
+    sim = _check_similarity(similarity)
     rows = []
     for k in ks:
         hits = topk_hits(sim, k)

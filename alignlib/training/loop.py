@@ -223,11 +223,12 @@ def _fit(model, objective, train, val, config, ckpt_dir, identity, epoch_callbac
         history.append(record)
         if epoch_callback is not None:
             epoch_callback(epoch, model, record)
-        superseded = []
+        superseded, weights = [], None     # this epoch's weights, copied once and shared by every use
         for c in criteria:
             previous = selectors[c].epoch
             if selectors[c].update(float(record[c]), epoch):
-                best_states[c] = _cpu_state(model)
+                weights = weights if weights is not None else _cpu_state(model)
+                best_states[c] = weights
                 if ckpt_dir is not None:
                     atomic_save({"epoch": epoch, "model_state": best_states[c]}, _best_path(ckpt_dir, c, epoch))
                     if previous:
@@ -238,7 +239,7 @@ def _fit(model, objective, train, val, config, ckpt_dir, identity, epoch_callbac
         done = main.frozen or epoch == config.epochs
         stopped_early = main.frozen and epoch < config.epochs
         if ckpt_dir is not None:
-            atomic_save({"identity": identity, "model_state": _cpu_state(model),
+            atomic_save({"identity": identity, "model_state": weights if weights is not None else _cpu_state(model),
                          "optimizer_states": [o.state_dict() for o in optimizers],
                          "selectors": {c: sel.state() for c, sel in selectors.items()},
                          "history": history, "stopped_early": stopped_early, "finished": done,

@@ -1,8 +1,9 @@
 """Training objectives for :func:`alignlib.training.loop.fit`.
 
 :class:`ContrastiveObjective` — symmetric InfoNCE between the two towers of a paired model
-(DINA §3, "contrastive alignment objective"; VNA's CLIP-style loss), with one optimiser per named sub-module (DINA: AdamW for the
-image tower, RMSprop for the neural tower) or one for the whole model (``"*"``).
+(DINA §3, "contrastive alignment objective"; VNA's CLIP-style loss), with one optimiser per named
+sub-module (DINA: AdamW for the image tower, RMSprop for the neural tower) or one for the whole model
+(``"*"``).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from alignlib.arrays import model_device
 from alignlib.losses.info_nce import info_nce
 from alignlib.metrics.retrieval import retrieval_ranks, similarity_matrix, topk_hits
 from alignlib.training.loop import Objective
@@ -62,7 +64,7 @@ def encode_pairs(model: nn.Module, images: torch.Tensor, responses: torch.Tensor
     The model needs ``image_maps``, ``response_maps`` and ``normalize`` (see :class:`alignlib.models.dina.DINA`).
     """
     if device is None:
-        device = next(model.parameters()).device
+        device = model_device(model)
     was_training = model.training
     model.eval()
     zi, zn, mi, mn = [], [], [], []

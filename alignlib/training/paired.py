@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from alignlib.arrays import as_tensor, model_device
 from alignlib.models.dsnet import standardize_images
 from alignlib.repro import get_device
-from alignlib.arrays import as_tensor, model_device
 from alignlib.training.normalize import ResponseNormalizer
 from alignlib.training.objectives import encode_pairs
 from alignlib.training.splits import check_splits

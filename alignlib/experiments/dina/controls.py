@@ -9,7 +9,7 @@ import pandas as pd
 
 from alignlib.experiments.dina.cast import MouseRecording
 from alignlib.experiments.dina.workflow import DinaRun, train_mouse
-from alignlib.metrics.retrieval import retrieval_rows
+from alignlib.metrics.retrieval import retrieval_rows, similarity_matrix
 
 __all__ = ["RESIDUAL_LR_GRID", "GEOMETRY_GRID", "run_grid", "grid_table"]
 
@@ -38,7 +38,7 @@ def grid_table(runs: Mapping[str, DinaRun], grid: Mapping[str, Mapping[str, Any]
     for name, run in runs.items():
         emb = run.test_embeddings()
         sel = run.info["selections"][run.info["selected"]]
-        for r in retrieval_rows(emb["z_neu"], emb["z_img"], seed=seed):
+        for r in retrieval_rows(similarity_matrix(emb["z_neu"], emb["z_img"]), seed=seed):
             rows.append({"variant": name, **grid[name], "run": run.name, "selected_epoch": sel["epoch"],
                          "epochs_run": run.info["epochs_run"],
                          "max_val_top1": float(run.history["val_top1"].max()), **r})

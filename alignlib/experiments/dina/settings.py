@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PROFILES", "PAPER", "LEGACY_QUICK", "resolve", "TEST_FRACTION", "VAL_FRACTION", "MICE"]
+__all__ = ["PROFILES", "PAPER", "LEGACY_QUICK", "resolve", "dina_split", "TEST_FRACTION", "VAL_FRACTION", "MICE"]
 
 TEST_FRACTION = 0.1   # paper: 10 % of image-response pairs held out (280-way at 2,800 images)
 VAL_FRACTION = 0.1    # our choice: carved from the remaining 90 %, used for model selection only
@@ -40,6 +40,13 @@ PROFILES: dict[str, dict[str, Any]] = {
 #: the quick profile as this book first ran it (before the corrections issue): kept to reproduce it
 LEGACY_QUICK: dict[str, Any] = {**PAPER, "twin_size": "quick", "width": "quick", "epochs": 30, "patience": 8,
                                 "neural_residual": True, "lr_neural": 1e-3, "stem_stride": 4, "select": "val_loss"}
+
+
+def dina_split(n_images: int, seed: int = 0):
+    """DINA's train/validation/test split of ``n_images`` stimuli (shared by every model of a mouse)."""
+    from alignlib.training.splits import split_indices
+
+    return split_indices(n_images, TEST_FRACTION, VAL_FRACTION, seed=seed)
 
 
 def resolve(profile: str, **overrides: Any) -> dict[str, Any]:

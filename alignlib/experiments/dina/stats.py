@@ -8,9 +8,8 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from alignlib.experiments.dina.cast import MouseRecording
-
 from alignlib.claims import published_value
+from alignlib.experiments.dina.cast import MouseRecording
 
 #: Stringer et al. 2019 (Nature): cvPCA power-law exponent for natural images, from the claims file
 PUBLISHED_ALPHA_NATURAL = published_value("stringer2019.cvpca_alpha.natural")
@@ -91,7 +90,8 @@ def near_duplicates(recordings: Iterable[MouseRecording], twin_size: str = "quic
     from alignlib.data.twin.stimuli import natural_stimuli
     from alignlib.data.twin.stringer2019 import image_stream
     from alignlib.experiments.dina.cast import ensure_twin, twin_config
-    from alignlib.interpret.stimuli import dina_split, near_duplicate_summary, nearest_train_correlation
+    from alignlib.experiments.dina.settings import dina_split
+    from alignlib.interpret.stimuli import near_duplicate_summary, nearest_train_correlation
 
     rows, values, cache = [], {}, {}
 

@@ -2,7 +2,7 @@
 it, or resume it after a kill), and read what the results pages need.
 
 A run lives in ``runs/dina/<variant>-<hash>/`` (:mod:`alignlib.training.runs`): ``spec.json`` (resolved
-configuration), ``fit/`` (per-epoch checkpoints while training; ``best_<criterion>.pt`` after),
+configuration), ``fit/`` (per-epoch checkpoints while training; ``best_<criterion>_e<epoch>.pt`` after),
 ``checkpoint.pt`` (the selected epoch, ``weights_only=True``), ``history.csv``, ``run.json`` (data
 identity, selections, timings; written last: the completion marker), and ``test_<criterion>.npz`` —
 held-out embeddings and maps of the epoch each criterion selected.
@@ -18,14 +18,16 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+import torch
 
 from alignlib.experiments.dina.cast import MouseRecording
-from alignlib.experiments.dina.settings import TEST_FRACTION, VAL_FRACTION
-from alignlib.metrics.retrieval import retrieval_rows
+from alignlib.experiments.dina.settings import TEST_FRACTION, VAL_FRACTION, dina_split
+from alignlib.metrics.retrieval import retrieval_rows, similarity_matrix, topk_hits
+from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means
 from alignlib.models.dina import WIDTH_PROFILES, build_dina, count_parameters
 from alignlib.repro import provenance, seed_everything, write_json
 from alignlib.training import (ContrastiveObjective, FitConfig, OptimizerSpec, embed, fit, prepare_pairs,
-                               save_model_checkpoint, split_indices)
+                               save_model_checkpoint)
 from alignlib.training.runs import RunSpec, check_comparable, is_complete, load_spec
 
 #: bump when a code change alters what an unchanged configuration computes (metric conventions, model
@@ -139,7 +141,7 @@ def train_mouse(recording: MouseRecording, settings: Mapping[str, Any], *, seed:
     spec.write(run_dir)
     session = recording.session
     seed_everything(seed)
-    splits = split_indices(session.n_images, TEST_FRACTION, VAL_FRACTION, seed=split_seed)
+    splits = dina_split(session.n_images, split_seed)
     kw = model_kwargs(settings)
     model = build_dina(session.n_neurons, kw.pop("width"), **kw)
     data, normalizer, splits = prepare_pairs(session.images, session.mean_response, splits)
@@ -148,11 +150,10 @@ def train_mouse(recording: MouseRecording, settings: Mapping[str, Any], *, seed:
                  checkpoint_dir=run_dir / "fit", identity=spec.config)
 
     test = splits["test"]
-    norm_state = {k: v for k, v in normalizer.state_dict().items()}
     save_model_checkpoint(run_dir / "checkpoint.pt", model, "dina", model.build_kwargs,
                           epoch=result.best_epoch, criterion=result.selected,
-                          normalizer={k: _tensor(v) for k, v in norm_state.items()},
-                          splits={k: _tensor(v) for k, v in splits.items()})
+                          normalizer={k: torch.from_numpy(v) for k, v in normalizer.state_dict().items()},
+                          splits={k: torch.from_numpy(v) for k, v in splits.items()})
     for criterion, state in result.best_states.items():
         model.load_state_dict(state)
         z_img, z_neu, img_maps, neu_maps = embed(model, session.images[test], session.mean_response[test],
@@ -184,30 +185,21 @@ def train_mouse(recording: MouseRecording, settings: Mapping[str, Any], *, seed:
     return run
 
 
-def _tensor(a):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(a))
-
-
 def retrieval_table(runs: Mapping[str, DinaRun], criterion: str | None = None, model: str = "DINA",
                     variant: str = "", ks: Iterable[int] = (1, 5, 10), seed: int = 0) -> pd.DataFrame:
     """Long-format Table 1 rows (mouse, model, variant, selection, seed, run, epoch, k, accuracy, 95 % CI,
     n_test, chance) for one row of runs (one per mouse), plus their mean over mice (CI: bootstrap within each
     mouse). Refuses runs whose configurations differ in anything but their data
     (:class:`alignlib.training.runs.MixedConfigurations`)."""
-    from alignlib.metrics.retrieval import similarity_matrix, topk_hits
-    from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means
-
     check_comparable([r.spec for r in runs.values()])
     rows, hits = [], {int(k): [] for k in ks}
     for mouse, run in runs.items():
         crit = criterion or run.info["selected"]
         emb = run.test_embeddings(crit)
-        rows += retrieval_rows(emb["z_neu"], emb["z_img"], ks, seed=seed, mouse=mouse, model=model,
+        sim = similarity_matrix(emb["z_neu"], emb["z_img"])
+        rows += retrieval_rows(sim, ks=ks, seed=seed, mouse=mouse, model=model,
                                variant=variant, selection=crit, seed_=run.spec.config["fit"]["seed"],
                                epoch=run.info["selections"][crit]["epoch"], run=run.name)
-        sim = similarity_matrix(emb["z_neu"], emb["z_img"])
         for k in hits:
             hits[k].append(topk_hits(sim, k))
     df = pd.DataFrame(rows).rename(columns={"seed_": "seed"})
