@@ -33,7 +33,7 @@ from alignlib.report import save_table, show_provenance
 pd.set_option("display.max_rows", None)
 led = ledger()
 show_provenance(profile, "the results/ tables of every chapter page built in this profile")
-save_table(led, "claims", "ledger", {"profile": profile})
+_ = save_table(led, "claims", "ledger", {"profile": profile})
 
 # %% [markdown]
 # ## Summary
@@ -53,7 +53,8 @@ summary
 # {glue:text}`n_claims` published numbers in all. Where a chapter runs on a stand-in for the paper's data
 # (the ground-truth twin instead of the Stringer recordings, public retina cells instead of a private
 # recording), numbers are shown side by side as "not comparable on this data": a verdict that compared them
-# would be meaningless. Qualitative claims (e.g. "retrieval far above chance") are tested on our data.
+# would be meaningless. Qualitative claims (e.g. "retrieval far above chance") get a verdict only when a
+# page measures them on the paper's kind of data; on a stand-in they are shown side by side too.
 
 # %% [markdown]
 # ## Every claim
@@ -63,5 +64,8 @@ for paper, rows in led.groupby("paper", sort=False):
     display(Markdown(f"### {paper}\n\n{citation(paper)}"))
     view = rows.assign(ours=rows.ours.round(3), ci=[
         "" if pd.isna(lo) else f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(rows.ci_low, rows.ci_high)])
-    display(view[["id", "where", "value", "unit", "ours", "ci", "verdict", "page", "our_data"]]
+    display(view[["id", "where", "value", "unit", "ours", "ci", "verdict"]]
             .rename(columns={"value": "published"}).astype(object).fillna("").set_index("id"))
+    measured = rows.dropna(subset=["ours"]).drop_duplicates(["page", "our_data"])
+    if len(measured):
+        display(Markdown("Measured by: " + "; ".join(f"`{p}` on {d}" for p, d in zip(measured.page, measured.our_data))))
