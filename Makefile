@@ -4,6 +4,8 @@
 PYTHON  ?= python3
 VENV    ?= .venv
 PROFILE ?= quick
+# Pages run side by side on a local Dask cluster, one BLAS/torch thread per worker (1 = serial, as before)
+WORKERS ?= 2
 # The CPU build of torch. On a GPU machine: make book TORCH="torch --index-url <your CUDA wheel index>"
 TORCH   ?= torch==2.13.0
 PY      := $(VENV)/bin/python
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 book: install
-	$(PY) -m alignlib book --profile $(PROFILE)
+	$(PY) -m alignlib book --profile $(PROFILE) --workers $(WORKERS)
 
 test: install
 	$(PY) -m pytest

@@ -46,4 +46,16 @@ def save_table(df: pd.DataFrame, chapter: str, name: str, params: dict[str, Any]
     path = results_dir(chapter) / f"{name}.csv"
     df.to_csv(path, index=False)
     write_json(path.with_suffix(".json"), provenance(table=name, parameters=params or {}))
+    register_output(path, path.with_suffix(".json"))
     return path
+
+
+def register_output(*paths: str | Path) -> None:
+    """Tell the runner that this page wrote ``paths`` (listed, with download links, in the page's
+    "Reproduce this page" cell). A no-op outside ``alignlib run``."""
+    import os
+
+    log = os.environ.get("ALIGNLIB_OUTPUTS_LOG")
+    if log:
+        with open(log, "a") as f:
+            f.writelines(f"{Path(p).resolve()}\n" for p in paths)

@@ -83,7 +83,7 @@ def smoke_book(smoke_area):
     """Every page (already executed by the step tests, else now), then the HTML build."""
     root, executed, env = smoke_area
     run_pipeline("smoke", executed_dir=executed, env=env)
-    html = build_book(root)
+    html = build_book(root, results=root / "results")
     return root, html
 
 
@@ -91,8 +91,12 @@ def smoke_book(smoke_area):
 def test_smoke_pipeline_builds_the_book(smoke_book):
     root, html = smoke_book
     lines = []
-    assert build_book(root, log=lines.append) == html
+    assert build_book(root, log=lines.append, results=root / "results") == html
     assert any("not rebuilt" in line for line in lines), "an unchanged book is not built again"
+    from alignlib.runner.present import leaked_warnings
+
+    leaks = leaked_warnings(root / "book" / "executed")
+    assert not leaks, "library warnings leaked into pages: " + "; ".join(map(str, leaks[:5]))
     for page in toc_files(root):
         assert (html / f"{page}.html").exists(), page
     data_page = (html / "book/executed/dina/data.html").read_text()

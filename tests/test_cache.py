@@ -83,7 +83,7 @@ class Area:
 
 
 def fake_papermill():
-    def run(src: Path, out: Path, parameters: dict, cwd: Path) -> None:
+    def run(src: Path, out: Path, parameters: dict, cwd: Path, env: dict | None = None) -> None:
         nb = nbformat.read(src, as_version=4)
         nb.cells.insert(1, nbformat.v4.new_code_cell(f"# Parameters\n{parameters!r}"))
         nbformat.write(nb, out)

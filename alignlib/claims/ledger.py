@@ -111,7 +111,11 @@ def record(chapter: str, page: str, measurements: Iterable[Measurement]) -> pd.D
         rows.append({**asdict(m), "page": m.page or f"{chapter}/{page}", "published": pub,
                      "verdict": verdict(m.rule, pub, m)})
     df = pd.DataFrame(rows)
-    df.to_csv(results_dir(chapter) / f"claims_{page.replace('/', '_')}.csv", index=False)
+    path = results_dir(chapter) / f"claims_{page.replace('/', '_')}.csv"
+    df.to_csv(path, index=False)
+    from alignlib.report import register_output
+
+    register_output(path)
     return df
 
 

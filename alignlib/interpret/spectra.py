@@ -11,7 +11,7 @@ import numpy as np
 
 from alignlib.metrics.reliability import check_repeats
 
-__all__ = ["cvpca_spectrum", "powerlaw_exponent"]
+__all__ = ["cvpca_spectrum", "powerlaw_exponent", "pca_variance_spectrum"]
 
 
 def cvpca_spectrum(rep1: np.ndarray, rep2: np.ndarray, n_components: int | None = None) -> np.ndarray:
@@ -63,3 +63,15 @@ def powerlaw_exponent(spectrum: np.ndarray, fit_range: tuple[int, int] = (11, 50
     w = np.sqrt(1.0 / ranks) if weighted else np.ones(ranks.size)
     (alpha, intercept), *_ = np.linalg.lstsq(design * w[:, None], np.log(values) * w, rcond=None)
     return float(alpha), float(intercept)
+
+
+def pca_variance_spectrum(x: np.ndarray, n_components: int | None = None) -> np.ndarray:
+    """Fraction of variance along each principal component of the rows of ``x`` (n_items, ...), descending
+    (DINA Fig. 4b: images, image-tower maps and neural-tower maps of the test set, each flattened). Sums to 1
+    over all components; ``n_components`` keeps the leading ones."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    if x.shape[0] < 2:
+        raise ValueError("need at least two items for a variance spectrum")
+    s = np.linalg.svd(x - x.mean(axis=0), compute_uv=False) ** 2
+    frac = s / s.sum() if s.sum() > 0 else s
+    return frac[:n_components] if n_components else frac

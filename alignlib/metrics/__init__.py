@@ -1,1 +1,1 @@
-"""Evaluation metrics: retrieval, reliability, ..."""
+"""Evaluation metrics: retrieval, discrimination (per-query ROC AUC, VNA), reliability, ..."""

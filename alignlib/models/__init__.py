@@ -1,1 +1,1 @@
-"""Models: image towers, neural towers and paired alignment models."""
+"""Models: image towers, neural towers and paired alignment models (DINA; VNA and its direct baselines)."""

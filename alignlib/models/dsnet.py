@@ -145,6 +145,9 @@ class MixBlock(nn.Module):
         hidden = int(round(dim * mlp_ratio))
         self.ffn = nn.Sequential(nn.Conv2d(dim, hidden, 1), nn.GELU(), nn.Conv2d(hidden, dim, 1))
         self.drop_path = DropPath(drop_path)
+        #: pathway masking for interpretation (DINA Fig. 5a): "local" or "global" zeroes that stream's
+        #: output where the streams merge; None (default) leaves the block unchanged
+        self.masked_stream: str | None = None
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         p = self.attn_drop if self.training else 0.0
@@ -183,6 +186,10 @@ class MixBlock(nn.Module):
         l = l_tok.transpose(1, 2).reshape(b, self.half, h, w)
         g = g.transpose(1, 2).reshape(b, self.half, hg, wg)
         g = F.interpolate(g, size=(h, w), mode="bilinear", align_corners=False)
+        if self.masked_stream is not None:
+            if self.masked_stream not in ("local", "global"):
+                raise ValueError(f"masked_stream must be 'local', 'global' or None, got {self.masked_stream!r}")
+            g, l = (torch.zeros_like(g), l) if self.masked_stream == "global" else (g, torch.zeros_like(l))
         x = x + self.drop_path(self.proj_out(torch.cat([g, l], dim=1)))
         x = x + self.drop_path(self.ffn(self.norm_ffn(x)))
         return x

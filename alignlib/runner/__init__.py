@@ -5,10 +5,11 @@ from alignlib.runner.params import NotebookParameter, ParameterError, read_param
 from alignlib.runner.pipeline import Pipeline, PlannedRun, load_pipeline
 from alignlib.runner.execute import NotebookFailed, PageStatus, default_executed_dir, execute_notebook, run_pipeline
 from alignlib.runner.book import BookBuildFailed, build_book
+from alignlib.runner.parallel import StepsFailed
 from alignlib.runner.toc import render_toc, toc_differences, write_toc
 
 __all__ = [
     "BookBuildFailed", "NotebookFailed", "NotebookParameter", "PageStatus", "ParameterError", "Pipeline",
-    "PlannedRun", "build_book", "default_executed_dir", "execute_notebook", "load_pipeline", "read_parameters",
+    "PlannedRun", "StepsFailed", "build_book", "default_executed_dir", "execute_notebook", "load_pipeline", "read_parameters",
     "render_toc", "run_pipeline", "toc_differences", "validate_parameters", "write_toc",
 ]

@@ -5,6 +5,9 @@ since the last successful one (a stamp in ``_build/`` holds the hash of ``_toc.y
 and every file under ``book/``). MathJax is served from the ``jupyter-server-mathjax`` package,
 copied into the built site's ``_static/mathjax`` after the build (not through ``html_static_path``:
 Jupyter Book would then add every MathJax script to every page), so that math renders with no internet.
+``results/`` is copied to ``_build/html/results/`` after every build, so the result files each page links
+in its "Reproduce this page" cell download from the site; library warnings printed in executed pages
+are reported (:func:`alignlib.runner.present.leaked_warnings`).
 """
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from alignlib.paths import REPO_ROOT
+from alignlib.paths import REPO_ROOT, results_dir
 from alignlib.runner.cache import MANIFEST_SUFFIX
+from alignlib.runner.present import leaked_warnings
 from alignlib.runner.toc import toc_pages
 
 STAMP = Path("_build") / ".alignlib-book-stamp"
@@ -51,6 +55,23 @@ def install_offline_mathjax(html_dir: str | Path) -> Path:
     return dest
 
 
+def copy_results(html_dir: str | Path, results: str | Path | None = None) -> Path:
+    """Copy the result tables (``results/``, or ``results``) into ``<html_dir>/results`` for download."""
+    dest = Path(html_dir) / "results"
+    src = Path(results) if results is not None else results_dir()
+    if src.is_dir():
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+    return dest
+
+
+def report_leaked_warnings(root: str | Path, log=print) -> list:
+    """Log every library warning printed in the executed pages under ``<root>/book/executed``."""
+    leaks = leaked_warnings(Path(root) / "book" / "executed")
+    for leak in leaks:
+        log(f"[alignlib] WARNING leaked into page {leak.page}, cell {leak.cell}: {leak.text}")
+    return leaks
+
+
 def book_inputs_hash(root: str | Path = REPO_ROOT) -> str:
     """Hash of what the HTML build reads: ``_toc.yml``, ``_config.yml``, ``book/**`` (not manifests or
     failed runs), and the Jupyter Book version."""
@@ -65,9 +86,10 @@ def book_inputs_hash(root: str | Path = REPO_ROOT) -> str:
     return h.hexdigest()
 
 
-def build_book(root: str | Path = REPO_ROOT, log=print, force: bool = False) -> Path:
-    """Run ``jupyter-book build`` on ``root`` (unless unchanged since the last build and not ``force``);
-    return the HTML folder. Raises :class:`BookBuildFailed`."""
+def build_book(root: str | Path = REPO_ROOT, log=print, force: bool = False, results: str | Path | None = None) -> Path:
+    """Run ``jupyter-book build`` on ``root`` (unless unchanged since the last build and not ``force``),
+    copy ``results`` (default: ``results_dir()``) into the site; return the HTML folder. Raises
+    :class:`BookBuildFailed`."""
     root = Path(root)
     missing = missing_pages(root)
     if missing:
@@ -79,6 +101,7 @@ def build_book(root: str | Path = REPO_ROOT, log=print, force: bool = False) -> 
     if (not force and stamp.exists() and stamp.read_text().strip() == inputs and (html / "index.html").exists()
             and (html / "_static" / "mathjax" / "MathJax.js").exists()):
         log(f"[alignlib] book unchanged since the last build, not rebuilt: {html / 'index.html'}")
+        copy_results(html, results)
         return html
     stamp.unlink(missing_ok=True)
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root), "--warningiserror", "--nitpick", "--keep-going"]
@@ -88,6 +111,8 @@ def build_book(root: str | Path = REPO_ROOT, log=print, force: bool = False) -> 
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
         raise BookBuildFailed(f"jupyter-book build failed (exit {proc.returncode}):\n{tail}")
     install_offline_mathjax(html)
+    copy_results(html, results)
+    report_leaked_warnings(root, log)
     stamp.write_text(inputs + "\n")
     log(f"[alignlib] book written to {html / 'index.html'}")
     return html

@@ -1,9 +1,9 @@
 """Command line: ``alignlib run|book|list|toc``.
 
     alignlib list [--profile quick]                 the pipeline, each page's state and parameters
-    alignlib run [TARGET ...] [--profile quick] [-p name=value ...] [--force] [--upstream]
+    alignlib run [TARGET ...] [--profile quick] [-p name=value ...] [--force] [--upstream] [PARALLEL]
                                                     execute the out-of-date notebooks (all, or the named ones)
-    alignlib book [--profile quick] [--no-run] [--force]
+    alignlib book [--profile quick] [--no-run] [--force] [PARALLEL]
                                                     regenerate _toc.yml, run the pipeline, build the HTML book
     alignlib toc [--check]                          write (or check) _toc.yml from pipeline.yml
 
@@ -13,6 +13,10 @@ the notebook's ``parameters`` cell: unknown names and wrong types are refused be
 A page runs only when out of date (its source, parameters, the alignlib source, the pages it needs or
 its input data changed); ``--force`` re-executes the targets. With targets, pages they need that were
 never executed run first (``--upstream``: also those out of date), and pages that need them run again.
+
+PARALLEL: ``--workers N`` runs independent pages side by side on a Dask LocalCluster of N single-threaded
+worker processes, each page's kernel limited to cores/N threads (``--threads K`` to choose);
+``--scheduler tcp://host:8786`` uses a running Dask cluster instead (e.g. dask-jobqueue on SLURM).
 """
 from __future__ import annotations
 
@@ -49,9 +53,24 @@ def _parser() -> argparse.ArgumentParser:
                            help="also re-execute out-of-date pages the targets need (default: only missing ones)")
         if name in ("run", "book"):
             p.add_argument("--force", action="store_true", help="re-execute the targeted pages even if up to date")
+            p.add_argument("--workers", type=_positive, default=1, metavar="N",
+                           help="run independent pages in parallel on a Dask LocalCluster of N worker "
+                                "processes (default 1: serially, in this process)")
+            p.add_argument("--scheduler", metavar="ADDRESS",
+                           help="run the pages on the running Dask cluster at ADDRESS (tcp://host:8786)")
+            p.add_argument("--threads", type=_positive, default=None, metavar="K",
+                           help="BLAS/OpenMP/torch threads per page kernel (default with --workers: cores/N; "
+                                "an OMP_NUM_THREADS already set wins)")
         if name == "book":
             p.add_argument("--no-run", action="store_true", help="only build from already-executed notebooks")
     return ap
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _list(profile: str) -> None:
@@ -84,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         if args.command == "run":
             overrides = dict(parse_override(p) for p in args.param)
-            run_pipeline(args.profile, args.targets or None, overrides, force=args.force, upstream=args.upstream)
+            run_pipeline(args.profile, args.targets or None, overrides, force=args.force, upstream=args.upstream,
+                         workers=args.workers, scheduler=args.scheduler, threads=args.threads)
             return 0
         if default_executed_dir() != REPO_ROOT / "book" / "executed":
             raise BookBuildFailed(f"the book is built from {REPO_ROOT / 'book' / 'executed'}, but "
@@ -93,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         if write_toc(pipeline, REPO_ROOT):
             print("[alignlib] _toc.yml regenerated from pipeline.yml")
         if not args.no_run:
-            run_pipeline(args.profile, force=args.force, pipeline=pipeline)
+            run_pipeline(args.profile, force=args.force, pipeline=pipeline, workers=args.workers,
+                         scheduler=args.scheduler, threads=args.threads)
         t1 = time.perf_counter()
         build_book(force=args.force)
         print(f"[alignlib] notebooks {t1 - t0:.1f} s, book build {time.perf_counter() - t1:.1f} s")

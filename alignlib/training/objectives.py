@@ -4,6 +4,11 @@
 (DINA §3, "contrastive alignment objective"; VNA's CLIP-style loss), with one optimiser per named
 sub-module (DINA: AdamW for the image tower, RMSprop for the neural tower) or one for the whole model
 (``"*"``).
+
+The reviewer's objective control of DINA (Table 1 page) swaps the loss and keeps towers, optimisers and the
+retrieval read-out: :class:`ReconstructionObjective` (the neural tower regresses the image tower's map,
+which is anchored to the stimulus itself) and :class:`ClassificationObjective` (each tower's map predicts
+the image class through a linear head).
 """
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ from alignlib.losses.info_nce import info_nce
 from alignlib.metrics.retrieval import retrieval_ranks, similarity_matrix, topk_hits
 from alignlib.training.loop import Objective
 
-__all__ = ["OptimizerSpec", "make_optimizers", "ContrastiveObjective", "encode_pairs"]
+__all__ = ["OptimizerSpec", "make_optimizers", "ContrastiveObjective", "encode_pairs", "ReconstructionObjective",
+           "ClassificationObjective", "image_target"]
 
 _OPTIMIZERS = {"adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam,
                "sgd": torch.optim.SGD}
@@ -125,3 +131,83 @@ class ContrastiveObjective(Objective):
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "contrastive", "temperature": self.temperature,
                 "optimizers": [o.to_dict() for o in self.optimizers]}
+
+
+def image_target(images: torch.Tensor, map_size) -> torch.Tensor:
+    """The stimulus averaged down to the map grid, (B, H, W): the reconstruction objective's anchor."""
+    x = images.unsqueeze(1) if images.ndim == 3 else images
+    return torch.nn.functional.adaptive_avg_pool2d(x.float(), tuple(map_size)).mean(1)
+
+
+def _maps(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return model.image_maps(batch["images"]), model.response_maps(batch["responses"])
+
+
+@dataclass
+class ReconstructionObjective(ContrastiveObjective):
+    """Reconstruction instead of contrast (reviewer's control):
+    ``L = MSE(m_img, pool(x)) + MSE(m_neu, sg(m_img))``: the image tower's map is anchored to the stimulus
+    averaged onto the 16 x 64 grid (so it cannot collapse) and the neural tower regresses that map from the
+    response (``sg``: no gradient into the target). Validation as for InfoNCE, with ``val_loss`` this loss.
+    ``temperature`` is unused (kept for one interface)."""
+
+    def min_batch(self) -> int:
+        return 1
+
+    def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        m_img, m_neu = _maps(model, batch)
+        target = image_target(batch["images"], m_img.shape[-2:])
+        return torch.nn.functional.mse_loss(m_img, target) + torch.nn.functional.mse_loss(m_neu, m_img.detach())
+
+    def validate(self, model: nn.Module, data: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, float]:
+        z_img, z_neu, m_img, m_neu = encode_pairs(model, data["images"], data["responses"], self.eval_batch_size,
+                                                  device, return_maps=True)
+        out = _retrieval(z_img, z_neu)
+        target = image_target(data["images"].cpu(), m_img.shape[-2:])
+        out["val_loss"] = float(torch.nn.functional.mse_loss(m_img, target) + torch.nn.functional.mse_loss(m_neu, m_img))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "reconstruction", "loss": "mse(img_map, pool(image)) + mse(neu_map, sg(img_map))",
+                "optimizers": [o.to_dict() for o in self.optimizers]}
+
+
+@dataclass
+class ClassificationObjective(ContrastiveObjective):
+    """Classification instead of contrast (reviewer's control): ``L = CE(h_img(m_img), y) + CE(h_neu(m_neu), y)``
+    with linear heads ``model.class_heads["image"|"neural"]`` on the flattened maps and ``batch["labels"]``
+    the image classes. The maps are never asked to agree; retrieval reads them out as for InfoNCE."""
+
+    def min_batch(self) -> int:
+        return 1
+
+    def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        m_img, m_neu = _maps(model, batch)
+        ce = torch.nn.functional.cross_entropy
+        return (ce(model.class_heads["image"](m_img.flatten(1)), batch["labels"])
+                + ce(model.class_heads["neural"](m_neu.flatten(1)), batch["labels"]))
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, data: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, float]:
+        z_img, z_neu, m_img, m_neu = encode_pairs(model, data["images"], data["responses"], self.eval_batch_size,
+                                                  device, return_maps=True)
+        out = _retrieval(z_img, z_neu)
+        y = data["labels"].cpu()
+        logit_img = model.class_heads["image"](m_img.flatten(1).to(device)).float().cpu()
+        logit_neu = model.class_heads["neural"](m_neu.flatten(1).to(device)).float().cpu()
+        ce = torch.nn.functional.cross_entropy
+        out["val_loss"] = float(ce(logit_img, y) + ce(logit_neu, y))
+        out["val_class_acc_neural"] = float((logit_neu.argmax(1) == y).float().mean())
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "classification", "loss": "ce(head_img(img_map), y) + ce(head_neu(neu_map), y)",
+                "optimizers": [o.to_dict() for o in self.optimizers]}
+
+
+def _retrieval(z_img: torch.Tensor, z_neu: torch.Tensor) -> dict[str, float]:
+    sim = similarity_matrix(z_neu, z_img)
+    out = {"val_mean_rank": float(np.mean(retrieval_ranks(sim)))}
+    for k in (1, 5, 10):
+        out[f"val_top{k}"] = float(np.mean(topk_hits(sim, k)))
+    return out

@@ -115,6 +115,8 @@ meta
 first = {s: next(r for r in recordings.values() if r.stimset == s) for s in ("natural", "whitened", "8D")
          if any(r.stimset == s for r in recordings.values())}
 fig = plots.image_rows({f"{s}\n({r.label})": r.session.images[:4] for s, r in first.items()})
+_ = plots.save_figure(fig, "dina", "data_example_stimuli", page="dina/data",
+                      caption="Example stimuli: natural, whitened and 8D images")
 
 # %% [markdown]
 # ## Near-duplicates: how close is each test image to the training images?
@@ -196,6 +198,10 @@ glue("frac_snr_natural", float(100 * natural["frac_snr_above_0.1"].mean()), disp
 fig = plots.eigenspectra({f"{m} ({recordings[m].stimset})": spectra[m] for m in spectra},
                          {f"{m} ({recordings[m].stimset})": fits[m][:2] for m in spectra},
                          fit_range=next(iter(fits.values()))[2], reference_alpha=PUBLISHED_ALPHA_NATURAL)
+_ = plots.save_figure(fig, "dina", "data_eigenspectra", page="dina/data",
+                      caption="cvPCA eigenspectra of every mouse, with power-law fits")
+_ = save_table(pd.concat([pd.DataFrame({"mouse": m, "rank": np.arange(1, len(sp) + 1), "variance": sp})
+                          for m, sp in spectra.items()]), "dina", "data_eigenspectra", {"profile": profile})
 
 # %%
 alpha_by_set = sessions.groupby("stimset").cvpca_alpha.mean()
@@ -285,3 +291,87 @@ if label_file.exists():
     ax.set_xlabel("images")
 else:
     display(Markdown(f"`{label_file}` is not present: class labels skipped."))
+
+# %% [markdown]
+# ## Exercises
+
+# %%
+# Variants for the exercises, computed on one natural-image mouse with the same functions as above.
+from alignlib.experiments.dina.stats import powerlaw_fit_range
+from alignlib.interpret.spectra import cvpca_spectrum, powerlaw_exponent
+
+
+def exponent(neurons: np.ndarray) -> tuple[float, str]:
+    """cvPCA exponent of the chosen neurons of ``ex_mouse``, and its fit ranks (NaN if too few neurons)."""
+    rep1, rep2 = (ex_resp[:, neurons, i] for i in (0, 1))
+    if len(neurons) < 30:
+        return float("nan"), "too few neurons"
+    fit = powerlaw_fit_range(*rep1.shape)
+    return powerlaw_exponent(cvpca_spectrum(rep1, rep2), fit)[0], f"{fit[0]}-{fit[1]}"
+
+
+ex_mouse = next(m for m in mice if recordings[m].stimset == "natural")
+ex_resp = recordings[ex_mouse].session.responses
+n_all = ex_resp.shape[1]
+subsets = {"all neurons": np.arange(n_all),
+           "random half (seed 0)": np.sort(np.random.default_rng(0).choice(n_all, n_all // 2, replace=False)),
+           "SNR > 0.1": np.flatnonzero(snrs[ex_mouse] > 0.1)}
+ex_table = pd.DataFrame([{"neurons": name, "n": len(idx), **dict(zip(("alpha", "fit_ranks"), exponent(idx)))}
+                         for name, idx in subsets.items()])
+save_table(ex_table, "dina", "data_exercises", {"profile": profile, "mouse": ex_mouse, "seed": 0})
+glue("ex_mouse", ex_mouse, display=False)
+for key, name in (("all", "all neurons"), ("half", "random half (seed 0)"), ("snr", "SNR > 0.1")):
+    row = ex_table.set_index("neurons").loc[name]
+    glue(f"ex_alpha_{key}", float(row.alpha), display=False)
+    glue(f"ex_n_{key}", int(row.n), display=False)
+    glue(f"ex_fit_{key}", row.fit_ranks, display=False)
+for s in ("natural", "whitened", "8D"):
+    glue(f"ex_alpha_set_{s}", float(alpha_by_set.get(s, np.nan)), display=False)
+ex_table.round(3)
+
+# %% [markdown]
+# ```{exercise}
+# :label: dina-data-ex-neurons
+# Halve the number of neurons: does the cvPCA exponent of a natural-image mouse go up or down, and why?
+# Try it on the paper-size twin too: `alignlib run dina/data -p paper_check_neurons=500`.
+# ```
+#
+# ```{solution} dina-data-ex-neurons
+# :class: dropdown
+# For {glue:text}`ex_mouse` (table above): α = {glue:text}`ex_alpha_all:.2f` with all
+# {glue:text}`ex_n_all` neurons (fit ranks {glue:text}`ex_fit_all`), α = {glue:text}`ex_alpha_half:.2f` with a
+# random half (fit ranks {glue:text}`ex_fit_half`). Fewer neurons estimate fewer dimensions, and the fit
+# range shrinks with them (at most half the smaller dimension): the exponent of a small population is not
+# the exponent of the recording, which is why this page also reports it at the paper's number of images.
+# ```
+#
+# ```{exercise}
+# :label: dina-data-ex-snr
+# Keep only the reliable neurons (SNR > 0.1, the histogram above). How many are left, and how does the
+# exponent change? Is selecting neurons by SNR a neutral choice for a dimensionality estimate?
+# ```
+#
+# ```{solution} dina-data-ex-snr
+# :class: dropdown
+# {glue:text}`ex_n_snr` of {glue:text}`ex_n_all` neurons of {glue:text}`ex_mouse` have SNR above 0.1; their
+# exponent is {glue:text}`ex_alpha_snr:.2f` (fit ranks {glue:text}`ex_fit_snr`) against
+# {glue:text}`ex_alpha_all:.2f` for all neurons. cvPCA already cancels trial noise, so unreliable neurons
+# mostly add noise rather than bias; selecting by SNR keeps the neurons driven most strongly by the
+# stimulus, which changes both the population size and which stimulus dimensions it represents.
+# ```
+#
+# ```{exercise}
+# :label: dina-data-ex-whitening
+# Before looking at the table of exponents: should whitened images give a flatter or a steeper spectrum
+# than natural images, and 8D images? Explain, then check.
+# ```
+#
+# ```{solution} dina-data-ex-whitening
+# :class: dropdown
+# Stringer et al.'s reasoning: whitening equalises the images' power across spatial frequencies, so the
+# stimulus drives many response dimensions more equally, a flatter spectrum (smaller α); 8D images vary
+# along only eight dimensions, a steeper one. Measured here: whitened α = {glue:text}`ex_alpha_set_whitened:.2f`,
+# natural α = {glue:text}`ex_alpha_set_natural:.2f`, 8D α = {glue:text}`ex_alpha_set_8D:.2f` (NaN when this
+# build has no mouse of that set). Compare this order with theirs: where it differs, the exponents section
+# above says why a small population over a short fit range need not reproduce it.
+# ```

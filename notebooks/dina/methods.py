@@ -141,3 +141,102 @@ params.set_index("width").T
 # | early-stopping patience | our choice (values above and in `settings.py`) | paper: early stopping, no patience given; code: none (5,000 epochs) |
 # | responses used | mean of the two repeats | paper: averaged over repeats |
 # | retrieval ties | expected result of random tie-breaking (a collapsed model scores chance) | — |
+
+# %% [markdown]
+# ## Exercises
+
+# %%
+# Variants for the exercises: cheap computations with the book's own model, loss and metric functions.
+import numpy as np
+
+from alignlib.losses.info_nce import info_nce
+from alignlib.metrics.retrieval import chance_topk, topk_accuracy
+
+half_neurons = max(2, n_neurons_probe // 2)
+half_model = build_dina(half_neurons, "paper")
+glue("ex_half_neurons", f"{half_neurons:,}", display=False)
+glue("ex_params_neural_half", f"{count_parameters(half_model.neural_tower):,}", display=False)
+glue("ex_params_image_half", f"{count_parameters(half_model.image_tower):,}", display=False)
+first_layer = next(m for m in half_model.neural_tower.modules() if isinstance(m, torch.nn.Linear)
+                   and m.in_features == half_neurons)
+glue("ex_first_layer_half", f"{sum(p.numel() for p in first_layer.parameters()):,}", display=False)
+del half_model
+
+batch, dim = 128, 1024
+gen = torch.Generator().manual_seed(0)
+z_random = torch.randn(batch, dim, generator=gen)
+collapsed = torch.ones(batch, dim)
+loss_rows = [{"embeddings": name, "temperature": t, "InfoNCE": float(info_nce(a, b, temperature=t))}
+             for name, (a, b) in {"collapsed (all alike)": (collapsed, collapsed),
+                                  "independent random": (z_random, torch.randn(batch, dim, generator=gen)),
+                                  "perfectly paired": (z_random, z_random)}.items()
+             for t in (0.01, 0.1)]
+losses_table = pd.DataFrame(loss_rows)
+save_table(losses_table, "dina", "methods_exercise_losses", {"batch": batch, "dim": dim, "seed": 0})
+loss_at = losses_table.set_index(["embeddings", "temperature"]).InfoNCE
+glue("ex_batch", batch, display=False)
+glue("ex_log_batch", float(np.log(batch)), display=False)
+glue("ex_loss_collapsed", float(loss_at["collapsed (all alike)", 0.01]), display=False)
+glue("ex_loss_random_001", float(loss_at["independent random", 0.01]), display=False)
+glue("ex_loss_random_01", float(loss_at["independent random", 0.1]), display=False)
+glue("ex_loss_paired_001", float(loss_at["perfectly paired", 0.01]), display=False)
+
+n_candidates = 280
+flat = topk_accuracy(np.zeros((n_candidates, n_candidates)), ks=(1, 5, 10))
+for k in (1, 5, 10):
+    glue(f"ex_flat_top{k}", 100 * flat[k], display=False)
+    glue(f"ex_chance_top{k}", 100 * chance_topk(n_candidates, k), display=False)
+glue("ex_n_candidates", n_candidates, display=False)
+losses_table.round(3)
+
+# %% [markdown]
+# ```{exercise}
+# :label: dina-methods-ex-neurons
+# Halve the number of neurons (`alignlib run dina/methods -p n_neurons_probe=5000`). Which tower's parameter
+# count changes, by how much, and which layer is responsible?
+# ```
+#
+# ```{solution} dina-methods-ex-neurons
+# :class: dropdown
+# Computed on this page at the paper's width: with {glue:text}`ex_half_neurons` neurons the neural tower has
+# {glue:text}`ex_params_neural_half` parameters (against {glue:text}`params_neural_paper` for
+# {glue:text}`n_neurons_probe_text`), the image tower still {glue:text}`ex_params_image_half`. The first MLP
+# layer (N → 2,048) alone holds {glue:text}`ex_first_layer_half` of them, and the per-neuron token and
+# aggregation vectors also grow with N: the neural tower is linear in the number of neurons, the image tower
+# does not depend on it.
+# ```
+#
+# ```{exercise}
+# :label: dina-methods-ex-collapse
+# What InfoNCE loss does a collapsed model (every embedding the same) reach on a batch of 128, whatever the
+# temperature? What do independent random embeddings give at τ = 0.01 and at τ = 0.1, and why does the
+# temperature matter for them but not for the collapsed model?
+# ```
+#
+# ```{solution} dina-methods-ex-collapse
+# :class: dropdown
+# Computed with `alignlib.losses.info_nce` on {glue:text}`ex_batch` pairs of 1,024-d embeddings (table above):
+# collapsed {glue:text}`ex_loss_collapsed:.3f`, which is log {glue:text}`ex_batch` =
+# {glue:text}`ex_log_batch:.3f` (every candidate is equally likely, at any temperature, since all
+# similarities are equal). Independent random embeddings give {glue:text}`ex_loss_random_001:.3f` at τ = 0.01
+# and {glue:text}`ex_loss_random_01:.3f` at τ = 0.1: their small random cosines are divided by τ, so a low
+# temperature turns chance similarities into confident wrong answers, a loss above log B. Perfectly paired
+# embeddings reach {glue:text}`ex_loss_paired_001:.3f` at τ = 0.01. This is why the validation loss at
+# τ = 0.01 can rise while retrieval improves (model selection, above).
+# ```
+#
+# ```{exercise}
+# :label: dina-methods-ex-chance
+# A model that embeds every image alike gives a similarity matrix of equal values. What top-1, top-5 and
+# top-10 accuracy should it get in the paper's {glue:text}`ex_n_candidates`-way retrieval, and what does the
+# book's metric give?
+# ```
+#
+# ```{solution} dina-methods-ex-chance
+# :class: dropdown
+# Chance is k / {glue:text}`ex_n_candidates`: {glue:text}`ex_chance_top1:.2f` %, {glue:text}`ex_chance_top5:.2f` %
+# and {glue:text}`ex_chance_top10:.2f` %. `alignlib.metrics.retrieval.topk_accuracy` on an all-equal matrix
+# gives {glue:text}`ex_flat_top1:.2f` %, {glue:text}`ex_flat_top5:.2f` % and {glue:text}`ex_flat_top10:.2f` %:
+# ties count as the expected result of breaking them at random. A metric that counted ties as hits would
+# give a collapsed model 100 %.
+# ```

@@ -21,13 +21,15 @@ import pandas as pd
 import torch
 
 from alignlib.experiments.dina.cast import MouseRecording
-from alignlib.experiments.dina.settings import TEST_FRACTION, VAL_FRACTION, dina_split
+from alignlib.experiments.dina.settings import SWITCH_DEFAULTS, TEST_FRACTION, VAL_FRACTION, changed_switches, dina_split
 from alignlib.metrics.retrieval import retrieval_rows, similarity_matrix, topk_hits
 from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means
 from alignlib.models.dina import WIDTH_PROFILES, build_dina, count_parameters
 from alignlib.repro import provenance, seed_everything, write_json
-from alignlib.training import (ContrastiveObjective, FitConfig, OptimizerSpec, embed, fit, prepare_pairs,
-                               save_model_checkpoint)
+from alignlib.training import (ContrastiveObjective, FitConfig, OptimizerSpec, ResponseNormalizer, embed, fit,
+                               prepare_images, prepare_pairs, register_model, save_model_checkpoint)
+from alignlib.training.objectives import ClassificationObjective, ReconstructionObjective
+from alignlib.training.config import Selection
 from alignlib.training.runs import RunSpec, check_comparable, is_complete, load_spec
 
 #: bump when a code change alters what an unchanged configuration computes (metric conventions, model
@@ -35,28 +37,114 @@ from alignlib.training.runs import RunSpec, check_comparable, is_complete, load_
 RUN_FORMAT = 2
 
 __all__ = ["DinaRun", "model_kwargs", "objective_for", "fit_config_for", "run_spec", "train_mouse", "load_run", "find_run",
-           "retrieval_table"]
+           "retrieval_table", "build_run_model", "response_scaler", "subset_indices", "class_labels"]
+
+register_model("baseline", "alignlib.models.baselines:build_baseline")
+
+#: model switches of :func:`alignlib.models.dina.build_dina` (off = SWITCH_DEFAULTS; named only when on)
+_DINA_SWITCHES = ("frozen_backbone", "mlp_activation", "minmax_maps", "dropout")
 
 
 def model_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Resolved :func:`build_dina` keyword arguments (besides ``n_neurons``) for these settings."""
-    return {"width": settings["width"], **WIDTH_PROFILES[settings["width"]],
-            "residual": bool(settings["neural_residual"]), "token_bias": bool(settings["token_bias"]),
-            "stem_stride": int(settings["stem_stride"])}
+    kw = {"width": settings["width"], **WIDTH_PROFILES[settings["width"]],
+          "residual": bool(settings["neural_residual"]), "token_bias": bool(settings["token_bias"]),
+          "stem_stride": int(settings["stem_stride"])}
+    kw.update({k: v for k, v in changed_switches(settings).items() if k in _DINA_SWITCHES})
+    return kw
+
+
+def build_run_model(settings: Mapping[str, Any], n_neurons: int, n_classes: int = 0) -> torch.nn.Module:
+    """The two-tower model of these settings: DINA (with its switches) or a Table 1 baseline
+    (:mod:`alignlib.models.baselines`); ``n_classes`` adds the classification objective's linear heads."""
+    name = settings.get("model", "dina")
+    if name == "dina":
+        kw = model_kwargs(settings)
+        model = build_dina(n_neurons, kw.pop("width"), **kw)
+    else:
+        from alignlib.models.baselines import build_baseline
+
+        model = build_baseline(name, n_neurons, settings["width"], weights=settings.get("image_weights") or None,
+                               dropout=float(settings.get("dropout", 0.0)))
+    if n_classes:
+        d = model.neural_tower.map_size[0] * model.neural_tower.map_size[1]
+        model.class_heads = torch.nn.ModuleDict({"image": torch.nn.Linear(d, n_classes),
+                                                 "neural": torch.nn.Linear(d, n_classes)})
+    return model
+
+
+def response_scaler(responses, splits: Mapping[str, np.ndarray], fit_on: str = "train") -> ResponseNormalizer:
+    """Per-neuron z-scoring fitted on the training split (``"train"``: this book) or on ALL images before
+    the split (``"all"``: the official code's MinMaxScaler fitted before splitting, a test-set leak)."""
+    if fit_on not in ("train", "all"):
+        raise ValueError(f"fit_on must be 'train' or 'all', got {fit_on!r}")
+    r = np.asarray(responses)
+    return ResponseNormalizer().fit(r if fit_on == "all" else r[np.asarray(splits["train"])])
+
+
+def subset_indices(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """``k`` of ``range(n)`` drawn at random (sorted); all when ``k`` is 0 or >= n. Nested: the first k of
+    one permutation, so a smaller subset is contained in a larger one with the same seed."""
+    if k <= 0 or k >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:k])
+
+
+def class_labels(recording: MouseRecording) -> tuple[np.ndarray, list[str], str]:
+    """Per-image class labels of the mouse's stimuli, the class names and where they come from.
+
+    Real recordings: the natimg2800 classes (``stimuli_class_assignment_confident.mat``). Twin: the
+    photograph each crop was cut from; every dead-leaves image is class "dead-leaves" and every texture
+    "textures" (the twin records each image's source, :attr:`TwinManifest.image_sources`).
+    """
+    from alignlib.paths import data_dir
+
+    ids = np.asarray(recording.session.image_ids)
+    if recording.source == "real":
+        from alignlib.data.stringer import load_class_labels
+
+        path = data_dir() / "stringer2019" / "stimuli_class_assignment_confident.mat"
+        labels, names = load_class_labels(path)
+        return np.asarray(labels)[ids].astype(np.int64), list(names), f"natimg2800 classes ({path.name})"
+    from alignlib.data.twin import load_manifest
+    from alignlib.data.twin.stimuli import stimulus_kind
+
+    manifest = load_manifest(Path(recording.session.session_path).parent)   # the twin folder of this session
+    sources = np.asarray(manifest.image_sources, dtype=object)
+    if not sources.size:
+        raise ValueError("this twin records no per-image sources; regenerate it (mixed stimuli)")
+    per_image = [s if stimulus_kind(s) == "photo" else stimulus_kind(s) for s in sources[ids]]
+    names = sorted(set(per_image))
+    return (np.array([names.index(c) for c in per_image], dtype=np.int64), names,
+            "twin: source photograph of each crop; dead leaves and textures one class each")
 
 
 def objective_for(settings: Mapping[str, Any]) -> ContrastiveObjective:
-    """Symmetric InfoNCE; AdamW on the image tower, RMSprop on the neural tower (paper / official code)."""
-    return ContrastiveObjective(temperature=settings["temperature"], optimizers=[
-        OptimizerSpec("image_tower", "adamw", settings["lr_image"], {"weight_decay": settings["weight_decay_image"]}),
-        OptimizerSpec("neural_tower", "rmsprop", settings["lr_neural"], {"alpha": settings["rmsprop_alpha"]}),
-    ])
+    """Symmetric InfoNCE; AdamW on the image tower, RMSprop on the neural tower (paper / official code).
+
+    ``objective`` switches the loss (reconstruction / classification, the reviewer's control) with the
+    same optimisers; ``weight_decay_neural`` adds weight decay to the neural tower's RMSprop."""
+    neural = {"alpha": settings["rmsprop_alpha"]}
+    if settings.get("weight_decay_neural", 0.0):
+        neural["weight_decay"] = float(settings["weight_decay_neural"])
+    opts = [OptimizerSpec("image_tower", "adamw", settings["lr_image"], {"weight_decay": settings["weight_decay_image"]}),
+            OptimizerSpec("neural_tower", "rmsprop", settings["lr_neural"], neural)]
+    kind = settings.get("objective", "contrastive")
+    if kind == "contrastive":
+        return ContrastiveObjective(temperature=settings["temperature"], optimizers=opts)
+    if kind == "reconstruction":
+        return ReconstructionObjective(temperature=settings["temperature"], optimizers=opts)
+    if kind == "classification":
+        opts.append(OptimizerSpec("class_heads", "adamw", settings["lr_image"]))
+        return ClassificationObjective(temperature=settings["temperature"], optimizers=opts)
+    raise ValueError(f"unknown objective {kind!r}: contrastive | reconstruction | classification")
 
 
 def fit_config_for(settings: Mapping[str, Any], seed: int = 0, device: str = "auto", progress: bool = False,
                    num_threads: int | None = None) -> FitConfig:
     track = tuple(c for c in ("val_loss", "val_mean_rank", "val_top1") if c != settings["select"])
-    return FitConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], patience=settings["patience"],
+    patience = None if settings.get("last_epoch") else settings["patience"]   # official code: all epochs
+    return FitConfig(epochs=settings["epochs"], batch_size=settings["batch_size"], patience=patience,
                      select=settings["select"], track=track, seed=seed, device=device, progress=progress,
                      num_threads=num_threads)
 
@@ -77,6 +165,24 @@ def run_spec(recording: MouseRecording, settings: Mapping[str, Any], seed: int =
                  "images": "(x - 128) / 64", "normalisation": "z-score, training split statistics"},
         "split": {"seed": split_seed, "test_fraction": TEST_FRACTION, "val_fraction": VAL_FRACTION},
     }
+    switches = changed_switches(settings)
+    n_all = recording.session.n_neurons
+    if switches.get("n_neurons") and switches["n_neurons"] < n_all:
+        config["model"]["n_neurons"] = int(switches["n_neurons"])
+        config["data"]["neurons"] = f"random {switches['n_neurons']} of {n_all} (seed {split_seed})"
+    if switches.get("n_train"):
+        config["data"]["n_train"] = int(switches["n_train"])
+    if switches.get("scaling_fit") == "all":
+        config["data"]["normalisation"] = "z-score, statistics of ALL images before the split (official-code leak)"
+    if switches.get("last_epoch"):
+        config["fit"]["keep"] = "last epoch"
+    if switches.get("model"):
+        from alignlib.models.baselines import BASELINE_WIDTHS, INIT
+
+        config["model"] = {"name": settings["model"], "n_neurons": config["model"]["n_neurons"],
+                           "width": settings["width"], **BASELINE_WIDTHS[settings["model"]][settings["width"]],
+                           "weights": settings["image_weights"] or None, "dropout": float(settings["dropout"]),
+                           "init": INIT[settings["model"]]}
     return RunSpec("dina", variant or recording.label, config)
 
 
@@ -142,21 +248,45 @@ def train_mouse(recording: MouseRecording, settings: Mapping[str, Any], *, seed:
     session = recording.session
     seed_everything(seed)
     splits = dina_split(session.n_images, split_seed)
-    kw = model_kwargs(settings)
-    model = build_dina(session.n_neurons, kw.pop("width"), **kw)
-    data, normalizer, splits = prepare_pairs(session.images, session.mean_response, splits)
+    if settings.get("n_train"):      # data regime: a random subset of the training images (split fixed)
+        splits["train"] = splits["train"][subset_indices(len(splits["train"]), int(settings["n_train"]), split_seed)]
+    neurons = subset_indices(session.n_neurons, int(settings.get("n_neurons") or 0), split_seed)
+    responses = session.mean_response[:, neurons] if len(neurons) < session.n_neurons else session.mean_response
+    labels = names = None
+    if settings.get("objective") == "classification":
+        labels, names, _ = class_labels(recording)
+    model = build_run_model(settings, len(neurons), n_classes=len(names) if names else 0)
+    data, normalizer, splits = prepare_pairs(session.images, responses, splits)
+    if settings.get("scaling_fit", "train") != "train":     # official-code leak: scaling sees test images
+        normalizer = response_scaler(responses, splits, settings["scaling_fit"])
+        x, r = prepare_images(session.images), normalizer.transform(torch.as_tensor(np.asarray(responses)))
+        data = {k: {"images": x[idx], "responses": r[idx]} for k, idx in splits.items()}
+    if labels is not None:
+        for k, idx in splits.items():
+            data[k]["labels"] = torch.from_numpy(labels[idx])
     config = fit_config_for(settings, seed, device, progress, num_threads)
+    last: dict[str, Any] = {}
+
+    def keep_last(epoch: int, m: torch.nn.Module, record: Mapping[str, float]) -> None:
+        last["epoch"], last["state"] = epoch, {k: v.detach().cpu().clone() for k, v in m.state_dict().items()}
+
     result = fit(model, objective_for(settings), data["train"], data["val"], config,
-                 checkpoint_dir=run_dir / "fit", identity=spec.config)
+                 checkpoint_dir=run_dir / "fit", identity=spec.config, epoch_callback=keep_last)
+    if last:
+        result.best_states["last"] = last["state"]
+        result.selections["last"] = Selection("last", last["epoch"], float("nan"), True)
+    if settings.get("last_epoch"):
+        result.selected = "last"
 
     test = splits["test"]
-    save_model_checkpoint(run_dir / "checkpoint.pt", model, "dina", model.build_kwargs,
+    builder = "dina" if settings.get("model", "dina") == "dina" else "baseline"
+    save_model_checkpoint(run_dir / "checkpoint.pt", model, builder, model.build_kwargs,
                           epoch=result.best_epoch, criterion=result.selected,
                           normalizer={k: torch.from_numpy(v) for k, v in normalizer.state_dict().items()},
                           splits={k: torch.from_numpy(v) for k, v in splits.items()})
     for criterion, state in result.best_states.items():
         model.load_state_dict(state)
-        z_img, z_neu, img_maps, neu_maps = embed(model, session.images[test], session.mean_response[test],
+        z_img, z_neu, img_maps, neu_maps = embed(model, session.images[test], responses[test],
                                                  normalizer=normalizer, return_maps=True)
         np.savez_compressed(run_dir / f"test_{criterion}.npz", z_img=z_img, z_neu=z_neu, img_maps=img_maps,
                             neu_maps=neu_maps, test_index=test, image_ids=session.image_ids[test])
@@ -167,7 +297,8 @@ def train_mouse(recording: MouseRecording, settings: Mapping[str, Any], *, seed:
         w.writerows(result.history)
     write_json(run_dir / "run.json", {
         "run": spec.name, "mouse": recording.label, "data": recording.description,
-        "n_images": session.n_images, "n_neurons": session.n_neurons,
+        "n_images": session.n_images, "n_neurons": int(len(neurons)), "n_neurons_recorded": session.n_neurons,
+        "switches": changed_switches(settings), "class_names": names,
         "split_sizes": {k: int(len(v)) for k, v in splits.items()},
         "n_parameters": {"image_tower": count_parameters(model.image_tower),
                          "neural_tower": count_parameters(model.neural_tower)},

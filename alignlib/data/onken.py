@@ -1,0 +1,394 @@
+"""Salamander retina responses to natural movies (Onken et al. 2016, PLoS Comput Biol; Dryad doi:10.5061/dryad.4ch10).
+
+Layout, as published on Dryad (and copied under ``<ALIGNLIB_DATA_DIR>/onken2016``):
+
+* ``NeuralData/Spikes/<Rec>.mat``: ``Spikes`` a MATLAB cell array (cells x 30 trials), each entry the
+  spike times in ms after stimulus onset; ``n_trials``, ``n_neurons``.
+* ``NeuralData/ReceptiveFields/<Rec>.mat``: ``ReceptiveFields`` a (1, cells) cell array of 2 x n contour
+  coordinates (row 0 = x = column, row 1 = y = row) in display pixels.
+* ``Stimuli/Movie<m>/frameNNNN.raw``: uint8 frames written column-major by MATLAB (transpose after
+  reshaping); 360 x 360 in the original archive (the side is inferred from the file size, so a 2x2-binned
+  copy reads the same way).
+
+Choices (shown with their evidence on the book's data page, ``notebooks/vist/data.py``):
+
+* Frame period :data:`DEFAULT_FRAME_MS` = 10 ms: 1800 frames of Movie 1 against spike times that end at
+  18 000 ms in every trial (:func:`frame_rate_evidence`). The Vi-ST paper bins at 33 ms for its own
+  (private, 30 Hz) recording; a bin equal to the frame period is what keeps one response bin per frame.
+* Movie identity: :data:`MOVIE_OF` follows the Dryad README's naming swap (``Movie1Exp2`` saw movie 2,
+  ``Movie2Exp2`` saw movie 1); :func:`naming_swap_evidence` is what the data page shows about it.
+* RF contours are in display coordinates; the movie is centred on the 800 x 600 display, so its top-left
+  pixel sits at :data:`MOVIE_ORIGIN_ON_DISPLAY` (every published contour falls inside that square).
+* Spikes after the last frame (Movie 2 has 1600 frames = 16 s but spike times run to 18 s) are dropped
+  and counted in ``meta``; a cell without a spike in any trial is kept (indices stay aligned with its RF)
+  and listed in ``meta["silent_cells"]``; contour points outside the frame are clipped (cells listed in
+  ``meta["rf_clipped_cells"]``) and a contour wholly outside the frame is an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+from skimage.draw import polygon
+
+from alignlib.data.errors import ChecksumError, DataFormatError
+from alignlib.paths import data_dir
+
+__all__ = ["RECORDINGS", "MOVIE_OF", "MOVIE_FRAMES", "DEFAULT_FRAME_MS", "DRYAD_DOI", "SHA256",
+           "RetinaRecording", "load_recording", "load_frames", "read_spike_times", "read_rf_contours",
+           "bin_spike_times", "contour_masks", "contour_area_on_grid", "split_windows", "default_dir",
+           "verify_checksums", "population_rate", "frame_rate_evidence", "reliability_by_window",
+           "naming_swap_evidence"]
+
+DRYAD_DOI = "10.5061/dryad.4ch10"
+RECORDINGS = ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2")
+#: the movie each recording actually saw: the Dryad README's naming swap for experiment 2
+MOVIE_OF = {"Movie1Exp1": 1, "Movie2Exp1": 2, "Movie1Exp2": 2, "Movie2Exp2": 1}
+#: the movie each file NAME claims (before the swap), kept for the page's comparison
+MOVIE_BY_NAME = {name: int(name[5]) for name in RECORDINGS}
+MOVIE_FRAMES = {1: 1800, 2: 1600}
+DEFAULT_FRAME_MS = 10.0
+ORIGINAL_SIDE = 360
+DISPLAY_SIZE = (800, 600)  # (width, height) of the OLED display in pixels
+MOVIE_ORIGIN_ON_DISPLAY = ((DISPLAY_SIZE[0] - ORIGINAL_SIDE) / 2, (DISPLAY_SIZE[1] - ORIGINAL_SIDE) / 2)
+
+#: sha256 of the published files this package reads (the neural data; the 3400 movie frames are checked
+#: by :func:`verify_checksums` through their count and sizes). Filled from the Dryad files; a file not
+#: listed is reported as unverifiable, never silently accepted.
+SHA256: dict[str, str] = {}
+
+
+def default_dir() -> Path:
+    """``<ALIGNLIB_DATA_DIR>/onken2016``."""
+    return data_dir() / "onken2016"
+
+
+def _root(root) -> Path:
+    root = Path(root) if root is not None else default_dir()
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no Onken 2016 data folder (set ALIGNLIB_DATA_DIR to the folder "
+                                f"holding onken2016/, downloaded from Dryad doi:{DRYAD_DOI})")
+    return root
+
+
+def _loadmat(path: Path, variable: str) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (Dryad layout expected: NeuralData/Spikes/<Rec>.mat, "
+                                f"NeuralData/ReceptiveFields/<Rec>.mat)")
+    try:
+        mat = scipy.io.loadmat(str(path))
+    except Exception as e:  # scipy raises many types on garbage/truncated input
+        raise DataFormatError(f"{path}: not a readable MAT file: {type(e).__name__}: {e}") from e
+    if variable not in mat:
+        raise DataFormatError(f"{path}: no variable {variable!r} (found {sorted(k for k in mat if not k.startswith('__'))})")
+    return mat
+
+
+def read_spike_times(path: str | Path) -> list[list[np.ndarray]]:
+    """``Spikes`` of a Dryad spike file as ``[cell][trial] -> float64 spike times (ms)``."""
+    path = Path(path)
+    cells = _loadmat(path, "Spikes")["Spikes"]
+    if cells.dtype != object or cells.ndim != 2:
+        raise DataFormatError(f"{path}: Spikes must be a 2-D MATLAB cell array (cells x trials), got "
+                              f"{cells.dtype} {cells.shape}")
+    out = []
+    for i in range(cells.shape[0]):
+        row = []
+        for j in range(cells.shape[1]):
+            t = np.asarray(cells[i, j], dtype=np.float64).ravel()
+            if not np.all(np.isfinite(t)):
+                raise DataFormatError(f"{path}: cell {i}, trial {j}: non-finite spike times")
+            row.append(np.sort(t))
+        out.append(row)
+    return out
+
+
+def bin_spike_times(spikes: list[list[np.ndarray]], n_bins: int, bin_ms: float) -> tuple[np.ndarray, int]:
+    """Count spikes per bin ``[k*bin_ms, (k+1)*bin_ms)`` -> ((trials, n_bins, cells) int32, n spikes dropped).
+
+    Spikes before 0 or at/after ``n_bins * bin_ms`` are dropped and counted.
+    """
+    n_cells, n_trials = len(spikes), len(spikes[0]) if spikes else 0
+    counts = np.zeros((n_trials, n_bins, n_cells), dtype=np.int32)
+    dropped = 0
+    for i, row in enumerate(spikes):
+        if len(row) != n_trials:
+            raise DataFormatError(f"cell {i} has {len(row)} trials, cell 0 has {n_trials}")
+        for j, t in enumerate(row):
+            k = np.floor(t / bin_ms).astype(np.int64)
+            ok = (k >= 0) & (k < n_bins)
+            dropped += int((~ok).sum())
+            counts[j, :, i] = np.bincount(k[ok], minlength=n_bins)
+    return counts, dropped
+
+
+def read_rf_contours(path: str | Path) -> list[np.ndarray]:
+    """``ReceptiveFields`` of a Dryad RF file as a list of (2, n) float64 arrays [x; y] in display pixels."""
+    path = Path(path)
+    cells = np.ravel(_loadmat(path, "ReceptiveFields")["ReceptiveFields"])
+    out = []
+    for i, c in enumerate(cells):
+        c = np.asarray(c, dtype=np.float64)
+        if c.ndim != 2 or c.shape[0] != 2 or c.shape[1] < 3 or not np.all(np.isfinite(c)):
+            raise DataFormatError(f"{path}: receptive field {i} must be a finite 2 x n contour (n >= 3), "
+                                  f"got shape {c.shape}")
+        out.append(c)
+    return out
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    files = sorted(folder.glob("frame*.raw"), key=lambda p: int(re.sub(r"\D", "", p.stem) or -1))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no frameNNNN.raw files (Dryad layout: Stimuli/Movie<m>/)")
+    return files
+
+
+def load_frames(movie: int, root: str | Path | None = None, n_frames: int | None = None) -> np.ndarray:
+    """Movie ``movie`` as (T, side, side) float32 in [0, 1]; side from the file size, MATLAB order transposed.
+
+    ``n_frames`` (default :data:`MOVIE_FRAMES`) is checked against the number of files.
+    """
+    folder = _root(root) / "Stimuli" / f"Movie{movie}"
+    files = _frame_files(folder)
+    expected = MOVIE_FRAMES.get(movie) if n_frames is None else n_frames
+    if expected is not None and len(files) != expected:
+        raise DataFormatError(f"{folder}: {len(files)} frame files, expected {expected} for movie {movie}")
+    size = files[0].stat().st_size
+    side = int(round(np.sqrt(size)))
+    if side * side != size:
+        raise DataFormatError(f"{files[0]}: {size} bytes is not a square uint8 frame")
+    frames = np.empty((len(files), side, side), dtype=np.uint8)
+    for k, f in enumerate(files):
+        raw = np.fromfile(f, dtype=np.uint8)
+        if raw.size != size:
+            raise DataFormatError(f"{f}: {raw.size} bytes, the other frames have {size}")
+        frames[k] = raw.reshape(side, side).T  # MATLAB wrote column-major
+    return frames.astype(np.float32) / 255.0
+
+
+def _display_to_frame(contour: np.ndarray, side: int) -> np.ndarray:
+    """(2, n) display [x; y] -> frame pixel [x; y] on a ``side`` x ``side`` copy of the 360-px movie."""
+    origin = np.asarray(MOVIE_ORIGIN_ON_DISPLAY)[:, None]
+    return (contour - origin) * (side / ORIGINAL_SIDE)
+
+
+def contour_masks(contours: list[np.ndarray], side: int) -> tuple[np.ndarray, list[int]]:
+    """Filled contours (frame pixel [x; y]) as (cells, side, side) bool masks; also cells clipped at the edge.
+
+    Raises :class:`DataFormatError` for a contour wholly outside the frame.
+    """
+    masks = np.zeros((len(contours), side, side), dtype=bool)
+    clipped = []
+    for i, c in enumerate(contours):
+        x, y = c
+        rr, cc = polygon(y, x, shape=(side, side))
+        if rr.size == 0:
+            raise DataFormatError(f"receptive field {i}: contour (x {x.min():.0f}..{x.max():.0f}, "
+                                  f"y {y.min():.0f}..{y.max():.0f}) lies outside the {side} x {side} frame")
+        masks[i, rr, cc] = True
+        if x.min() < 0 or y.min() < 0 or x.max() > side or y.max() > side:
+            clipped.append(i)
+    return masks, clipped
+
+
+def contour_area_on_grid(contours: list[np.ndarray], frame_side: int, grid: int = 16,
+                         oversample: int = 24) -> np.ndarray:
+    """Fraction of each cell of a ``grid`` x ``grid`` patch grid covered by each contour -> (cells, grid, grid).
+
+    The contour (frame pixels of a ``frame_side`` frame) is filled on a ``grid * oversample`` raster and
+    block-averaged, so the value is the covered area fraction of each patch (paper §4.3: RF on the 16 x 16
+    DINOv2 patch grid).
+    """
+    fine = grid * oversample
+    out = np.zeros((len(contours), grid, grid), dtype=np.float32)
+    for i, c in enumerate(contours):
+        x, y = c * (fine / frame_side)
+        rr, cc = polygon(y, x, shape=(fine, fine))
+        m = np.zeros((fine, fine), dtype=np.float32)
+        m[rr, cc] = 1.0
+        out[i] = m.reshape(grid, oversample, grid, oversample).mean(axis=(1, 3))
+    return out
+
+
+@dataclass
+class RetinaRecording:
+    """One movie recording: frames, binned spikes of all trials, trial-averaged rates and RFs."""
+
+    name: str              # file name as published
+    movie: int             # 1 or 2: the movie actually shown (README naming swap applied)
+    frame_ms: float        # the frame period = the bin
+    frames: np.ndarray     # (T, H, W) float32 in [0, 1]
+    counts: np.ndarray     # (trials, T, cells) spike counts per frame bin
+    rates: np.ndarray      # (T, cells) trial-averaged counts per bin
+    rf_masks: np.ndarray   # (cells, H, W) bool on the stimulus grid
+    rf_contours: list      # per cell, (2, n) [x; y] in stimulus (frame) pixels
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.counts.shape[2])
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.counts.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.counts.shape[1])
+
+    def rf_masks_on_grid(self, side: int = 16) -> np.ndarray:
+        """(cells, side, side) float32 area fraction of each patch inside each RF contour."""
+        return contour_area_on_grid(self.rf_contours, self.frames.shape[1], grid=side)
+
+
+def load_recording(name: str, root: str | Path | None = None, frame_ms: float | None = None,
+                   drop_silent: bool = False) -> RetinaRecording:
+    """Load a movie recording (one of :data:`RECORDINGS`) with its movie (after the naming swap).
+
+    Spike times are binned at the frame period (``frame_ms``, default :data:`DEFAULT_FRAME_MS`) over the
+    movie's frames; ``drop_silent`` removes cells without any spike (else kept and listed in meta).
+    """
+    if name not in RECORDINGS:
+        raise ValueError(f"unknown recording {name!r}; the movie recordings are {', '.join(RECORDINGS)}")
+    root = _root(root)
+    frame_ms = float(DEFAULT_FRAME_MS if frame_ms is None else frame_ms)
+    if not frame_ms > 0:
+        raise ValueError(f"frame_ms must be positive, got {frame_ms}")
+    movie = MOVIE_OF[name]
+    spikes = read_spike_times(root / "NeuralData" / "Spikes" / f"{name}.mat")
+    frames = load_frames(movie, root)
+    counts, dropped = bin_spike_times(spikes, frames.shape[0], frame_ms)
+    n_spikes = int(sum(t.size for row in spikes for t in row))
+    contours_display = read_rf_contours(root / "NeuralData" / "ReceptiveFields" / f"{name}.mat")
+    if len(contours_display) != counts.shape[2]:
+        raise DataFormatError(f"{name}: {len(contours_display)} receptive fields but {counts.shape[2]} cells "
+                              "in the spike file")
+    side = frames.shape[1]
+    contours = [_display_to_frame(c, side) for c in contours_display]
+    masks, clipped = contour_masks(contours, side)
+    silent = [int(i) for i in np.flatnonzero(counts.sum(axis=(0, 1)) == 0)]
+    kept = np.arange(counts.shape[2])
+    if drop_silent and silent:
+        kept = np.setdiff1d(kept, silent)
+        counts, masks = counts[:, :, kept], masks[kept]
+        contours = [contours[i] for i in kept]
+    meta = {"source": f"Onken et al. 2016, Dryad doi:{DRYAD_DOI}", "root": str(root),
+            "movie_by_name": MOVIE_BY_NAME[name], "n_spikes": n_spikes,
+            "n_spikes_after_last_frame": dropped, "movie_ms": frames.shape[0] * frame_ms,
+            "last_spike_ms": float(max((t.max() for row in spikes for t in row if t.size), default=0.0)),
+            "silent_cells": silent, "cells_kept": kept.tolist(), "rf_clipped_cells": clipped,
+            "frame_side": side}
+    return RetinaRecording(name=name, movie=movie, frame_ms=frame_ms, frames=frames, counts=counts,
+                           rates=counts.mean(axis=0, dtype=np.float64).astype(np.float32), rf_masks=masks,
+                           rf_contours=contours, meta=meta)
+
+
+def split_windows(n_frames: int, test_fraction: float = 0.2, gap: int = 0,
+                  position: str = "end") -> tuple[slice, slice]:
+    """Within-movie split into one contiguous training and one held-out test segment -> (train, test).
+
+    The test segment is the last (``position="end"``) or first (``"start"``) ``test_fraction`` of the
+    frames; ``gap`` frames between them are left out of both, so that a model with a causal temporal
+    context of ``gap`` frames never sees test frames while training (and vice versa).
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    n_test = int(round(n_frames * test_fraction))
+    if gap < 0 or n_test < 1 or n_frames - n_test - gap < 1:
+        raise ValueError(f"cannot split {n_frames} frames into test {n_test} + gap {gap} + a training part")
+    if position == "end":
+        return slice(0, n_frames - n_test - gap), slice(n_frames - n_test, n_frames)
+    if position == "start":
+        return slice(n_test + gap, n_frames), slice(0, n_test)
+    raise ValueError(f"position must be 'end' or 'start', got {position!r}")
+
+
+def verify_checksums(root: str | Path | None = None, registry: dict[str, str] | None = None) -> dict[str, bool]:
+    """sha256 of each file in ``registry`` (relative path -> hex digest) under ``root``; raise on mismatch."""
+    root = _root(root)
+    registry = SHA256 if registry is None else registry
+    if not registry:
+        raise ChecksumError("no sha256 registry for the Onken 2016 files is pinned in this package")
+    result = {}
+    for rel, digest in registry.items():
+        h = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+        if h != digest:
+            raise ChecksumError(f"{root / rel}: sha256 {h} != pinned {digest}")
+        result[rel] = True
+    return result
+
+
+# --- evidence for the page ----------------------------------------------------------------------------
+
+def population_rate(name: str, root: str | Path | None = None, bin_ms: float = 10.0,
+                    duration_ms: float = 18000.0) -> np.ndarray:
+    """(bins, cells) trial-averaged spike counts of a recording over ``duration_ms`` (independent of frames)."""
+    spikes = read_spike_times(_root(root) / "NeuralData" / "Spikes" / f"{name}.mat")
+    counts, _ = bin_spike_times(spikes, int(round(duration_ms / bin_ms)), bin_ms)
+    return counts.mean(axis=0)
+
+
+def frame_rate_evidence(root: str | Path | None = None) -> list[dict]:
+    """Per recording: number of frames of each movie, last spike time, and the frame period it implies."""
+    root = _root(root)
+    rows = []
+    for name in RECORDINGS:
+        spikes = read_spike_times(root / "NeuralData" / "Spikes" / f"{name}.mat")
+        last = np.array([t.max() for row in spikes for t in row if t.size])
+        n_frames = len(_frame_files(root / "Stimuli" / f"Movie{MOVIE_OF[name]}"))
+        rows.append({"recording": name, "movie": MOVIE_OF[name], "n_frames": n_frames,
+                     "last_spike_ms": float(last.max()), "median_last_spike_ms": float(np.median(last)),
+                     "implied_frame_ms_if_trial_is_movie": float(last.max() / n_frames)})
+    return rows
+
+
+def reliability_by_window(name: str, root: str | Path | None = None, bin_ms: float = 10.0,
+                          window_ms: float = 1000.0, duration_ms: float = 18000.0, n_splits: int = 10,
+                          seed: int = 0) -> np.ndarray:
+    """Mean over cells of the split-half r (uncorrected) in consecutive windows of ``window_ms``.
+
+    A stimulus-locked response is repeatable across trials; after the movie ends (grey screen) it is
+    not. So the time at which repeatability drops is evidence of the movie's duration, hence its frame
+    period.
+    """
+    from alignlib.metrics.neural_prediction import split_half_reliability
+    spikes = read_spike_times(_root(root) / "NeuralData" / "Spikes" / f"{name}.mat")
+    counts, _ = bin_spike_times(spikes, int(round(duration_ms / bin_ms)), bin_ms)
+    per = int(round(window_ms / bin_ms))
+    out = []
+    for w in range(counts.shape[1] // per):
+        r = split_half_reliability(counts[:, w * per:(w + 1) * per], n_splits=n_splits, seed=seed,
+                                   corrected=False)
+        out.append(float(np.nanmean(r)) if np.isfinite(r).any() else np.nan)
+    return np.array(out)
+
+
+def naming_swap_evidence(root: str | Path | None = None, n_frames: int = 1600, frame_ms: float | None = None,
+                         test_fraction: float = 0.25, **ln_kwargs) -> list[dict]:
+    """Which movie drives each recording: held-out CC of an LN model fitted on movie 1 vs on movie 2.
+
+    For each recording, the trial-averaged counts over the first ``n_frames`` frame periods are paired
+    with the first ``n_frames`` frames of each movie; an LN model
+    (:class:`alignlib.models.linear_nonlinear.LinearNonlinear`) is fitted on the first part and scored
+    (mean CC over cells) on the held-out end. The movie the retina saw should predict better.
+    """
+    from alignlib.metrics.neural_prediction import pearson_cc
+    from alignlib.models.linear_nonlinear import LinearNonlinear
+    root = _root(root)
+    frame_ms = float(DEFAULT_FRAME_MS if frame_ms is None else frame_ms)
+    movies = {m: load_frames(m, root)[:n_frames] for m in MOVIE_FRAMES}
+    rows = []
+    for name in RECORDINGS:
+        rates = population_rate(name, root, frame_ms, n_frames * frame_ms)
+        train, test = split_windows(n_frames, test_fraction, gap=0)
+        row = {"recording": name, "movie_by_name": MOVIE_BY_NAME[name], "movie_by_readme": MOVIE_OF[name]}
+        for m, frames in movies.items():
+            model = LinearNonlinear(**ln_kwargs).fit(frames[train], rates[train])
+            cc = pearson_cc(model.predict(frames)[test], rates[test])
+            row[f"heldout_cc_movie{m}"] = float(np.nanmean(cc))
+        rows.append(row)
+    return rows

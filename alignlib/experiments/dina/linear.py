@@ -1,0 +1,190 @@
+"""Linear references for DINA's Table 1: what a neuroscientist would fit first.
+
+Image features (fixed, nothing learned from responses):
+
+* ``pixels``: the stimulus block-averaged to ``pixel_grid`` (17 x 68 by default, 4 x 4 px blocks) and
+  standardised as the towers' input (``(x - 128) / 64``);
+* ``gabor``: a Gabor filter-bank energy model (a V1 complex-cell model): each image at half resolution
+  is filtered by quadrature pairs of :func:`skimage.filters.gabor_kernel` (3 spatial frequencies x 8
+  orientations), the energy ``|even + i odd|`` is averaged over a coarse 4 x 16 grid.
+
+Mappings between features F and z-scored responses R, each fitted on the TRAINING split only, with
+their regularisation chosen by cross-validation inside the training split:
+
+* ``ridge`` (encoding): ``R_hat = F W``, :class:`sklearn.linear_model.RidgeCV` (efficient leave-one-out
+  over a log grid of alphas). Shared space: the response space; image embedding ``R_hat``, neural
+  embedding ``R``.
+* ``rrr`` (reduced-rank ridge regression): the ridge fit projected onto the top ``rank`` right singular
+  vectors ``V_r`` of the fitted training responses; shared space ``R V_r`` vs ``R_hat V_r``; ``rank``
+  by k-fold CV (mean retrieval rank) on the training split.
+* ``cca``: :class:`sklearn.cross_decomposition.CCA` between PCA-reduced features and responses (PCA
+  fitted on training data; ``n_components`` by k-fold CV on the training split); shared space: the
+  canonical variates.
+
+Retrieval then uses the same protocol as the towers (:mod:`alignlib.metrics.retrieval`: cosine
+similarity, top-k with expected ties).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from alignlib.metrics.retrieval import retrieval_ranks, similarity_matrix
+
+__all__ = ["pixel_features", "gabor_features", "image_features", "LinearReference", "METHODS", "FEATURES"]
+
+METHODS = ("ridge", "rrr", "cca")
+FEATURES = ("pixels", "gabor")
+ALPHAS = tuple(np.logspace(-1, 6, 15))
+
+
+def pixel_features(images: np.ndarray, grid: Sequence[int] = (17, 68)) -> np.ndarray:
+    """(n, gh*gw) block means of (n, 68, 270) 0..255 images on a ``grid``, scaled as ``(x - 128) / 64``."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).unsqueeze(1)
+    x = F.adaptive_avg_pool2d((x - 128.0) / 64.0, tuple(grid))
+    return x.flatten(1).numpy().astype(np.float64)
+
+
+def gabor_features(images: np.ndarray, frequencies: Sequence[float] = (0.05, 0.1, 0.2), n_orientations: int = 8,
+                   grid: Sequence[int] = (4, 16), batch: int = 128) -> np.ndarray:
+    """Gabor energy features (n, len(frequencies) * n_orientations * gh * gw).
+
+    Frequencies are in cycles per pixel of the half-resolution image (34 x 135; 1 px = 2 deg), i.e.
+    0.025-0.1 cycles/deg, the range of mouse V1 (Niell & Stryker 2008)."""
+    import torch
+    import torch.nn.functional as F
+    from scipy.signal import fftconvolve
+    from skimage.filters import gabor_kernel
+
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32)).unsqueeze(1)
+    x = F.avg_pool2d((x - 128.0) / 64.0, 2).squeeze(1).numpy()          # (n, 34, 135)
+    kernels = [gabor_kernel(f, theta=np.pi * o / n_orientations) for f in frequencies for o in range(n_orientations)]
+    feats = []
+    for s in range(0, len(x), batch):
+        xb = x[s:s + batch]
+        per = []
+        for k in kernels:
+            resp = fftconvolve(xb, k[None], mode="same", axes=(1, 2))
+            energy = torch.as_tensor(np.abs(resp), dtype=torch.float32).unsqueeze(1)
+            per.append(F.adaptive_avg_pool2d(energy, tuple(grid)).flatten(1))
+        feats.append(torch.cat(per, 1).numpy())
+    return np.concatenate(feats).astype(np.float64)
+
+
+def image_features(images: np.ndarray, kind: str) -> np.ndarray:
+    if kind == "pixels":
+        return pixel_features(images)
+    if kind == "gabor":
+        return gabor_features(images)
+    raise ValueError(f"unknown features {kind!r}; choose from {', '.join(FEATURES)}")
+
+
+def _zscore_fit(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mu, sd = a.mean(0), a.std(0)
+    return mu, np.where(sd > 1e-8, sd, 1.0)
+
+
+def _kfold_mean_rank(fit_embed, F: np.ndarray, R: np.ndarray, folds: int, seed: int) -> float:
+    from sklearn.model_selection import KFold
+
+    ranks = []
+    for tr, va in KFold(folds, shuffle=True, random_state=seed).split(F):
+        zi, zn = fit_embed(F[tr], R[tr], F[va], R[va])
+        ranks.append(np.mean(retrieval_ranks(similarity_matrix(zn, zi))) / len(va))
+    return float(np.mean(ranks))
+
+
+@dataclass
+class LinearReference:
+    """A linear image <-> response mapping (``method`` in :data:`METHODS`) fitted on training pairs only.
+
+    ``fit(F_train, R_train)`` chooses the regularisation by CV inside the training data;
+    ``embed(F, R) -> (z_img, z_neu)`` maps held-out pairs into the shared space.
+    """
+
+    method: str = "ridge"
+    alphas: Sequence[float] = ALPHAS
+    ranks: Sequence[int] = (2, 5, 10, 20, 50)
+    cca_components: Sequence[int] = (2, 5, 10, 20)
+    pca_dims: int = 50
+    folds: int = 3
+    seed: int = 0
+    chosen: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _ridge(self, F: np.ndarray, R: np.ndarray, alpha: float | None = None):
+        from sklearn.linear_model import Ridge, RidgeCV
+
+        model = Ridge(alpha=alpha) if alpha is not None else RidgeCV(alphas=list(self.alphas))
+        return model.fit(F, R)
+
+    def _fit_embed_rrr(self, rank: int, alpha: float):
+        def fe(Ft, Rt, Fv, Rv):
+            ridge = self._ridge(Ft, Rt, alpha)
+            v = np.linalg.svd(ridge.predict(Ft), full_matrices=False)[2][:rank].T
+            return ridge.predict(Fv) @ v, Rv @ v
+        return fe
+
+    def _fit_embed_cca(self, n: int):
+        def fe(Ft, Rt, Fv, Rv):
+            from sklearn.cross_decomposition import CCA
+            from sklearn.decomposition import PCA
+
+            d = min(self.pca_dims, Ft.shape[1], Rt.shape[1], len(Ft) - 1)
+            pf, pr = PCA(d, random_state=self.seed).fit(Ft), PCA(d, random_state=self.seed).fit(Rt)
+            cca = CCA(n_components=min(n, d), max_iter=1000).fit(pf.transform(Ft), pr.transform(Rt))
+            return cca.transform(pf.transform(Fv), pr.transform(Rv))
+        return fe
+
+    # -- API ---------------------------------------------------------------------------------
+    def fit(self, F: np.ndarray, R: np.ndarray) -> "LinearReference":
+        F, R = np.asarray(F, dtype=np.float64), np.asarray(R, dtype=np.float64)
+        if F.ndim != 2 or R.ndim != 2 or len(F) != len(R):
+            raise ValueError(f"need F (n, p) and R (n, N) with equal n, got {F.shape} and {R.shape}")
+        self._fmu, self._fsd = _zscore_fit(F)
+        self._rmu, self._rsd = _zscore_fit(R)
+        Fz, Rz = (F - self._fmu) / self._fsd, (R - self._rmu) / self._rsd
+        ridge = self._ridge(Fz, Rz)
+        self.chosen = {"alpha": float(ridge.alpha_)}
+        if self.method == "ridge":
+            self._ridge_model = ridge
+        elif self.method == "rrr":
+            ranks = [r for r in self.ranks if r <= min(Fz.shape[1], Rz.shape[1])] or [1]
+            scores = {r: _kfold_mean_rank(self._fit_embed_rrr(r, ridge.alpha_), Fz, Rz, self.folds, self.seed)
+                      for r in ranks}
+            rank = min(scores, key=scores.get)
+            self.chosen.update(rank=int(rank), cv_scores={int(k): v for k, v in scores.items()})
+            self._ridge_model = self._ridge(Fz, Rz, ridge.alpha_)
+            self._v = np.linalg.svd(self._ridge_model.predict(Fz), full_matrices=False)[2][:rank].T
+        else:
+            comps = list(self.cca_components)
+            scores = {c: _kfold_mean_rank(self._fit_embed_cca(c), Fz, Rz, self.folds, self.seed) for c in comps}
+            n = min(scores, key=scores.get)
+            self.chosen = {"n_components": int(n), "cv_scores": {int(k): v for k, v in scores.items()}}
+            self._cca_fe = self._fit_embed_cca(n)
+            self._Fz, self._Rz = Fz, Rz
+        return self
+
+    def embed(self, F: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(z_img, z_neu) of held-out pairs in the shared space (rows in the order given)."""
+        Fz = (np.asarray(F, dtype=np.float64) - self._fmu) / self._fsd
+        Rz = (np.asarray(R, dtype=np.float64) - self._rmu) / self._rsd
+        if self.method == "ridge":
+            return self._ridge_model.predict(Fz), Rz
+        if self.method == "rrr":
+            return self._ridge_model.predict(Fz) @ self._v, Rz @ self._v
+        return self._cca_fe(self._Fz, self._Rz, Fz, Rz)
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """(N, p) ridge weights in standardised units (ridge and rrr)."""
+        return self._ridge_model.coef_

@@ -1,0 +1,189 @@
+"""DINA's Table 1 in full (issue "DINA Table 1 in full"): every row trained and tested here on the same
+mice, splits, seeds and retrieval protocol.
+
+Row groups (:data:`ROW_GROUPS`): the paper's DINA at the table's scale; the paper's baselines (VGG-16-MLP,
+ViT-MLP, :mod:`alignlib.models.baselines`); the official code's choices (one row with all of them, then each
+alone on the paper model, :data:`alignlib.experiments.dina.settings.OFFICIAL_CODE`); the reviewer's
+objective control (reconstruction, classification); a regularised DINA (not the paper's model). Linear
+references come from :mod:`alignlib.experiments.dina.linear`; the data regime varies the number of training
+images and of neurons.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from alignlib.experiments.dina.cast import MouseRecording
+from alignlib.experiments.dina.linear import LinearReference, image_features
+from alignlib.experiments.dina.settings import OFFICIAL_CODE, dina_split
+from alignlib.experiments.dina.workflow import DinaRun, subset_indices, train_mouse
+from alignlib.metrics.retrieval import retrieval_rows, similarity_matrix
+
+__all__ = ["ROW_GROUPS", "MODEL_LABELS", "official_configuration", "train_rows", "run_rows", "linear_rows",
+           "summarise", "map_ssim", "map_spectrum", "regime_grid", "LONG_COLUMNS", "crossings"]
+
+MODEL_LABELS = {"dina": "DINA", "vgg16-mlp": "VGG-16-MLP", "vit-mlp": "ViT-MLP"}
+#: the long format of results/dina/table1_full.csv
+LONG_COLUMNS = ["group", "mouse", "model", "variant", "selection", "seed", "k", "accuracy", "ci_low", "ci_high",
+                "n_test", "chance", "epoch", "run", "n_train", "n_neurons"]
+
+
+def official_configuration() -> dict[str, Any]:
+    """All of the official code's choices at once, with its neural tower (no residual) and rate (5e-5)."""
+    cfg = {"neural_residual": False, "lr_neural": 5e-5}
+    for over in OFFICIAL_CODE.values():
+        cfg.update(over)
+    return cfg
+
+
+#: group -> row name -> settings overrides on the table's base settings
+ROW_GROUPS: dict[str, dict[str, dict[str, Any]]] = {
+    "DINA": {"DINA": {}},
+    "baselines": {"VGG-16-MLP": {"model": "vgg16-mlp"}, "ViT-MLP": {"model": "vit-mlp"}},
+    "official code": {"official configuration": official_configuration(),
+                      **{name: dict(over) for name, over in OFFICIAL_CODE.items()}},
+    "objective": {"reconstruction": {"objective": "reconstruction"},
+                  "classification": {"objective": "classification"}},
+    "regularisation": {"dropout 0.2 + weight decay 1e-2": {"dropout": 0.2, "weight_decay_neural": 1e-2}},
+}
+
+
+def train_rows(recording: MouseRecording, base: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]],
+               seeds: Iterable[int], split_seed: int = 0, device: str = "auto",
+               reuse_last_epoch: DinaRun | None = None) -> dict[tuple[str, int], tuple[DinaRun, str | None]]:
+    """Train (or load) every row x seed; returns ``{(row, seed): (run, criterion)}`` (criterion None: the
+    run's own selection). With ``reuse_last_epoch`` (the base run of that seed), a ``last_epoch``-only row
+    reads the base run's last epoch when the base ran every epoch (identical training), instead of training."""
+    out = {}
+    for name, over in tqdm(list(rows.items()), desc=f"{recording.label} rows", leave=False):
+        for seed in seeds:
+            if (reuse_last_epoch is not None and dict(over) == {"last_epoch": True}
+                    and reuse_last_epoch.info["epochs_run"] == base["epochs"]):
+                out[(name, seed)] = (reuse_last_epoch, "last")
+                continue
+            variant = f"{recording.label}-t1-{name.replace(' ', '_').replace('+', '')}"[:60]
+            variant = "".join(c if c.isalnum() or c in "-_." else "_" for c in variant)
+            run = train_mouse(recording, {**base, **over}, seed=seed, split_seed=split_seed, variant=variant,
+                              device=device)
+            out[(name, seed)] = (run, None)
+    return out
+
+
+def run_rows(runs: Mapping[tuple[str, int], tuple[DinaRun, str | None]], mouse: str, group: str,
+             ks: Iterable[int] = (1, 5, 10)) -> pd.DataFrame:
+    """Long-format retrieval rows of trained runs (one per run x k), 95 % bootstrap CIs over test queries."""
+    rows = []
+    for (name, seed), (run, criterion) in runs.items():
+        crit = criterion or run.info["selected"]
+        emb = run.test_embeddings(crit)
+        sw = run.info.get("switches", {})
+        model = MODEL_LABELS.get(sw.get("model", "dina"), sw.get("model", "dina"))
+        rows += retrieval_rows(similarity_matrix(emb["z_neu"], emb["z_img"]), ks=ks, seed=seed, group=group,
+                               mouse=mouse, model=model, variant=name, selection=crit, seed_=seed,
+                               epoch=run.info["selections"][crit]["epoch"], run=run.name,
+                               n_train=run.info["split_sizes"]["train"], n_neurons=run.info["n_neurons"])
+    return pd.DataFrame(rows).rename(columns={"seed_": "seed"}).reindex(columns=LONG_COLUMNS)
+
+
+def linear_rows(recording: MouseRecording, methods: Iterable[str] = ("ridge", "rrr", "cca"),
+                features: Iterable[str] = ("pixels", "gabor"), split_seed: int = 0, n_train: int = 0,
+                n_neurons: int = 0, ks: Iterable[int] = (1, 5, 10), group: str = "linear",
+                cache: dict | None = None) -> tuple[pd.DataFrame, dict[str, LinearReference]]:
+    """Linear references on DINA's split (fitted on the training images only; the validation images are
+    not used: CV inside the training split chooses the regularisation). Returns rows and fitted models."""
+    session = recording.session
+    splits = dina_split(session.n_images, split_seed)
+    train = splits["train"][subset_indices(len(splits["train"]), n_train, split_seed)] if n_train else splits["train"]
+    test = splits["test"]
+    neurons = subset_indices(session.n_neurons, n_neurons, split_seed)
+    resp = session.mean_response[:, neurons]
+    cache = {} if cache is None else cache
+    rows, fitted = [], {}
+    for feat in features:
+        key = (recording.label, recording.identity.get("images_sha256"), feat)
+        if key not in cache:
+            cache[key] = image_features(session.images, feat)
+        F = cache[key]
+        for method in methods:
+            ref = LinearReference(method, seed=split_seed).fit(F[train], resp[train])
+            zi, zn = ref.embed(F[test], resp[test])
+            fitted[f"{method}/{feat}"] = ref
+            rows += retrieval_rows(similarity_matrix(zn, zi), ks=ks, seed=split_seed, group=group,
+                                   mouse=recording.label, model=f"linear {method}", variant=f"{method} on {feat}",
+                                   selection=f"CV on training split: {_chosen(ref)}",
+                                   seed_=0, epoch=np.nan, run="", n_train=len(train), n_neurons=len(neurons))
+    return pd.DataFrame(rows).rename(columns={"seed_": "seed"}).reindex(columns=LONG_COLUMNS), fitted
+
+
+def _chosen(ref: LinearReference) -> str:
+    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in ref.chosen.items()
+                     if k != "cv_scores")
+
+
+def summarise(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean over mice and seeds per (group, model, variant, k). CI: with several seeds, a 95 % t interval
+    over the seeds' mouse-averaged accuracies; with one seed, the mean of the runs' bootstrap bounds."""
+    from scipy import stats
+
+    out = []
+    for key, g in df.groupby(["group", "model", "variant", "k"], sort=False):
+        per_seed = g.groupby("seed").accuracy.mean()
+        mean = float(per_seed.mean())
+        if len(per_seed) >= 2:
+            half = float(stats.t.ppf(0.975, len(per_seed) - 1) * per_seed.std(ddof=1) / np.sqrt(len(per_seed)))
+            lo, hi, how = mean - half, mean + half, f"t over {len(per_seed)} seeds"
+        else:
+            lo, hi, how = float(g.ci_low.mean()), float(g.ci_high.mean()), "bootstrap over test images (1 seed)"
+        out.append(dict(zip(["group", "model", "variant", "k"], key), accuracy=mean, ci_low=lo, ci_high=hi,
+                        chance=float(g.chance.mean()), n_mice=g.mouse.nunique(), n_seeds=len(per_seed), ci=how))
+    return pd.DataFrame(out)
+
+
+def map_ssim(img_maps: np.ndarray, neu_maps: np.ndarray, win_size: int = 7) -> np.ndarray:
+    """SSIM (scikit-image) between each stimulus's image-tower and neural-tower map, after min-max scaling
+    each map to [0, 1] (data range 1), as one would compare the maps shown side by side."""
+    from skimage.metrics import structural_similarity
+
+    def mm(m):
+        lo, hi = m.min(), m.max()
+        return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
+
+    return np.array([structural_similarity(mm(a).astype(np.float64), mm(b).astype(np.float64), data_range=1.0,
+                                           win_size=win_size) for a, b in zip(img_maps, neu_maps)])
+
+
+def map_spectrum(maps: np.ndarray) -> np.ndarray:
+    """Variance spectrum of maps across stimuli: PCA eigenvalues of the (n, H*W) maps as fractions of the
+    total variance (Fig. 4b style)."""
+    x = np.asarray(maps, dtype=np.float64).reshape(len(maps), -1)
+    x = x - x.mean(0)
+    s = np.linalg.svd(x, compute_uv=False) ** 2
+    return s / s.sum() if s.sum() > 0 else s
+
+
+def regime_grid(values: Iterable[int], key: str, full: int) -> dict[str, dict[str, Any]]:
+    """Rows of one data-regime axis (``n_train`` or ``n_neurons``); the full size is the unchanged base (0)."""
+    return {f"{key}={v}": ({} if v >= full else {key: int(v)}) for v in values}
+
+
+def crossings(curves: pd.DataFrame, x: str, a: str, b: str, y: str = "accuracy") -> list[float]:
+    """Values of ``x`` where model ``a``'s curve crosses model ``b``'s (linear interpolation in log x).
+
+    ``curves``: one row per (model, x) with column ``y``; only the x values both models have are used."""
+    pa = curves[curves.model == a].groupby(x)[y].mean()
+    pb = curves[curves.model == b].groupby(x)[y].mean()
+    xs = sorted(set(pa.index) & set(pb.index))
+    d = [pa[v] - pb[v] for v in xs]
+    out = []
+    for (x0, d0), (x1, d1) in zip(zip(xs, d), zip(xs[1:], d[1:])):
+        if d0 == 0:
+            out.append(float(x0))
+        elif d0 * d1 < 0:
+            t = d0 / (d0 - d1)
+            out.append(float(np.exp(np.log(x0) + t * (np.log(x1) - np.log(x0)))))
+    if d and d[-1] == 0 and len(xs) > 1:
+        out.append(float(xs[-1]))
+    return out

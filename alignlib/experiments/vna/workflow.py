@@ -1,0 +1,304 @@
+"""The VNA chapter's protocol (VNA §3-4): train each method on a split, score the held-out pairs, read
+discriminative encoding and decoding AUC (and top-1/top-5) per query, and summarise with 95 % CIs.
+
+Methods (:data:`METHODS`): ``vna`` (contrastive, §3.1), ``direct_encoding`` and ``direct_decoding`` (MSE,
+§4.2), ``dina`` (DINA's towers, quick width, trained with DINA's objective on the same split; on the twin
+the DINA chapter's own run is reused) and ``ridge`` (a linear direct-encoding reference: ridge regression
+pixels -> responses, scored like direct encoding). Every method yields one score matrix ``S[i, j]`` (image
+i against response j) on the test pairs; encoding reads its rows, decoding its columns
+(:func:`alignlib.metrics.discrimination.discrimination_scores`). Distractors: all other test items of the
+split (the paper samples distractors without saying how many).
+
+Small test sets make the bootstrap interval over items optimistic (it ignores that the items are also each
+other's distractors), so every table row also carries a pairing-permutation null (:func:`pairing_null_rows`,
+:func:`alignlib.metrics.discrimination.pairing_null`): the responses are re-paired with the candidates at random
+and the row's statistic recomputed, giving ``null_sd`` and a one-sided ``p_pairing``.
+
+Nothing is cached under ``runs/``: every fit here takes seconds; the page cache of the runner keeps the
+results, and the table's sidecar JSON holds the settings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alignlib.arrays import model_device
+from alignlib.metrics.discrimination import discrimination_scores, pairing_null
+from alignlib.metrics.retrieval import retrieval_ranks, topk_hits
+from alignlib.metrics.uncertainty import bootstrap_ci
+from alignlib.models.vna import build_vna_model, resize_square
+from alignlib.repro import seed_everything
+from alignlib.training import (ContrastiveObjective, FitConfig, Objective, OptimizerSpec, encode_pairs, fit,
+                               prepare_images, prepare_pairs)
+
+__all__ = ["PairedSet", "RegressionObjective", "METHODS", "prepare_set", "fit_method", "score_matrix", "query_rows",
+           "ridge_scores", "pairing_null_rows", "evaluate_split", "run_protocol", "summarize", "dina_twin_scores"]
+
+METHODS = ("vna", "direct_encoding", "direct_decoding", "dina", "ridge")
+
+
+@dataclass
+class PairedSet:
+    """Images (prepared: ``(x - 128) / 64``, resized to side x side) with their responses (raw, (n, N))."""
+
+    name: str                    # e.g. "Allen (real)" or "twin M1"
+    images: torch.Tensor         # (n, 1, S, S) float32
+    responses: np.ndarray        # (n, N) float32
+    description: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.responses.shape[1]
+
+
+def prepare_set(name: str, images, responses, side: int, description: str = "", **meta: Any) -> PairedSet:
+    """Standardise 0..255 images and resize them once to ``side`` x ``side`` (the paper's square input)."""
+    x = resize_square(prepare_images(images), side).contiguous()
+    r = np.asarray(responses, dtype=np.float32)
+    if r.ndim != 2 or r.shape[0] != x.shape[0]:
+        raise ValueError(f"responses must be (n_images, n_neurons) with n_images = {x.shape[0]}, got {r.shape}")
+    return PairedSet(name, x, r, description, dict(meta))
+
+
+def _decoding_ranks(scores: np.ndarray) -> dict[str, float]:
+    """Validation retrieval in the decoding direction (response query -> image candidates)."""
+    s = scores.T
+    out = {"val_mean_rank": float(np.mean(retrieval_ranks(s)))}
+    for k in (1, 5, 10):
+        out[f"val_top{k}"] = float(np.mean(topk_hits(s, k)))
+    return out
+
+
+@dataclass
+class RegressionObjective(Objective):
+    """MSE of a direct encoding or decoding model (VNA §4.2), Adam. Validation: ``val_loss`` (MSE over the
+    validation pairs) and retrieval of the true image from each response with the model's score matrix."""
+
+    lr: float = 1e-3
+
+    def make_optimizers(self, model: nn.Module) -> list[torch.optim.Optimizer]:
+        return [torch.optim.Adam(model.parameters(), lr=self.lr)]
+
+    def min_batch(self) -> int:
+        return 2          # BatchNorm needs two samples
+
+    def loss(self, model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return model.loss(batch["images"], batch["responses"])
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module, data: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, float]:
+        was = model.training
+        model.eval()
+        try:
+            x, r = data["images"].to(device), data["responses"].to(device)
+            out = {"val_loss": float(model.loss(x, r))}
+            out.update(_decoding_ranks(model.score_matrix(x, r).cpu().numpy()))
+        finally:
+            model.train(was)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "mse", "optimizer": "adam", "lr": self.lr}
+
+
+def _dina_parts(n_neurons: int, side: int):
+    from alignlib.experiments.dina import settings as dina_settings
+    from alignlib.experiments.dina.workflow import model_kwargs, objective_for
+    from alignlib.models.dina import build_dina
+
+    cfg = dina_settings.resolve("quick")
+    kw = model_kwargs(cfg)
+    width = kw.pop("width")
+    return build_dina(n_neurons, width, input_size=(side, side), **kw), objective_for(cfg)
+
+
+def fit_method(method: str, train: Mapping[str, torch.Tensor], val: Mapping[str, torch.Tensor], n_neurons: int,
+               cfg: Mapping[str, Any], side: int, seed: int, device: str = "auto") -> nn.Module:
+    """Train one method (not ``ridge``) on prepared tensors; the model ends with its selected epoch's weights."""
+    seed_everything(seed)
+    if method == "dina":
+        model, objective = _dina_parts(n_neurons, side)
+    else:
+        model = build_vna_model(method, n_neurons, latent_dim=int(cfg["latent_dim"]), side=side)
+        objective = (ContrastiveObjective([OptimizerSpec("*", "adam", float(cfg["lr"]))], float(cfg["temperature"]))
+                     if method == "vna" else RegressionObjective(float(cfg["lr"])))
+    config = FitConfig(epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), patience=int(cfg["patience"]),
+                       select=cfg["select"], track=(), seed=int(seed), device=device, progress=False)
+    fit(model, objective, train, val, config)
+    return model
+
+
+@torch.no_grad()
+def score_matrix(model: nn.Module, images: torch.Tensor, responses: torch.Tensor) -> np.ndarray:
+    """Eval-mode (n_images x n_responses) scores: cosine similarity for contrastive models, minus the
+    Euclidean distance of the prediction for direct models (VNA §4.2)."""
+    was = model.training
+    model.eval()
+    try:
+        if hasattr(model, "score_matrix"):
+            dev = model_device(model)
+            return model.score_matrix(images.to(dev), responses.to(dev)).cpu().double().numpy()
+        z_img, z_neu = encode_pairs(model, images, responses)
+        return (F.normalize(z_img.double(), dim=-1) @ F.normalize(z_neu.double(), dim=-1).T).numpy()
+    finally:
+        model.train(was)
+
+
+#: RidgeCV's grid (1e-1 .. 1e9; the earlier top, 1e6, was chosen on Allen, so the grid was extended)
+RIDGE_ALPHAS = np.logspace(-1, 9, 21)
+
+
+def ridge_scores(train: Mapping[str, torch.Tensor], test: Mapping[str, torch.Tensor], return_alpha: bool = False):
+    """Linear direct encoding: ridge (alpha by leave-one-out RidgeCV) from pixels to z-scored responses;
+    score = minus the Euclidean distance between prediction and candidate response. With ``return_alpha``:
+    ``(scores, chosen alpha)`` (the grid is :data:`RIDGE_ALPHAS`)."""
+    from scipy.spatial.distance import cdist
+    from sklearn.linear_model import RidgeCV
+
+    x_tr = train["images"].flatten(1).numpy().astype(np.float64)
+    x_te = test["images"].flatten(1).numpy().astype(np.float64)
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(x_tr, train["responses"].numpy())
+    s = -cdist(ridge.predict(x_te), test["responses"].numpy().astype(np.float64))
+    return (s, float(ridge.alpha_)) if return_alpha else s
+
+
+def query_rows(scores: np.ndarray, test_index: np.ndarray, **labels) -> list[dict]:
+    """Per-query rows (labels, task, item = test_index[q], n_candidates, auc, top1, top5) of one score matrix."""
+    per = discrimination_scores(scores)
+    rows = []
+    for task, d in per.items():
+        for q in range(len(test_index)):
+            rows.append({**labels, "task": task, "item": int(test_index[q]), "n_candidates": scores.shape[1],
+                         "auc": float(d["auc"][q]), "top1": float(d["top1"][q]), "top5": float(d["top5"][q])})
+    return rows
+
+
+def pairing_null_rows(score_matrices, n_permutations: int = 1000, seed: int = 0, **labels) -> pd.DataFrame:
+    """Long table (labels, task, perm, auc_sum, n_items) of :func:`pairing_null` over one split's seeds."""
+    null = pairing_null(score_matrices, n_permutations, seed)
+    n = np.asarray(score_matrices[0]).shape[0]
+    return pd.concat([pd.DataFrame({**labels, "task": t, "perm": np.arange(n_permutations), "auc_sum": v,
+                                    "n_items": n}) for t, v in null.items()], ignore_index=True)
+
+
+def evaluate_split(pset: PairedSet, split: Mapping[str, np.ndarray], methods: Iterable[str], seeds: Iterable[int],
+                   cfg: Mapping[str, Any], *, protocol: str, fold: int = 0, side: int | None = None,
+                   device: str = "auto", keep_scores: bool = False, n_permutations: int = 1000,
+                   dina_side: int | None = None):
+    """Train every method x seed on ``split`` (train/val/test scene indices) and score its test pairs.
+
+    Returns ``(rows, scores, null)``: per-query rows (dataset, protocol, fold, method, seed, task, item,
+    n_candidates, auc, top1, top5), with ``keep_scores`` ``{(method, seed): S}``, and the pairing-permutation
+    null of every method (:func:`pairing_null_rows`; the same permutations for every method of this fold).
+    ``dina_side``: DINA's image input side (its images are resized to it; default: the set's side)."""
+    side = int(side or pset.images.shape[-1])
+    data, _, split = prepare_pairs(pset.images, pset.responses, dict(split), standardize=False)
+    test = split["test"]
+    rows, kept, nulls = [], {}, []
+    for method in methods:
+        mats = []
+        for seed in ([0] if method == "ridge" else seeds):
+            extra = {}
+            if method == "ridge":
+                s, extra["ridge_alpha"] = ridge_scores(data["train"], data["test"], return_alpha=True)
+            else:
+                m_side = int(dina_side) if method == "dina" and dina_side else side
+                d = data if m_side == side else {k: {**v, "images": resize_square(v["images"], m_side).contiguous()}
+                                                 for k, v in data.items()}
+                model = fit_method(method, d["train"], d["val"], pset.n_neurons, cfg, m_side, seed, device)
+                s = score_matrix(model, d["test"]["images"], d["test"]["responses"])
+            rows += query_rows(s, test, dataset=pset.name, protocol=protocol, fold=fold, method=method, seed=seed,
+                               **extra)
+            mats.append(s)
+            if keep_scores:
+                kept[(method, seed)] = s
+        if n_permutations:
+            nulls.append(pairing_null_rows(mats, n_permutations, 1000 + fold, dataset=pset.name, protocol=protocol,
+                                           fold=fold, method=method))
+    return rows, kept, (pd.concat(nulls, ignore_index=True) if nulls else pd.DataFrame())
+
+
+def run_protocol(pset: PairedSet, splits: list[Mapping[str, np.ndarray]], methods: Iterable[str],
+                 cfg: Mapping[str, Any], *, protocol: str, device: str = "auto", progress: bool = True,
+                 n_permutations: int = 1000):
+    """:func:`evaluate_split` over several splits (e.g. k folds); scores kept for the first split only.
+    Returns ``(per_query, first_split_scores, pairing_null)``."""
+    from tqdm.auto import tqdm
+
+    rows, first, nulls = [], {}, []
+    for fold, split in enumerate(tqdm(splits, desc=f"{pset.name}: {protocol}", disable=not progress)):
+        r, kept, null = evaluate_split(pset, split, methods, cfg["seeds"], cfg, protocol=protocol, fold=fold,
+                                       device=device, keep_scores=fold == 0, n_permutations=n_permutations,
+                                       dina_side=cfg.get("dina_side_allen"))
+        rows += r
+        nulls.append(null)
+        first = first or kept
+    return pd.DataFrame(rows), first, pd.concat(nulls, ignore_index=True)
+
+
+def dina_twin_scores(recording, seed: int = 0, split_seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
+    """The DINA chapter's run on this twin mouse (quick settings): its held-out embeddings as a score matrix.
+
+    Returns ``(S, test_index, run_name)``; raises FileNotFoundError when the dina/train page has not run."""
+    from alignlib.experiments.dina import settings as dina_settings
+    from alignlib.experiments.dina.workflow import find_run, run_spec
+
+    profile = {"quick": "quick", "smoke": "smoke", "paper": "paper"}[recording.identity["twin_size"]]
+    run = find_run(run_spec(recording, dina_settings.resolve(profile), seed, split_seed))
+    emb = run.test_embeddings()
+    s = F.normalize(torch.from_numpy(emb["z_img"]).double(), dim=-1) @ F.normalize(
+        torch.from_numpy(emb["z_neu"]).double(), dim=-1).T
+    return s.numpy(), emb["test_index"], run.name
+
+
+def summarize(per_query: pd.DataFrame, n_resamples: int = 2000, seed: int = 0,
+              null: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table rows: dataset x protocol x method x task (encoding, decoding, average).
+
+    Per query item, the AUC is averaged over seeds (and "average" is the item's mean of its encoding and
+    decoding AUC); ``auc`` is the mean over items with a 95 % percentile-bootstrap CI over items (test
+    scenes). ``seed_sd`` is the s.d. over seeds of the per-seed mean; top-1/top-5 are means over items and
+    seeds; ``chance_top1`` = mean of 1 / n_candidates; chance AUC is 0.5.
+
+    With ``null`` (the pairing-permutation rows of :func:`run_protocol`), each row also gets ``null_mean``,
+    ``null_sd`` (of the row's mean AUC when the pairing is shuffled; folds add up per permutation) and the
+    one-sided ``p_pairing`` = (1 + #null >= auc) / (1 + n_permutations); rows without a null get NaN.
+    """
+    null_stats = {}
+    if null is not None and len(null):
+        agg = null.groupby(["dataset", "protocol", "method", "task", "perm"], sort=False)[
+            ["auc_sum", "n_items"]].sum()
+        for (d, p, m, t), g in (agg.auc_sum / agg.n_items).groupby(level=[0, 1, 2, 3], sort=False):
+            null_stats[(d, p, m, t)] = g.to_numpy()
+    keys = ["dataset", "protocol", "method"]
+    out = []
+    for key, g in per_query.groupby(keys, sort=False):
+        item = g.groupby(["task", "item"]).agg(auc=("auc", "mean"), top1=("top1", "mean"), top5=("top5", "mean"),
+                                               inv=("n_candidates", lambda n: float(np.mean(1.0 / n))))
+        per_seed = g.groupby(["task", "seed"]).auc.mean().unstack("task")
+        tasks = {t: item.loc[t] for t in ("encoding", "decoding")}
+        tasks["average"] = (tasks["encoding"] + tasks["decoding"]) / 2
+        per_seed["average"] = (per_seed["encoding"] + per_seed["decoding"]) / 2
+        for task, t in tasks.items():
+            lo, hi = bootstrap_ci(t.auc.to_numpy(), n_resamples=n_resamples, seed=seed)
+            nv = null_stats.get((*key, task))
+            obs = float(t.auc.mean())
+            pnull = ({"null_mean": float(nv.mean()), "null_sd": float(nv.std(ddof=1)),
+                      "p_pairing": float((1 + np.sum(nv >= obs - 1e-12)) / (1 + len(nv)))} if nv is not None
+                     else {"null_mean": np.nan, "null_sd": np.nan, "p_pairing": np.nan})
+            out.append({**dict(zip(keys, key)), "task": task, "auc": float(t.auc.mean()), "ci_low": lo, "ci_high": hi,
+                        "seed_sd": float(per_seed[task].std(ddof=1)) if len(per_seed) > 1 else np.nan,
+                        "n_seeds": int(len(per_seed)), "n_queries": int(len(t)),
+                        "top1": float(t.top1.mean()), "top5": float(t.top5.mean()), "chance_top1": float(t.inv.mean()), **pnull})
+    return pd.DataFrame(out)

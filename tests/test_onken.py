@@ -1,0 +1,122 @@
+"""Loader of the Onken 2016 retina recordings on tiny fixtures written in the Dryad layout."""
+import numpy as np
+import pytest
+import scipy.io
+
+from alignlib.data import onken
+from alignlib.data.errors import DataFormatError
+
+SIDE = 36  # a 10x-binned 360 px movie: side must be inferred from the file size
+
+
+def _cell_array(rows):
+    arr = np.empty((len(rows), len(rows[0])), dtype=object)
+    for i, row in enumerate(rows):
+        for j, v in enumerate(row):
+            arr[i, j] = np.asarray(v, dtype=np.int32).reshape(-1, 1)
+    return arr
+
+
+def _write(root, name="Movie1Exp1", n_frames=(30, 20), contours=None, spikes=None):
+    rng = np.random.default_rng(0)
+    for m, n in zip((1, 2), n_frames):
+        d = root / "Stimuli" / f"Movie{m}"
+        d.mkdir(parents=True, exist_ok=True)
+        for k in range(n):
+            frame = np.zeros((SIDE, SIDE), np.uint8)
+            frame[k % SIDE, :] = 255            # row k lit in frame k (row index = y)
+            frame.T.ravel().tofile(d / f"frame{k + 1:04d}.raw")  # MATLAB column-major
+    if spikes is None:  # 3 cells x 4 trials, times in ms; cell 2 silent
+        spikes = [[[5, 15, 15.5, 299], [15]] + [[25]] * 2, [[100, 200]] * 4, [[]] * 4]
+        spikes = [[s if isinstance(s, list) else s for s in row] for row in spikes]
+        spikes = [row[:4] if len(row) >= 4 else row + [row[-1]] * (4 - len(row)) for row in spikes]
+    for sub, var, value in (("Spikes", "Spikes", _cell_array(spikes)),):
+        (root / "NeuralData" / sub).mkdir(parents=True, exist_ok=True)
+        scipy.io.savemat(root / "NeuralData" / sub / f"{name}.mat",
+                         {var: value, "n_trials": np.uint8(len(spikes[0])), "n_neurons": np.uint8(len(spikes))})
+    if contours is None:  # squares in display coordinates, movie origin at (220, 120)
+        contours = [np.array([[220 + a, 220 + a + 36, 220 + a + 36, 220 + a],
+                              [120 + a, 120 + a, 120 + a + 36, 120 + a + 36]], float) for a in (0, 36, 180)]
+    rf = np.empty((1, len(contours)), dtype=object)
+    for i, c in enumerate(contours):
+        rf[0, i] = c
+    (root / "NeuralData" / "ReceptiveFields").mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(root / "NeuralData" / "ReceptiveFields" / f"{name}.mat", {"ReceptiveFields": rf})
+    return root
+
+
+def test_load_bins_counts_frames_and_masks(tmp_path, monkeypatch):
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
+    root = _write(tmp_path)
+    rec = onken.load_recording("Movie1Exp1", root)
+    assert rec.movie == 1 and rec.frame_ms == 10.0
+    assert rec.frames.shape == (30, SIDE, SIDE) and rec.frames.dtype == np.float32
+    assert rec.frames[3, 3].min() == 1.0 and rec.frames[3, 4].max() == 0.0   # transposed back: row 3 lit
+    assert rec.counts.shape == (4, 30, 3)
+    assert rec.counts[0, 1, 0] == 2 and rec.counts[0, 0, 0] == 1 and rec.counts[0, 29, 0] == 1
+    assert rec.counts[:, 10, 1].tolist() == [1] * 4 and rec.counts[:, 20, 1].tolist() == [1] * 4
+    np.testing.assert_allclose(rec.rates, rec.counts.mean(0))
+    assert rec.meta["silent_cells"] == [2] and rec.meta["n_spikes_after_last_frame"] == 0
+    # square 36 display px -> 3.6 frame px at side 36 (360 -> 36)
+    assert rec.rf_masks.shape == (3, SIDE, SIDE) and 9 <= rec.rf_masks[0].sum() <= 16
+    assert rec.rf_masks[0, 1, 1] and not rec.rf_masks[0, 10, 10]
+    grid = rec.rf_masks_on_grid(16)
+    assert grid.shape == (3, 16, 16) and grid.max() <= 1.0
+    # each square covers 1/100 of the frame -> total area fraction * 256 patches
+    np.testing.assert_allclose(grid.sum(axis=(1, 2)), 256 / 100, rtol=0.05)
+
+
+def test_drop_silent_and_spikes_after_movie(tmp_path, monkeypatch):
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
+    rec = onken.load_recording("Movie1Exp1", _write(tmp_path), frame_ms=5.0, drop_silent=True)
+    assert rec.counts.shape == (4, 30, 2) and len(rec.rf_contours) == 2 and rec.rf_masks.shape[0] == 2
+    assert rec.meta["n_spikes_after_last_frame"] == 1 + 4  # 299 ms once, 200 ms in 4 trials (movie ends at 150 ms)
+
+
+def test_readme_swap_loads_other_movie(tmp_path, monkeypatch):
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 2, 20)
+    rec = onken.load_recording("Movie1Exp2", _write(tmp_path, name="Movie1Exp2"))
+    assert rec.movie == 2 and rec.n_frames == 20 and rec.meta["movie_by_name"] == 1
+
+
+def test_bad_inputs(tmp_path, monkeypatch):
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
+    with pytest.raises(ValueError, match="unknown recording"):
+        onken.load_recording("Movie3Exp1", tmp_path)
+    root = _write(tmp_path / "a")
+    with pytest.raises(FileNotFoundError, match="Movie2Exp1"):
+        onken.load_recording("Movie2Exp1", root)
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 31)
+    with pytest.raises(DataFormatError, match="30 frame files, expected 31"):
+        onken.load_recording("Movie1Exp1", root)
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
+    outside = [np.array([[0, 10, 10], [0, 0, 10]], float)] * 3
+    with pytest.raises(DataFormatError, match="outside"):
+        onken.load_recording("Movie1Exp1", _write(tmp_path / "b", contours=outside))
+    partly = [np.array([[200, 260, 260], [120, 120, 160]], float)] * 3
+    rec = onken.load_recording("Movie1Exp1", _write(tmp_path / "c", contours=partly))
+    assert rec.meta["rf_clipped_cells"] == [0, 1, 2]
+    (tmp_path / "a" / "Stimuli" / "Movie1" / "frame0002.raw").write_bytes(b"\0" * 10)
+    with pytest.raises(DataFormatError, match="bytes"):
+        onken.load_frames(1, tmp_path / "a")
+
+
+def test_split_windows():
+    train, test = onken.split_windows(100, 0.2, gap=10)
+    assert (train, test) == (slice(0, 70), slice(80, 100))
+    train, test = onken.split_windows(100, 0.2, gap=5, position="start")
+    assert (train, test) == (slice(25, 100), slice(0, 20))
+    with pytest.raises(ValueError):
+        onken.split_windows(10, 0.5, gap=9)
+
+
+def test_checksums(tmp_path, monkeypatch):
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
+    root = _write(tmp_path)
+    import hashlib
+    rel = "NeuralData/Spikes/Movie1Exp1.mat"
+    good = {rel: hashlib.sha256((root / rel).read_bytes()).hexdigest()}
+    assert onken.verify_checksums(root, good) == {rel: True}
+    with pytest.raises(onken.ChecksumError):
+        onken.verify_checksums(root, {rel: "0" * 64})

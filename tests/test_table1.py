@@ -1,0 +1,165 @@
+"""DINA Table 1 in full: baseline towers, linear references, official-code switches, objectives."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from alignlib.experiments.dina import settings
+from alignlib.experiments.dina.linear import LinearReference, gabor_features, pixel_features
+from alignlib.experiments.dina.workflow import (build_run_model, objective_for, response_scaler, run_spec,
+                                                subset_indices)
+from alignlib.metrics.retrieval import similarity_matrix, topk_accuracy
+from alignlib.models.baselines import VGG16_CONFIG_D, VGG16Tower, build_baseline
+from alignlib.models.dina import build_dina
+
+IMAGES = torch.randn(4, 68, 270)
+
+
+def _one_step(model, objective, batch):
+    opts = objective.make_optimizers(model)
+    before = [p.detach().clone() for p in model.parameters() if p.requires_grad]
+    loss = objective.loss(model, batch)
+    assert torch.isfinite(loss)
+    loss.backward()
+    for o in opts:
+        o.step()
+    after = [p.detach() for p in model.parameters() if p.requires_grad]
+    assert any(not torch.equal(a, b) for a, b in zip(before, after)), "one step changed no parameter"
+
+
+@pytest.mark.parametrize("name", ["vgg16-mlp", "vit-mlp"])
+def test_baseline_shapes_and_one_training_step(name):
+    torch.manual_seed(0)
+    model = build_baseline(name, 30, "quick")
+    r = torch.randn(4, 30)
+    assert model.image_maps(IMAGES).shape == (4, 16, 64)
+    assert model.response_maps(r).shape == (4, 16, 64)
+    z_img, z_neu = model(IMAGES, r)
+    assert z_img.shape == z_neu.shape == (4, 1024)
+    torch.testing.assert_close(z_img.norm(dim=1), torch.ones(4))
+    cfg = settings.resolve("smoke", model=name)
+    _one_step(model, objective_for(cfg), {"images": IMAGES, "responses": r})
+
+
+def test_vgg16_state_dict_names_match_torchvision_configuration_d(tmp_path):
+    tower = VGG16Tower()
+    convs = [k for k in tower.features.state_dict() if k.endswith(".weight")]
+    # torchvision's vgg16().features: conv at indices 0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28
+    assert [int(k.split(".")[0]) for k in convs] == [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
+    assert len(convs) == sum(1 for v in VGG16_CONFIG_D if v != "M") == 13
+    assert tower.features.state_dict()["28.weight"].shape == (512, 512, 3, 3)
+    # a torchvision-style checkpoint (with "features." prefix and a classifier) loads
+    state = {f"features.{k}": torch.full_like(v, 0.5) for k, v in tower.features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)
+    torch.save(state, tmp_path / "vgg16.pth")
+    loaded = VGG16Tower(weights=tmp_path / "vgg16.pth")
+    assert torch.all(loaded.features[28].weight == 0.5) and loaded.pretrained
+    with pytest.raises(ValueError, match="width_divisor=1"):
+        VGG16Tower(width_divisor=8, weights=tmp_path / "vgg16.pth")
+
+
+@pytest.mark.parametrize("switch", ["frozen_backbone", "minmax_maps", "mlp_activation"])
+def test_dina_official_switches(switch):
+    torch.manual_seed(0)
+    value = switch != "mlp_activation"
+    m = build_dina(30, "quick", stem_stride=4, **{switch: value})
+    r = torch.randn(4, 30)
+    maps = m.image_maps(IMAGES)
+    assert maps.shape == (4, 16, 64)
+    if switch == "frozen_backbone":
+        trainable = [n for n, p in m.image_tower.named_parameters() if p.requires_grad]
+        assert trainable == ["head.weight", "head.bias"]
+        assert m.image_tower.head.weight.shape == (1, 16, 1, 1)
+    if switch == "minmax_maps":
+        flat = maps.flatten(1)
+        torch.testing.assert_close(flat.amin(1), torch.zeros(4))
+        torch.testing.assert_close(flat.amax(1), torch.ones(4))
+    if switch == "mlp_activation":
+        assert isinstance(m.neural_tower.mlp[1], torch.nn.Identity)
+        # without an activation the readout is affine: f(a) + f(b) - f(0) == f(a + b) after aggregation
+        mlp = m.neural_tower.mlp
+        a, b = torch.randn(2, 30), torch.randn(2, 30)
+        torch.testing.assert_close(mlp(a) + mlp(b) - mlp(torch.zeros(2, 30)), mlp(a + b), atol=1e-4, rtol=1e-4)
+
+
+def test_scaling_leak_uses_test_images_and_default_does_not():
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=(50, 5))
+    splits = settings.dina_split(50, 0)
+    changed = r.copy()
+    changed[splits["test"]] += 100.0       # only the test responses change
+    default_a, default_b = response_scaler(r, splits), response_scaler(changed, splits)
+    np.testing.assert_array_equal(default_a.mean, default_b.mean)
+    np.testing.assert_array_equal(default_a.std, default_b.std)
+    leak_a, leak_b = response_scaler(r, splits, "all"), response_scaler(changed, splits, "all")
+    assert not np.allclose(leak_a.mean, leak_b.mean)
+    np.testing.assert_allclose(leak_a.mean, r.mean(0), rtol=1e-5)
+    with pytest.raises(ValueError):
+        response_scaler(r, splits, "test")
+
+
+def test_switches_leave_existing_run_hashes_unchanged(tiny_mouse):
+    cfg = settings.resolve("smoke")
+    spec = run_spec(tiny_mouse, cfg)
+    # settings as they were before the switches existed give the same configuration and hash
+    before = {k: v for k, v in cfg.items() if k not in settings.SWITCH_DEFAULTS}
+    assert run_spec(tiny_mouse, before).config == spec.config and run_spec(tiny_mouse, before).key == spec.key
+    for name, over in settings.OFFICIAL_CODE.items():
+        assert run_spec(tiny_mouse, {**cfg, **over}).key != spec.key, name
+    leak = run_spec(tiny_mouse, {**cfg, "scaling_fit": "all"}).config
+    assert "ALL images" in leak["data"]["normalisation"]
+
+
+def test_objective_controls_one_step():
+    torch.manual_seed(0)
+    r = torch.randn(4, 30)
+    for kind in ("reconstruction", "classification"):
+        cfg = settings.resolve("smoke", objective=kind)
+        model = build_run_model(cfg, 30, n_classes=3 if kind == "classification" else 0)
+        batch = {"images": IMAGES, "responses": r, "labels": torch.tensor([0, 1, 2, 1])}
+        _one_step(model, objective_for(cfg), batch)
+        assert objective_for(cfg).to_dict()["kind"] == kind
+
+
+def test_linear_reference_recovers_planted_mapping():
+    rng = np.random.default_rng(0)
+    n, p, N = 400, 15, 40
+    F = rng.normal(size=(n, p))
+    W = rng.normal(size=(p, N))
+    R = F @ W + 0.05 * rng.normal(size=(n, N))
+    train, test = np.arange(300), np.arange(300, 400)
+    ridge = LinearReference("ridge").fit(F[train], R[train])
+    # coefficients in standardised units: W scaled by the feature and response s.d.
+    W_std = (W * F[train].std(0)[:, None]) / R[train].std(0)[None, :]
+    assert np.corrcoef(ridge.coef_.T.ravel(), W_std.ravel())[0, 1] > 0.99
+    for method in ("ridge", "rrr", "cca"):
+        ref = LinearReference(method).fit(F[train], R[train])
+        zi, zn = ref.embed(F[test], R[test])
+        acc = topk_accuracy(similarity_matrix(zn, zi), ks=(1,))[1]
+        assert acc > 0.9, f"{method}: planted mapping retrieved at top-1 {acc:.2f}"
+    # a collapsed relation (responses independent of the features) stays near chance
+    null = LinearReference("ridge").fit(F[train], rng.normal(size=(300, N)))
+    zi, zn = null.embed(F[test], rng.normal(size=(100, N)))
+    assert topk_accuracy(similarity_matrix(zn, zi), ks=(1,))[1] < 0.1
+
+
+def test_image_features_shapes():
+    imgs = np.random.default_rng(0).integers(0, 256, size=(3, 68, 270)).astype(np.uint8)
+    assert pixel_features(imgs).shape == (3, 17 * 68)
+    g = gabor_features(imgs, frequencies=(0.1,), n_orientations=2)
+    assert g.shape == (3, 2 * 4 * 16) and np.all(g >= 0)
+
+
+def test_subset_indices_nested():
+    small, large = subset_indices(100, 10, 3), subset_indices(100, 40, 3)
+    assert len(small) == 10 and set(small) <= set(large)
+    np.testing.assert_array_equal(subset_indices(100, 0), np.arange(100))
+
+
+def test_twin_class_labels_follow_the_source_photograph(tiny_mouse):
+    from alignlib.experiments.dina.workflow import class_labels
+
+    labels, names, where = class_labels(tiny_mouse)
+    assert labels.shape == (tiny_mouse.session.n_images,) and labels.min() >= 0 and labels.max() < len(names)
+    assert len(names) >= 2 and "twin" in where
