@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alignlib.experiments.profiles import resolve_settings
+
 __all__ = ["PROFILES", "PAPER", "LEGACY_QUICK", "resolve", "dina_split", "TEST_FRACTION", "VAL_FRACTION", "MICE",
            "SWITCH_DEFAULTS", "changed_switches", "OFFICIAL_CODE", "TABLE1"]
 
@@ -99,19 +101,4 @@ def dina_split(n_images: int, seed: int = 0):
 
 def resolve(profile: str, **overrides: Any) -> dict[str, Any]:
     """The profile's settings with every non-None override applied (unknown names are refused)."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    base = dict(PROFILES[profile])
-    unknown = sorted(set(overrides) - set(base))
-    if unknown:
-        raise ValueError(f"unknown DINA setting(s) {', '.join(unknown)}; known: {', '.join(sorted(base))}")
-    for k, v in overrides.items():
-        if v is None:
-            continue
-        kind = type(PAPER[k])
-        if kind is bool and not isinstance(v, bool):
-            raise TypeError(f"DINA setting {k!r} must be true or false, got {v!r}")
-        if kind is int and (isinstance(v, bool) or float(v) != int(v)):
-            raise TypeError(f"DINA setting {k!r} must be an integer, got {v!r}")
-        base[k] = kind(v)   # 10.0 -> 10, 1 -> 1.0: one configuration, one hash
-    return base
+    return resolve_settings(PROFILES, profile, overrides, "DINA")

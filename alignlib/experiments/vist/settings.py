@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alignlib.experiments.profiles import resolve_settings
+
 __all__ = ["PAPER", "PROFILES", "resolve", "EXPERIMENTS", "PROTOCOLS"]
 
 #: the two public experiments; each recorded the same cells under both movies
@@ -58,19 +60,7 @@ PROFILES: dict[str, dict[str, Any]] = {
 
 def resolve(profile: str, **overrides: Any) -> dict[str, Any]:
     """The profile's settings with every non-None override applied (unknown names are refused)."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    base = dict(PROFILES[profile])
-    unknown = sorted(set(overrides) - set(base))
-    if unknown:
-        raise ValueError(f"unknown Vi-ST setting(s) {', '.join(unknown)}; known: {', '.join(sorted(base))}")
-    for k, v in overrides.items():
-        if v is None:
-            continue
-        kind = type(PAPER[k])
-        if kind in (int, float) and not isinstance(v, bool):
-            v = kind(v)
-        base[k] = v
+    base = resolve_settings(PROFILES, profile, overrides, "Vi-ST")
     if base["loss"] not in ("vist", "rmse"):
         raise ValueError(f"loss must be 'vist' or 'rmse', got {base['loss']!r}")
     if base["swa_epochs"] > base["epochs"] or base["warmup_epochs"] >= base["epochs"]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alignlib.experiments.profiles import resolve_settings
+
 __all__ = ["PROFILES", "PAPER", "resolve", "METHOD_LABELS"]
 
 #: the paper's values where they survive, this book's choices elsewhere (marked "choice")
@@ -44,11 +46,4 @@ METHOD_LABELS = {"vna": "Visual-Neural Alignment", "direct_encoding": "Direct En
 
 def resolve(profile: str, **overrides: Any) -> dict[str, Any]:
     """The profile's settings with every non-None override applied (unknown names refused)."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    base = dict(PROFILES[profile])
-    unknown = sorted(set(overrides) - set(base))
-    if unknown:
-        raise ValueError(f"unknown VNA setting(s) {', '.join(unknown)}; known: {', '.join(sorted(base))}")
-    base.update({k: v for k, v in overrides.items() if v is not None})
-    return base
+    return resolve_settings(PROFILES, profile, overrides, "VNA")
