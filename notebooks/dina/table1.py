@@ -161,6 +161,13 @@ glue("t1_best_linear", float(top1.loc[best_linear, "accuracy"]), display=False)
 # references used the training images only, and that their regularisation was chosen inside the training split:
 # they saw no more data than the towers (the towers also used the validation images for model selection).
 #
+# **A confound to keep in mind.** The twin's neurons are built from Gabor filters (quadrature energy for
+# complex cells, a linear Gabor for simple cells; `alignlib.data.twin.neurons`), so a Gabor-energy ridge is
+# close to the family that generated the responses: on the twin it has an advantage it would not have on real
+# V1. Ridge on raw pixels has no such advantage, and it too beats the towers at this scale. On the recordings
+# (not reachable here) the ordering may
+# differ; this page shows the comparison, not which way it goes on real data.
+#
 # **Choices where the paper is silent.** VGG-16 keeps all 13 convolutions of configuration D; the pools after
 # blocks 3-5 are dropped so its map stays 16 x 64 (pretrained weights still load: torchvision's parameter
 # names). The ViT sees the 64 x 256 resized stimulus in 4 x 4 patches, one token per map cell. Both are trained
