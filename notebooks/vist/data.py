@@ -103,14 +103,20 @@ if swap_check:
     swap = pd.DataFrame(onken.naming_swap_evidence(**ln_kwargs))
     swap = swap[swap.recording.isin(recordings)]
     save_table(swap, "vist", "data_naming_swap", {"profile": profile, "ln": ln_kwargs})
-    glue("swap_best_cc", float(swap[["heldout_cc_movie1", "heldout_cc_movie2"]].abs().max().max()), display=False)
+    best = float(swap[["heldout_cc_movie1", "heldout_cc_movie2"]].abs().max().max())
+    reading = (f"Held-out CCs stay near zero for both movies in every recording (largest magnitude {best:.3f}): "
+               "neither movie's frames linearly predict the responses, so the data cannot confirm or refute the "
+               "README's swap, and the stimulus-to-spike alignment of these files is itself in question."
+               if best < 0.1 else
+               f"The largest held-out CC is {best:.3f}: compare the two movies' columns per recording above to see "
+               "which movie each recording's responses follow.")
     display(swap)
+else:
+    reading = "The swap check was not run in this profile (`swap_check = False`)."
+glue("swap_reading", reading, display=False)
 
 # %% [markdown]
-# Held-out CCs stay near zero for **both** movies in every recording (largest magnitude
-# {glue:text}`swap_best_cc:.3f`): with 10 ms frames starting at spike time 0, neither movie's frames
-# linearly predict the responses, so the data cannot confirm or refute the README's swap, and the
-# stimulus-to-spike alignment of these files is itself in question. We follow the README
+# {glue:text}`swap_reading` (Frames of 10 ms starting at spike time 0.) We follow the README
 # (`Movie1Exp2` = movie 2, `Movie2Exp2` = movie 1) and flag every cross-movie number of this chapter
 # with this caveat.
 
