@@ -59,7 +59,9 @@ def test_load_bins_counts_frames_and_masks(tmp_path, monkeypatch):
     assert rec.meta["silent_cells"] == [2] and rec.meta["n_spikes_after_last_frame"] == 0
     # square 36 display px -> 3.6 frame px at side 36 (360 -> 36)
     assert rec.rf_masks.shape == (3, SIDE, SIDE) and 9 <= rec.rf_masks[0].sum() <= 16
-    assert rec.rf_masks[0, 1, 1] and not rec.rf_masks[0, 10, 10]
+    # display y runs opposite to the frame rows (RF_Y_FLIPPED): the square at the display's top edge of the
+    # movie lands on the frame's bottom rows
+    assert rec.rf_masks[0, SIDE - 2, 1] and not rec.rf_masks[0, 1, 1] and not rec.rf_masks[0, 10, 10]
     grid = rec.rf_masks_on_grid(16)
     assert grid.shape == (3, 16, 16) and grid.max() <= 1.0
     # each square covers 1/100 of the frame -> total area fraction * 256 patches
@@ -120,3 +122,67 @@ def test_checksums(tmp_path, monkeypatch):
     assert onken.verify_checksums(root, good) == {rel: True}
     with pytest.raises(onken.ChecksumError):
         onken.verify_checksums(root, {rel: "0" * 64})
+
+
+def _write_natural_images(root, n_images=24, side=32, name="NaturalImages1", seed=0):
+    """Images + flash responses of 3 cells whose counts follow the luminance inside their RF (loader's geometry)."""
+    rng = np.random.default_rng(seed)
+    folder = root / "Stimuli" / "NaturalImages"
+    folder.mkdir(parents=True, exist_ok=True)
+    images = rng.integers(0, 256, size=(n_images, side, side)).astype(np.uint8)
+    for k, img in enumerate(images):
+        img.T.ravel().tofile(folder / f"image{k + 1:03d}.raw")          # MATLAB column-major
+    ox, oy = (800 - side) / 2, (600 - side) / 2
+    # three 8-px squares in display coordinates, away from the image's symmetry axes
+    corners = [(2, 3), (20, 5), (6, 18)]
+    contours = [np.array([[ox + x, ox + x + 8, ox + x + 8, ox + x], [oy + y, oy + y, oy + y + 8, oy + y + 8]], float)
+                for x, y in corners]
+    rf = np.empty((1, 3), dtype=object)
+    for i, c in enumerate(contours):
+        rf[0, i] = c
+    (root / "NeuralData" / "ReceptiveFields").mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(root / "NeuralData" / "ReceptiveFields" / f"{name}.mat", {"ReceptiveFields": rf})
+    # the loader's geometry: frame row = side - display y offset (RF_Y_FLIPPED)
+    spikes = np.empty((n_images, 1), dtype=object)
+    for k, img in enumerate(images):
+        entry = np.empty((3, 2), dtype=object)
+        for i, (x, y) in enumerate(corners):
+            lum = img[side - y - 8:side - y, x:x + 8].mean() / 255
+            n = int(round(10 * lum))
+            for trial in range(2):
+                entry[i, trial] = np.linspace(10, 250, n).reshape(-1, 1) if n else np.zeros((0, 1))
+        spikes[k, 0] = entry
+    (root / "NeuralData" / "Spikes").mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(root / "NeuralData" / "Spikes" / f"{name}.mat", {"Spikes": spikes})
+    return images
+
+
+def test_natural_images_and_rf_orientation(tmp_path, monkeypatch):
+    images = _write_natural_images(tmp_path)
+    loaded = onken.load_natural_images(tmp_path)
+    assert loaded.shape == (24, 32, 32)
+    np.testing.assert_allclose(loaded, images / 255.0, atol=1e-6)
+    counts = onken.natural_image_counts("NaturalImages1", tmp_path)
+    assert counts.shape == (24, 3) and counts.max() <= 10
+    assert onken.natural_image_counts("NaturalImages1", tmp_path, window_ms=(300, 400)).sum() == 0
+    monkeypatch.setattr(onken, "NATURAL_IMAGE_RECORDINGS", {"Exp1": "NaturalImages1"})
+    rows = onken.rf_orientation_evidence(tmp_path, n_shuffles=5)
+    by = {r["orientation"]: r["mean_abs_r"] for r in rows}
+    assert len(by) == 8 and max(by, key=by.get) == "as loaded" and by["as loaded"] > 0.7
+    assert by["rows flipped"] < 0.4 and rows[0]["shuffled_mean_abs_r"] < 0.4
+    # with the y flip switched off, the loader's geometry is no longer the one the responses follow
+    monkeypatch.setattr(onken, "RF_Y_FLIPPED", False)
+    by = {r["orientation"]: r["mean_abs_r"] for r in onken.rf_orientation_evidence(tmp_path, n_shuffles=2)}
+    assert max(by, key=by.get) == "rows flipped"
+
+
+def test_real_files_match_the_pinned_checksums():
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("ALIGNLIB_DATA_DIR")
+    root = (Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data") / "onken2016"
+    if not root.is_dir():
+        pytest.skip(f"{root} not present")
+    assert len(onken.SHA256) == 12
+    assert all(onken.verify_checksums(root).values())

@@ -212,3 +212,30 @@ def test_scores_and_summary_on_constructed_predictions():
     table = W.summarise(per_cell, ["model"]).set_index("model")
     assert table.loc["a", "mean_cc"] == pytest.approx(1) and table.loc["b", "mean_abs_cc"] >= table.loc["b", "mean_cc"]
     assert table.loc["b", "ci_low"] <= table.loc["b", "mean_cc"] <= table.loc["b", "ci_high"]
+
+
+def test_planted_movie_is_driven_by_the_rf_luminance_and_keeps_everything_else():
+    from alignlib.experiments.vist import workflow as W
+    from alignlib.metrics.neural_prediction import pearson_cc
+
+    movie = _synthetic_movie(n_bins=300)
+    rng = np.random.default_rng(3)
+    # smooth frames so that a 30 ms bin with a 400 ms kernel sees a learnable signal
+    frames = np.cumsum(rng.standard_normal((300, 20, 20)), axis=0).astype(np.float32)
+    movie = type(movie)(**{**movie.__dict__, "frames": frames})
+    a, b = W.planted_movie(movie, seed=0), W.planted_movie(movie, seed=0)
+    assert a.name == "Synthetic-planted0" and a.counts.shape == (30, 300, movie.n_cells)
+    np.testing.assert_array_equal(a.rates, b.rates)                       # deterministic
+    assert a.features is movie.features and a.rf_grid is movie.rf_grid and a.frames is movie.frames
+    np.testing.assert_allclose(a.rates, a.counts.mean(0), rtol=1e-6)
+    # the planted responses follow each cell's RF luminance (a linear readout of lagged luminance predicts them) ...
+    from skimage.transform import resize
+
+    w = np.stack([resize(g, (20, 20), order=0, anti_aliasing=False) for g in movie.rf_grid]).reshape(movie.n_cells, -1)
+    lum = frames.reshape(300, -1) @ w.T
+    lagged = np.stack([np.roll(lum, k, axis=0) for k in range(14)], 2)[20:]
+    cc = [np.corrcoef(lagged[:, c] @ np.linalg.lstsq(lagged[:, c], a.rates[20:, c], rcond=None)[0], a.rates[20:, c])[0, 1]
+          for c in range(movie.n_cells)]
+    assert np.mean(cc) > 0.5
+    # ... and another seed plants other cells
+    assert np.nanmean(pearson_cc(W.planted_movie(movie, seed=1).rates, a.rates)) < 0.9

@@ -12,13 +12,19 @@ Layout, as published on Dryad (and copied under ``<ALIGNLIB_DATA_DIR>/onken2016`
 
 Choices (shown with their evidence on the book's data page, ``notebooks/vist/data.py``):
 
-* Frame period :data:`DEFAULT_FRAME_MS` = 10 ms: 1800 frames of Movie 1 against spike times that end at
-  18 000 ms in every trial (:func:`frame_rate_evidence`). The Vi-ST paper bins at 33 ms for its own
-  (private, 30 Hz) recording; a bin equal to the frame period is what keeps one response bin per frame.
+* Frame period :data:`DEFAULT_FRAME_MS` = 10 ms, movie onset at spike time 0: a working reading, not an
+  established one. 1800 frames of Movie 1 fit the 18 000 ms trials (:func:`frame_rate_evidence`), but the
+  Vi-ST paper describes the same lab's movies as 30 Hz, and the data page's scan of frame periods and onsets
+  (:mod:`alignlib.experiments.vist.timing`) finds no timing at which the frames predict the spikes.
 * Movie identity: :data:`MOVIE_OF` follows the Dryad README's naming swap (``Movie1Exp2`` saw movie 2,
-  ``Movie2Exp2`` saw movie 1); :func:`naming_swap_evidence` is what the data page shows about it.
-* RF contours are in display coordinates; the movie is centred on the 800 x 600 display, so its top-left
-  pixel sits at :data:`MOVIE_ORIGIN_ON_DISPLAY` (every published contour falls inside that square).
+  ``Movie2Exp2`` saw movie 1). The data page's frame-period x onset scan
+  (:mod:`alignlib.experiments.vist.timing`) tries both movies for every recording; neither movie's frames
+  predict the movie spike trains at any timing it tries, so the data can neither confirm nor refute the swap
+  (nor the frame period).
+* RF contours are in display coordinates; the movie is centred on the 800 x 600 display (its corner at
+  :data:`MOVIE_ORIGIN_ON_DISPLAY`; every published contour falls inside it), and the contours' y runs opposite
+  to the frame rows (:data:`RF_Y_FLIPPED`). Both are checked on the flashed natural images of the same retinas,
+  whose responses the luminance inside each RF predicts only in this orientation (:func:`rf_orientation_evidence`).
 * Spikes after the last frame (Movie 2 has 1600 frames = 16 s but spike times run to 18 s) are dropped
   and counted in ``meta``; a cell without a spike in any trial is kept (indices stay aligned with its RF)
   and listed in ``meta["silent_cells"]``; contour points outside the frame are clipped (cells listed in
@@ -42,7 +48,8 @@ __all__ = ["RECORDINGS", "MOVIE_OF", "MOVIE_FRAMES", "DEFAULT_FRAME_MS", "DRYAD_
            "RetinaRecording", "load_recording", "load_frames", "read_spike_times", "read_rf_contours",
            "bin_spike_times", "contour_masks", "contour_area_on_grid", "split_windows", "default_dir",
            "verify_checksums", "population_rate", "frame_rate_evidence", "reliability_by_window",
-           "naming_swap_evidence"]
+           "load_natural_images", "natural_image_counts", "rf_orientation_evidence",
+           "RF_Y_FLIPPED"]
 
 DRYAD_DOI = "10.5061/dryad.4ch10"
 RECORDINGS = ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2")
@@ -55,11 +62,29 @@ DEFAULT_FRAME_MS = 10.0
 ORIGINAL_SIDE = 360
 DISPLAY_SIZE = (800, 600)  # (width, height) of the OLED display in pixels
 MOVIE_ORIGIN_ON_DISPLAY = ((DISPLAY_SIZE[0] - ORIGINAL_SIDE) / 2, (DISPLAY_SIZE[1] - ORIGINAL_SIDE) / 2)
+#: the contours' display y runs opposite to the stimulus rows (row 0 of a frame, as MATLAB reads it, sits at the
+#: largest display y): on the natural-image recordings this orientation, and no other of the eight, makes the
+#: luminance inside each RF predict the flash responses (:func:`rf_orientation_evidence`)
+RF_Y_FLIPPED = True
+NATURAL_IMAGE_SIDE = 256
 
-#: sha256 of the published files this package reads (the neural data; the 3400 movie frames are checked
-#: by :func:`verify_checksums` through their count and sizes). Filled from the Dryad files; a file not
-#: listed is reported as unverifiable, never silently accepted.
-SHA256: dict[str, str] = {}
+#: sha256 of the published neural-data files this package reads, pinned from the copy this book is built with
+#: (the Dryad originals, unmodified; the movie frames are not pinned because that copy is 2x2-binned, and the
+#: loader checks their count and sizes instead). :func:`verify_checksums` raises on a mismatch.
+SHA256: dict[str, str] = {
+    "NeuralData/Spikes/Movie1Exp1.mat": "19346c1c00ba1c2463623eae699d47c17be23a79cab5e62944a74de719eb70f1",
+    "NeuralData/Spikes/Movie1Exp2.mat": "20ee3ffa89596a6272adda50847ff874d314313c65f051b794f8729e144b86af",
+    "NeuralData/Spikes/Movie2Exp1.mat": "280daaf7d64252e79761c2e6945d8cbec4f784872ff33a5715e94c82f353be8c",
+    "NeuralData/Spikes/Movie2Exp2.mat": "9432941af5b8cd42bff440ad2f872e27f980abe8d3e2ab7b8941a7456115ef05",
+    "NeuralData/Spikes/NaturalImages1.mat": "7e91e1d7523f18dd0220474930b0a597e8199708bb583549f33754c4c0cfb0b2",
+    "NeuralData/Spikes/NaturalImages2.mat": "0b857caf5b0c7f33c45585251c03dcaddeb3922a4afa0022ce1ab98a002168bc",
+    "NeuralData/ReceptiveFields/Movie1Exp1.mat": "1617e84f7ca7ddf36a1665d66e87ad938c5c103ab7769c0953496f732a5214e1",
+    "NeuralData/ReceptiveFields/Movie1Exp2.mat": "94573987120dbe4bcede1993e0cc2a91c7fdb38a42037e8ec7dfee53bf403d0a",
+    "NeuralData/ReceptiveFields/Movie2Exp1.mat": "84bf7c7034085ed2e1fd4a73d2aadc5a01e2425ba0848f50d4035d9862c4de4a",
+    "NeuralData/ReceptiveFields/Movie2Exp2.mat": "35ecad8d3f4d49189e3998d2b7918dcf514fa62298ed37e5ac45f1aa663542b1",
+    "NeuralData/ReceptiveFields/NaturalImages1.mat": "9f131afef20b09243033011f88a22e47748d8c298212d54d25cdef83b2f25944",
+    "NeuralData/ReceptiveFields/NaturalImages2.mat": "2035ee424bf487fc41609985e53fcf4c1ac66bb069cc80e96fe8530d804c91f7",
+}
 
 
 def default_dir() -> Path:
@@ -170,10 +195,18 @@ def load_frames(movie: int, root: str | Path | None = None, n_frames: int | None
     return frames.astype(np.float32) / 255.0
 
 
-def _display_to_frame(contour: np.ndarray, side: int) -> np.ndarray:
-    """(2, n) display [x; y] -> frame pixel [x; y] on a ``side`` x ``side`` copy of the 360-px movie."""
-    origin = np.asarray(MOVIE_ORIGIN_ON_DISPLAY)[:, None]
-    return (contour - origin) * (side / ORIGINAL_SIDE)
+def _display_to_frame(contour: np.ndarray, side: int, original_side: int = ORIGINAL_SIDE) -> np.ndarray:
+    """(2, n) display [x; y] -> frame pixel [x; y] on a ``side`` x ``side`` copy of an ``original_side`` stimulus.
+
+    The stimulus is centred on the display; its rows run opposite to the display y of the contours
+    (:data:`RF_Y_FLIPPED`, established by :func:`rf_orientation_evidence`).
+    """
+    ox, oy = (DISPLAY_SIZE[0] - original_side) / 2, (DISPLAY_SIZE[1] - original_side) / 2
+    x = contour[0] - ox
+    y = contour[1] - oy
+    if RF_Y_FLIPPED:
+        y = original_side - y
+    return np.stack([x, y]) * (side / original_side)
 
 
 def contour_masks(contours: list[np.ndarray], side: int) -> tuple[np.ndarray, list[int]]:
@@ -367,28 +400,84 @@ def reliability_by_window(name: str, root: str | Path | None = None, bin_ms: flo
     return np.array(out)
 
 
-def naming_swap_evidence(root: str | Path | None = None, n_frames: int = 1600, frame_ms: float | None = None,
-                         test_fraction: float = 0.25, **ln_kwargs) -> list[dict]:
-    """Which movie drives each recording: held-out CC of an LN model fitted on movie 1 vs on movie 2.
+# --- the flashed natural images (same retinas): a check of the receptive-field geometry -----------------------
 
-    For each recording, the trial-averaged counts over the first ``n_frames`` frame periods are paired
-    with the first ``n_frames`` frames of each movie; an LN model
-    (:class:`alignlib.models.linear_nonlinear.LinearNonlinear`) is fitted on the first part and scored
-    (mean CC over cells) on the held-out end. The movie the retina saw should predict better.
+#: the natural-image recording of each experiment (same cells, same RF file as that experiment's movies)
+NATURAL_IMAGE_RECORDINGS = {"Exp1": "NaturalImages1", "Exp2": "NaturalImages2"}
+
+
+def load_natural_images(root: str | Path | None = None) -> np.ndarray:
+    """The 60 flashed natural images as (60, side, side) float32 in [0, 1] (MATLAB column-major transposed)."""
+    folder = _root(root) / "Stimuli" / "NaturalImages"
+    files = sorted(folder.glob("image*.raw"), key=lambda p: int(re.sub(r"\D", "", p.stem) or -1))
+    if not files:
+        raise FileNotFoundError(f"{folder}: no imageNNN.raw files (Dryad layout: Stimuli/NaturalImages/)")
+    out = []
+    for f in files:
+        raw = np.fromfile(f, dtype=np.uint8)
+        side = int(round(np.sqrt(raw.size)))
+        if side * side != raw.size:
+            raise DataFormatError(f"{f}: {raw.size} bytes is not a square uint8 image")
+        out.append(raw.reshape(side, side).T)
+    if len({a.shape for a in out}) != 1:
+        raise DataFormatError(f"{folder}: images of different sizes")
+    return np.stack(out).astype(np.float32) / 255.0
+
+
+def natural_image_counts(name: str, root: str | Path | None = None,
+                         window_ms: tuple[float, float] = (0.0, 300.0)) -> np.ndarray:
+    """(images, cells) spike counts in ``window_ms`` after each flash onset, averaged over trials.
+
+    ``Spikes`` of a natural-image file is a cell vector (one entry per image), each a (cells x trials) cell array.
     """
-    from alignlib.metrics.neural_prediction import pearson_cc
-    from alignlib.models.linear_nonlinear import LinearNonlinear
+    path = _root(root) / "NeuralData" / "Spikes" / f"{name}.mat"
+    per_image = np.ravel(_loadmat(path, "Spikes")["Spikes"])
+    counts = []
+    for k, entry in enumerate(per_image):
+        if getattr(entry, "dtype", None) != object or entry.ndim != 2:
+            raise DataFormatError(f"{path}: image {k}: expected a (cells x trials) cell array, got {type(entry)}")
+        counts.append([[np.count_nonzero((np.ravel(t) >= window_ms[0]) & (np.ravel(t) < window_ms[1]))
+                        for t in row] for row in entry])
+    return np.asarray(counts, dtype=np.float64).mean(axis=2)
+
+
+_ORIENTATIONS = {"as loaded": lambda a: a, "rows flipped": lambda a: a[::-1], "columns flipped": lambda a: a[:, ::-1],
+                 "rotated 180": lambda a: a[::-1, ::-1], "transposed": lambda a: a.T,
+                 "transposed, rows flipped": lambda a: a.T[::-1], "transposed, columns flipped": lambda a: a.T[:, ::-1],
+                 "transposed, rotated 180": lambda a: a.T[::-1, ::-1]}
+
+
+def rf_orientation_evidence(root: str | Path | None = None, n_shuffles: int = 50, seed: int = 0) -> list[dict]:
+    """Which image orientation makes the luminance inside each RF predict the responses to flashed images?
+
+    For each natural-image recording and each of the 8 orientations of the images relative to this loader's
+    geometry (RF contours mapped by :func:`_display_to_frame`, "as loaded" = the loader's), the mean over cells of
+    |r| between the mean luminance inside the cell's RF and its spike count (0-300 ms) across the 60 images.
+    Control: the same statistic in the loader's geometry with the images shuffled across responses (mean and
+    s.d. over ``n_shuffles`` permutations). The geometry the retina saw should stand far above the rest.
+    """
     root = _root(root)
-    frame_ms = float(DEFAULT_FRAME_MS if frame_ms is None else frame_ms)
-    movies = {m: load_frames(m, root)[:n_frames] for m in MOVIE_FRAMES}
+    images = load_natural_images(root)
+    side = images.shape[1]
+    rng = np.random.default_rng(seed)
     rows = []
-    for name in RECORDINGS:
-        rates = population_rate(name, root, frame_ms, n_frames * frame_ms)
-        train, test = split_windows(n_frames, test_fraction, gap=0)
-        row = {"recording": name, "movie_by_name": MOVIE_BY_NAME[name], "movie_by_readme": MOVIE_OF[name]}
-        for m, frames in movies.items():
-            model = LinearNonlinear(**ln_kwargs).fit(frames[train], rates[train])
-            cc = pearson_cc(model.predict(frames)[test], rates[test])
-            row[f"heldout_cc_movie{m}"] = float(np.nanmean(cc))
-        rows.append(row)
+    for exp, name in NATURAL_IMAGE_RECORDINGS.items():
+        counts = natural_image_counts(name, root)
+        contours = [_display_to_frame(c, side, original_side=side)
+                    for c in read_rf_contours(root / "NeuralData" / "ReceptiveFields" / f"{name}.mat")]
+        masks, _ = contour_masks(contours, side)
+        responsive = counts.std(axis=0) > 0
+
+        def mean_abs_r(imgs):
+            lum = imgs.reshape(len(imgs), -1) @ masks.reshape(len(masks), -1).T.astype(np.float32)
+            lum = lum / np.maximum(masks.reshape(len(masks), -1).sum(1), 1)
+            r = [abs(np.corrcoef(lum[:, c], counts[:, c])[0, 1]) for c in np.flatnonzero(responsive)]
+            return float(np.nanmean(r))
+
+        null = [mean_abs_r(images[rng.permutation(len(images))]) for _ in range(n_shuffles)]
+        for label, fn in _ORIENTATIONS.items():
+            rows.append({"recording": name, "experiment": exp, "orientation": label,
+                         "mean_abs_r": mean_abs_r(np.stack([fn(a) for a in images])),
+                         "shuffled_mean_abs_r": float(np.mean(null)), "shuffled_sd": float(np.std(null)),
+                         "n_cells": int(responsive.sum()), "n_images": int(len(images))})
     return rows

@@ -77,9 +77,10 @@ LEGACY_QUICK: dict[str, Any] = {**PAPER, "twin_size": "quick", "width": "quick",
 TABLE1: dict[str, dict[str, Any]] = {
     "paper": {"mice": list(MICE), "seeds": [0, 1, 2], "epochs": None, "regime_images": [280, 560, 1120, 2240],
               "regime_neurons": [500, 1000, 2500, 10000], "regime_models": ["dina", "vgg16-mlp", "linear"]},
-    # quick (book budget): 2 epochs per row, neuron grid of 3 sizes; VGG curves in paper only
-    "quick": {"mice": ["M1"], "seeds": [0], "epochs": 2, "regime_images": [100, 200, 400, 800],
-              "regime_neurons": [150, 300, 600], "regime_models": ["dina", "linear"]},
+    # quick (book budget): 2 epochs per row, two sizes per regime grid (beside the full-size point); VGG curves
+    # in paper only
+    "quick": {"mice": ["M1"], "seeds": [0], "epochs": 2, "regime_images": [200, 800],
+              "regime_neurons": [150, 600], "regime_models": ["dina", "linear"]},
     # smoke: a few rows only (the page must run in seconds); "rows" names the rows kept per group
     "smoke": {"mice": ["M1"], "seeds": [0], "epochs": 1, "regime_images": [30, 64], "regime_neurons": [50, 150],
               "regime_models": ["linear"], "linear_methods": ["ridge"],
