@@ -48,15 +48,15 @@ def _write(root, name="Movie1Exp1", n_frames=(30, 20), contours=None, spikes=Non
 def test_load_bins_counts_frames_and_masks(tmp_path, monkeypatch):
     monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
     root = _write(tmp_path)
-    rec = onken.load_recording("Movie1Exp1", root)
-    assert rec.movie == 1 and rec.frame_ms == 10.0
+    rec = onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0)
+    assert rec.movie == 1 and rec.frame_ms == 10.0 and rec.meta["timing"] == "given by the caller"
     assert rec.frames.shape == (30, SIDE, SIDE) and rec.frames.dtype == np.float32
     assert rec.frames[3, 3].min() == 1.0 and rec.frames[3, 4].max() == 0.0   # transposed back: row 3 lit
     assert rec.counts.shape == (4, 30, 3)
     assert rec.counts[0, 1, 0] == 2 and rec.counts[0, 0, 0] == 1 and rec.counts[0, 29, 0] == 1
     assert rec.counts[:, 10, 1].tolist() == [1] * 4 and rec.counts[:, 20, 1].tolist() == [1] * 4
     np.testing.assert_allclose(rec.rates, rec.counts.mean(0))
-    assert rec.meta["silent_cells"] == [2] and rec.meta["n_spikes_after_last_frame"] == 0
+    assert rec.meta["silent_cells"] == [2] and rec.meta["n_spikes_outside_frames"] == 0
     # square 36 display px -> 3.6 frame px at side 36 (360 -> 36)
     assert rec.rf_masks.shape == (3, SIDE, SIDE) and 9 <= rec.rf_masks[0].sum() <= 16
     # display y runs opposite to the frame rows (RF_Y_FLIPPED): the square at the display's top edge of the
@@ -70,16 +70,35 @@ def test_load_bins_counts_frames_and_masks(tmp_path, monkeypatch):
 
 def test_drop_silent_and_spikes_after_movie(tmp_path, monkeypatch):
     monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
-    rec = onken.load_recording("Movie1Exp1", _write(tmp_path), frame_ms=5.0, drop_silent=True)
+    rec = onken.load_recording("Movie1Exp1", _write(tmp_path), frame_ms=5.0, onset_ms=0.0, drop_silent=True)
     assert rec.counts.shape == (4, 30, 2) and len(rec.rf_contours) == 2 and rec.rf_masks.shape[0] == 2
-    assert rec.meta["n_spikes_after_last_frame"] == 1 + 4  # 299 ms once, 200 ms in 4 trials (movie ends at 150 ms)
+    assert rec.meta["n_spikes_outside_frames"] == 1 + 4  # 299 ms once, 200 ms in 4 trials (movie ends at 150 ms)
 
 
-def test_readme_swap_loads_other_movie(tmp_path, monkeypatch):
+def test_movie_follows_the_file_name_and_pinned_timing_cuts_the_movie(tmp_path, monkeypatch):
     monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
     monkeypatch.setitem(onken.MOVIE_FRAMES, 2, 20)
-    rec = onken.load_recording("Movie1Exp2", _write(tmp_path, name="Movie1Exp2"))
-    assert rec.movie == 2 and rec.n_frames == 20 and rec.meta["movie_by_name"] == 1
+    root = _write(tmp_path, name="Movie1Exp2")
+    monkeypatch.setattr(onken, "TRIAL_MS", 150.0)
+    monkeypatch.setattr(onken, "FRAME_MS", 10.0)
+    # the trial starts 40 ms into the movie: frames 4..18 (15 frames of 10 ms in 150 ms) are on screen
+    monkeypatch.setitem(onken.TIMING, "Movie1Exp2", -40.0)
+    rec = onken.load_recording("Movie1Exp2", root)
+    assert rec.movie == 1 and rec.meta["movie_by_readme"] == 2
+    assert rec.meta["first_frame"] == 4 and rec.n_frames == 15 and rec.meta["onset_ms"] == -40.0
+    assert rec.frames[0, 4].min() == 1.0          # frame 4 (row 4 lit) is the first kept frame
+    # spike at 5 ms (trial time) falls in frame 4 = bin 0; 15.5 ms -> bin 1; 299 ms is after the trial's frames
+    assert rec.counts[0, 0, 0] == 1 and rec.counts[0, 1, 0] == 2
+    # a movie starting 25 ms after trial start: frame 0 from 25 ms, spikes before it are dropped
+    monkeypatch.setitem(onken.TIMING, "Movie1Exp2", 25.0)
+    rec = onken.load_recording("Movie1Exp2", root)
+    assert rec.meta["first_frame"] == 0 and rec.n_frames == 12  # floor((150 - 25) / 10)
+    assert rec.counts[:, 0, 0].tolist() == [0, 0, 1, 1]        # the 25 ms spikes of trials 2, 3 -> bin 0
+    monkeypatch.setitem(onken.TIMING, "Movie1Exp2", None)
+    rec = onken.load_recording("Movie1Exp2", root)
+    assert rec.frame_ms == onken.DEFAULT_FRAME_MS and "no timing found" in rec.meta["timing"]
+    with pytest.raises(ValueError, match="frames inside"):
+        onken.load_recording("Movie1Exp2", root, frame_ms=10.0, onset_ms=200.0)
 
 
 def test_bad_inputs(tmp_path, monkeypatch):
@@ -95,9 +114,9 @@ def test_bad_inputs(tmp_path, monkeypatch):
     monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
     outside = [np.array([[0, 10, 10], [0, 0, 10]], float)] * 3
     with pytest.raises(DataFormatError, match="outside"):
-        onken.load_recording("Movie1Exp1", _write(tmp_path / "b", contours=outside))
+        onken.load_recording("Movie1Exp1", _write(tmp_path / "b", contours=outside), frame_ms=10.0, onset_ms=0.0)
     partly = [np.array([[200, 260, 260], [120, 120, 160]], float)] * 3
-    rec = onken.load_recording("Movie1Exp1", _write(tmp_path / "c", contours=partly))
+    rec = onken.load_recording("Movie1Exp1", _write(tmp_path / "c", contours=partly), frame_ms=10.0, onset_ms=0.0)
     assert rec.meta["rf_clipped_cells"] == [0, 1, 2]
     (tmp_path / "a" / "Stimuli" / "Movie1" / "frame0002.raw").write_bytes(b"\0" * 10)
     with pytest.raises(DataFormatError, match="bytes"):

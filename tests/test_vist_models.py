@@ -224,10 +224,12 @@ def test_planted_movie_is_driven_by_the_rf_luminance_and_keeps_everything_else()
     frames = np.cumsum(rng.standard_normal((300, 20, 20)), axis=0).astype(np.float32)
     movie = type(movie)(**{**movie.__dict__, "frames": frames})
     a, b = W.planted_movie(movie, seed=0), W.planted_movie(movie, seed=0)
-    assert a.name == "Synthetic-planted0" and a.counts.shape == (30, 300, movie.n_cells)
+    assert a.name == "Synthetic-planted0-ownrates" and a.counts.shape == (30, 300, movie.n_cells)
     np.testing.assert_array_equal(a.rates, b.rates)                       # deterministic
     assert a.features is movie.features and a.rf_grid is movie.rf_grid and a.frames is movie.frames
     np.testing.assert_allclose(a.rates, a.counts.mean(0), rtol=1e-6)
+    # each planted cell fires at about the mean rate of the recorded cell it replaces
+    np.testing.assert_allclose(a.rates.mean(0), movie.rates.mean(0), rtol=0.25)
     # the planted responses follow each cell's RF luminance (a linear readout of lagged luminance predicts them) ...
     from skimage.transform import resize
 

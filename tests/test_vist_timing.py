@@ -70,3 +70,19 @@ def test_grid_and_bad_inputs():
         T.scan_onsets(np.zeros((10, 2)), lum, 20.0, np.array([5.0]))
     with pytest.raises(ValueError, match="cells"):
         T.scan_onsets(np.zeros((10, 3)), lum, 20.0, np.array([0.0]))
+
+
+def test_scan_recording_finds_the_driving_movie_and_its_nulls_stay_low():
+    lum1, lum2 = _smooth_luminance(600, 6, seed=0), _smooth_luminance(600, 6, seed=5)
+    n_bins, P, onset = 800, 20.0, -1500.0
+    rates = T.planted_rates(lum1, P, onset, n_bins, seed=0)
+    curves, s = T.scan_recording(rates, {1: lum1, 2: lum2}, 1, [10.0, 20.0], [19.5, 20.5], P, onset, n_bins * 10.0)
+    assert set(curves.movie) == {1, 2} and set(curves[curves.movie == 1].frame_ms) == {10.0, 19.5, 20.0, 20.5}
+    assert set(curves[curves.movie == 2].frame_ms) == {10.0, 20.0}
+    assert s["found"] and s["best_frame_ms"] == P and abs(s["best_onset_ms"] - onset) <= 2 * P
+    assert s["best_cc_movie1_at_20.0ms"] > 0.5 > s["best_cc_movie2_at_20.0ms"]
+    assert s["null_time_reversed"] < 0.3 and s["null_rf_shuffled"] < 0.3
+    assert s["cv_cc_at_loader_timing"] > 0.4
+    # responses driven by neither movie: nothing is found
+    noise = np.random.default_rng(2).poisson(0.2, size=(n_bins, 6)).astype(float)
+    assert not T.scan_recording(noise, {1: lum1, 2: lum2}, 1, [20.0], [], P, None, n_bins * 10.0)[1]["found"]

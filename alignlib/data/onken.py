@@ -12,15 +12,15 @@ Layout, as published on Dryad (and copied under ``<ALIGNLIB_DATA_DIR>/onken2016`
 
 Choices (shown with their evidence on the book's data page, ``notebooks/vist/data.py``):
 
-* Frame period :data:`DEFAULT_FRAME_MS` = 10 ms, movie onset at spike time 0: a working reading, not an
-  established one. 1800 frames of Movie 1 fit the 18 000 ms trials (:func:`frame_rate_evidence`), but the
-  Vi-ST paper describes the same lab's movies as 30 Hz, and the data page's scan of frame periods and onsets
-  (:mod:`alignlib.experiments.vist.timing`) finds no timing at which the frames predict the spikes.
-* Movie identity: :data:`MOVIE_OF` follows the Dryad README's naming swap (``Movie1Exp2`` saw movie 2,
-  ``Movie2Exp2`` saw movie 1). The data page's frame-period x onset scan
-  (:mod:`alignlib.experiments.vist.timing`) tries both movies for every recording; neither movie's frames
-  predict the movie spike trains at any timing it tries, so the data can neither confirm nor refute the swap
-  (nor the frame period).
+* Timing: the files state neither the frame period nor where the movie starts within a trial. The data page's
+  scan of frame periods and movie onsets (:mod:`alignlib.experiments.vist.timing`) finds one frame period,
+  :data:`FRAME_MS` = 12.45 ms (about 80 Hz), at which the frames predict the spikes of three recordings, each with
+  its own onset (:data:`TIMING`); time-reversed frames and receptive fields shuffled across cells do not. No
+  timing is found for ``Movie2Exp1``: it is loaded at the working reading (:data:`DEFAULT_FRAME_MS` = 10 ms, onset
+  0) and flagged in ``meta["timing"]``.
+* Movie identity: :data:`MOVIE_OF` follows the file names. At the timing above, each experiment-2 recording is
+  predicted by the movie its file name says, not by the other one, so the Dryad README's naming swap
+  (:data:`MOVIE_BY_README`) is contradicted by the data.
 * RF contours are in display coordinates; the movie is centred on the 800 x 600 display (its corner at
   :data:`MOVIE_ORIGIN_ON_DISPLAY`; every published contour falls inside it), and the contours' y runs opposite
   to the frame rows (:data:`RF_Y_FLIPPED`). Both are checked on the flashed natural images of the same retinas,
@@ -44,7 +44,8 @@ from skimage.draw import polygon
 from alignlib.data.errors import ChecksumError, DataFormatError
 from alignlib.paths import data_dir
 
-__all__ = ["RECORDINGS", "MOVIE_OF", "MOVIE_FRAMES", "DEFAULT_FRAME_MS", "DRYAD_DOI", "SHA256",
+__all__ = ["RECORDINGS", "MOVIE_OF", "MOVIE_BY_README", "MOVIE_FRAMES", "DEFAULT_FRAME_MS", "FRAME_MS", "TIMING",
+           "TRIAL_MS", "recording_timing", "DRYAD_DOI", "SHA256",
            "RetinaRecording", "load_recording", "load_frames", "read_spike_times", "read_rf_contours",
            "bin_spike_times", "contour_masks", "contour_area_on_grid", "split_windows", "default_dir",
            "verify_checksums", "population_rate", "frame_rate_evidence", "reliability_by_window",
@@ -53,10 +54,20 @@ __all__ = ["RECORDINGS", "MOVIE_OF", "MOVIE_FRAMES", "DEFAULT_FRAME_MS", "DRYAD_
 
 DRYAD_DOI = "10.5061/dryad.4ch10"
 RECORDINGS = ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2")
-#: the movie each recording actually saw: the Dryad README's naming swap for experiment 2
-MOVIE_OF = {"Movie1Exp1": 1, "Movie2Exp1": 2, "Movie1Exp2": 2, "Movie2Exp2": 1}
-#: the movie each file NAME claims (before the swap), kept for the page's comparison
-MOVIE_BY_NAME = {name: int(name[5]) for name in RECORDINGS}
+#: the movie each recording saw: the one its file name says (the data page's timing scan supports this, not the
+#: README's swap)
+MOVIE_OF = {name: int(name[5]) for name in RECORDINGS}
+MOVIE_BY_NAME = MOVIE_OF
+#: the Dryad README's claim ("Movie2Exp2 - Recording 2 with movie 1; Movie1Exp2 - Recording 2 with movie 2")
+MOVIE_BY_README = {"Movie1Exp1": 1, "Movie2Exp1": 2, "Movie1Exp2": 2, "Movie2Exp2": 1}
+#: length of every movie trial in the spike files (ms)
+TRIAL_MS = 18000.0
+#: the frame period at which the frames predict the spikes (data page: scan of 10-50 ms, refined in 0.05 ms steps)
+FRAME_MS = 12.45
+#: per recording, the movie onset in ms after trial start (negative: the trial starts inside the movie) at
+#: :data:`FRAME_MS`, from the data page's scan; None: no timing found (loaded at the working reading)
+TIMING: dict[str, float | None] = {"Movie1Exp1": -1510.0, "Movie2Exp1": None, "Movie1Exp2": 2590.0,
+                                   "Movie2Exp2": -170.0}
 MOVIE_FRAMES = {1: 1800, 2: 1600}
 DEFAULT_FRAME_MS = 10.0
 ORIGINAL_SIDE = 360
@@ -278,23 +289,45 @@ class RetinaRecording:
         return contour_area_on_grid(self.rf_contours, self.frames.shape[1], grid=side)
 
 
-def load_recording(name: str, root: str | Path | None = None, frame_ms: float | None = None,
-                   drop_silent: bool = False) -> RetinaRecording:
-    """Load a movie recording (one of :data:`RECORDINGS`) with its movie (after the naming swap).
+def recording_timing(name: str) -> tuple[float, float, str]:
+    """(frame period ms, movie onset ms, source) of a recording: the pinned :data:`TIMING` at :data:`FRAME_MS`,
+    else the working reading (:data:`DEFAULT_FRAME_MS`, onset 0)."""
+    onset = TIMING.get(name)
+    if onset is None:
+        return DEFAULT_FRAME_MS, 0.0, "working reading (10 ms, onset 0): no timing found by the data page's scan"
+    return FRAME_MS, float(onset), f"data page's scan: {FRAME_MS} ms per frame, onset {onset:+.0f} ms"
 
-    Spike times are binned at the frame period (``frame_ms``, default :data:`DEFAULT_FRAME_MS`) over the
-    movie's frames; ``drop_silent`` removes cells without any spike (else kept and listed in meta).
+
+def load_recording(name: str, root: str | Path | None = None, frame_ms: float | None = None,
+                   onset_ms: float | None = None, drop_silent: bool = False) -> RetinaRecording:
+    """Load a movie recording (one of :data:`RECORDINGS`) with its movie, cut to the frames shown in a trial.
+
+    The frame ``k`` of the movie is on screen from ``onset_ms + k * frame_ms`` ms after trial start (defaults:
+    :func:`recording_timing`). The recording keeps the frames wholly inside the trial (``meta["first_frame"]``
+    is the first one's index in the movie) and counts spikes in one bin per kept frame; spikes outside those
+    frames are dropped and counted. ``drop_silent`` removes cells without any spike (else kept and listed).
     """
     if name not in RECORDINGS:
         raise ValueError(f"unknown recording {name!r}; the movie recordings are {', '.join(RECORDINGS)}")
     root = _root(root)
-    frame_ms = float(DEFAULT_FRAME_MS if frame_ms is None else frame_ms)
+    default_ms, default_onset, source = recording_timing(name)
+    if frame_ms is not None or onset_ms is not None:
+        source = "given by the caller"
+    frame_ms = float(default_ms if frame_ms is None else frame_ms)
+    onset_ms = float(default_onset if onset_ms is None else onset_ms)
     if not frame_ms > 0:
         raise ValueError(f"frame_ms must be positive, got {frame_ms}")
     movie = MOVIE_OF[name]
     spikes = read_spike_times(root / "NeuralData" / "Spikes" / f"{name}.mat")
     frames = load_frames(movie, root)
-    counts, dropped = bin_spike_times(spikes, frames.shape[0], frame_ms)
+    first = max(0, int(np.ceil(-onset_ms / frame_ms - 1e-9)))
+    last = min(frames.shape[0], int(np.floor((TRIAL_MS - onset_ms) / frame_ms + 1e-9)))
+    if last - first < 2:
+        raise ValueError(f"{name}: onset {onset_ms} ms and {frame_ms} ms per frame leave {max(0, last - first)} "
+                         f"frames inside the {TRIAL_MS:.0f} ms trial")
+    frames = frames[first:last]
+    shift = onset_ms + first * frame_ms
+    counts, dropped = bin_spike_times([[t - shift for t in row] for row in spikes], frames.shape[0], frame_ms)
     n_spikes = int(sum(t.size for row in spikes for t in row))
     contours_display = read_rf_contours(root / "NeuralData" / "ReceptiveFields" / f"{name}.mat")
     if len(contours_display) != counts.shape[2]:
@@ -310,8 +343,10 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
         counts, masks = counts[:, :, kept], masks[kept]
         contours = [contours[i] for i in kept]
     meta = {"source": f"Onken et al. 2016, Dryad doi:{DRYAD_DOI}", "root": str(root),
-            "movie_by_name": MOVIE_BY_NAME[name], "n_spikes": n_spikes,
-            "n_spikes_after_last_frame": dropped, "movie_ms": frames.shape[0] * frame_ms,
+            "movie_by_readme": MOVIE_BY_README[name], "n_spikes": n_spikes, "frame_ms": frame_ms,
+            "onset_ms": onset_ms, "first_frame": first, "timing": source,
+            "n_spikes_outside_frames": dropped,
+            "movie_ms": frames.shape[0] * frame_ms,
             "last_spike_ms": float(max((t.max() for row in spikes for t in row if t.size), default=0.0)),
             "silent_cells": silent, "cells_kept": kept.tolist(), "rf_clipped_cells": clipped,
             "frame_side": side}

@@ -12,17 +12,19 @@ from alignlib.experiments.profiles import resolve_settings
 
 __all__ = ["PAPER", "PROFILES", "resolve", "EXPERIMENTS", "PROTOCOLS"]
 
-#: the two public experiments; each recorded the same cells under both movies
+#: the two public experiments; each recorded the same cells under both movies. Only experiment 2 has a timing
+#: for both movies (``alignlib.data.onken.TIMING``: none is found for Movie2Exp1), so the profiles use it; Exp1
+#: can be asked for, with its movie-2 recording at the working reading (flagged on the pages)
 EXPERIMENTS = ("Exp1", "Exp2")
 #: (train movie, test movie): within-movie (held-out segment) and cross-movie
 PROTOCOLS = ((1, 1), (2, 2), (1, 2), (2, 1))
 
 PAPER: dict[str, Any] = {
-    # data: 3 frames (30 ms) per bin ~ the paper's 33 ms bins, so Table 1's kernel lengths (in bins) span the
+    # data: 3 frames (3 x 12.45 = 37 ms) per bin ~ the paper's 33 ms bins, so Table 1's kernel lengths (in bins) span the
     # response durations they were chosen for; within-movie test = the last 20 % (our choice; the paper does
     # not say), with a gap of 10 bins between the training and the test segment
     "frames_per_bin": 3, "test_fraction": 0.2, "gap_bins": 10,
-    "experiments": list(EXPERIMENTS), "seeds": [0, 1, 2],
+    "experiments": ["Exp2"], "seeds": [0, 1, 2],
     # the paper validates cross-movie on the whole other movie after training on the whole movie
     "cross_uses_whole_movie": True,
     # prior (the notebook's `prior_weights` switches to pretrained DINOv2): random-init fallback config, layer
@@ -47,12 +49,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     # the frames — the training page's positive control — 15 steps left Vi-ST at chance, 60 steps reach a mean CC
     # of about 0.5 within-movie), cross-movie evaluated with the within-movie run (trained on the first 80 % of
     # the movie)
-    "quick": {**PAPER, "experiments": ["Exp1"], "seeds": [0], "cross_uses_whole_movie": False,
+    "quick": {**PAPER, "experiments": ["Exp2"], "seeds": [0], "cross_uses_whole_movie": False,
               "prior_config": "small", "prior_layer": 0, "width": 16, "c3tcn_layers": 4,
               "window": 32, "batch_size": 4, "batches_per_epoch": 5, "epochs": 12, "warmup_epochs": 2, "swa_epochs": 4,
               "mstcn_reduce": 4, "mstcn_width": 32, "mstcn_layers": 6,
               "ablation_layers": [0, 1], "ablation_cells": [1, "all"]},
-    "smoke": {**PAPER, "experiments": ["Exp1"], "seeds": [0], "cross_uses_whole_movie": False,
+    "smoke": {**PAPER, "experiments": ["Exp2"], "seeds": [0], "cross_uses_whole_movie": False,
               "prior_config": "tiny", "prior_layer": 0, "width": 4, "c3tcn_layers": 1,
               "window": 16, "batch_size": 2, "batches_per_epoch": 1, "epochs": 2, "warmup_epochs": 1, "swa_epochs": 1,
               "mstcn_reduce": 2, "mstcn_width": 8, "mstcn_stages": 1, "mstcn_layers": 2,

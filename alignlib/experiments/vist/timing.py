@@ -22,7 +22,8 @@ from typing import Sequence
 import numpy as np
 from scipy.signal import fftconvolve
 
-__all__ = ["LAG_EDGES_MS", "rf_luminance", "lagged_timeline", "scan_onsets", "planted_rates", "onset_grid"]
+__all__ = ["LAG_EDGES_MS", "FOUND_MARGIN", "rf_luminance", "lagged_timeline", "scan_onsets", "planted_rates",
+           "onset_grid", "scan_curve", "scan_recording"]
 
 #: temporal basis of the RF-luminance model: mean luminance in these windows before each response bin (ms)
 LAG_EDGES_MS = (0, 40, 80, 120, 170, 230, 300, 400)
@@ -143,11 +144,11 @@ def scan_onsets(rates: np.ndarray, lum: np.ndarray, frame_ms: float, onsets_ms: 
 
 def planted_rates(lum: np.ndarray, frame_ms: float, onset_ms: float, n_bins: int, bin_ms: float = 10.0,
                   n_trials: int = 30, seed: int = 0, lag_edges_ms: Sequence[float] = LAG_EDGES_MS,
-                  return_counts: bool = False) -> np.ndarray:
+                  return_counts: bool = False, mean_hz: float | np.ndarray = 20.0) -> np.ndarray:
     """Trial-averaged Poisson counts of model cells driven by ``lum`` at a known (frame period, onset).
 
     Each cell: a random biphasic kernel over the lag bins (OFF or ON at random), an exponential nonlinearity
-    scaled to a mean of about 20 Hz, ``n_trials`` Poisson trials averaged -> (n_bins, cells); the single trials,
+    scaled to a mean rate of ``mean_hz`` (one value, or one per cell), ``n_trials`` Poisson trials averaged -> (n_bins, cells); the single trials,
     (n_trials, n_bins, cells), with ``return_counts``. The kernels depend only on ``seed`` and the number of
     cells, so the same seed plants the same cells in another movie.
     """
@@ -163,7 +164,65 @@ def planted_rates(lum: np.ndarray, frame_ms: float, onset_ms: float, n_bins: int
     kernel = sign[:, None] * shape[None, :] * rng.uniform(0.7, 1.3, size=(lum.shape[1], 1))
     drive = np.einsum("tcl,cl->tc", Z, kernel)
     drive = drive / np.where(drive.std(0) > 0, drive.std(0), 1.0)
-    mean_count = 20.0 * bin_ms / 1000.0
+    mean_count = np.broadcast_to(np.asarray(mean_hz, dtype=float), (lum.shape[1],)) * bin_ms / 1000.0
     rate = mean_count * np.exp(drive) / np.exp(drive).mean(0)
     counts = rng.poisson(np.broadcast_to(rate, (n_trials,) + rate.shape))
     return counts if return_counts else counts.mean(0)
+
+
+#: a recording's timing counts as found when its best CV CC exceeds both nulls by at least this much
+FOUND_MARGIN = 0.03
+
+
+def scan_curve(rates: np.ndarray, lum: np.ndarray, frame_ms: float, duration_ms: float, bin_ms: float = 10.0):
+    """(onsets, mean-over-cells CV CC) of :func:`scan_onsets` over the whole :func:`onset_grid`."""
+    grid = onset_grid(len(lum), frame_ms, duration_ms, bin_ms)
+    return grid, _cell_mean(scan_onsets(rates, lum, frame_ms, grid, bin_ms))
+
+
+def _cell_mean(cc: np.ndarray) -> np.ndarray:
+    """Mean over cells (axis 1) ignoring NaN (cells without spikes); NaN where no cell has a value."""
+    counted = np.isfinite(cc).sum(axis=1)
+    return np.where(counted > 0, np.nansum(cc, axis=1) / np.maximum(counted, 1), np.nan)
+
+
+def scan_recording(rates: np.ndarray, lum_by_movie: dict, own_movie: int, periods: Sequence[float],
+                   fine_periods: Sequence[float], frame_ms: float, pinned_onset_ms: float | None,
+                   duration_ms: float, bin_ms: float = 10.0, seed: int = 0):
+    """The data page's timing scan of one recording -> (curves, summary).
+
+    ``curves``: rows (movie, frame_ms, onset_ms, cv_cc) for every movie at ``periods``, and for ``own_movie`` (the
+    movie of the file name) also at ``fine_periods``. ``summary``: the best (period, onset) of ``own_movie``; the
+    best CC of each movie at ``frame_ms``; two nulls — time-reversed frames (best over onsets at ``frame_ms``) and
+    receptive fields shuffled across cells (each cell gets another cell's RF luminance, at the best timing);
+    ``found`` (best CC >= both nulls + :data:`FOUND_MARGIN`); and the CC at the loader's pinned onset.
+    """
+    import pandas as pd
+
+    parts = []
+    for movie, lum in lum_by_movie.items():
+        grid_periods = sorted(set(periods) | (set(fine_periods) if movie == own_movie else set()) | {frame_ms})
+        for p in grid_periods:
+            grid, cc = scan_curve(rates, lum, p, duration_ms, bin_ms)
+            parts.append(pd.DataFrame({"movie": movie, "frame_ms": p, "onset_ms": grid, "cv_cc": cc}))
+    curves = pd.concat(parts, ignore_index=True)
+    own = curves[curves.movie == own_movie]
+    best = own.loc[own.cv_cc.idxmax()]
+    at_p = curves[curves.frame_ms == frame_ms]
+    lum = lum_by_movie[own_movie]
+    reversed_null = float(np.nanmax(scan_curve(rates, lum[::-1].copy(), frame_ms, duration_ms, bin_ms)[1]))
+    n_cells = lum.shape[1]
+    rng = np.random.default_rng(seed)
+    perm = np.roll(np.arange(n_cells), 1 + int(rng.integers(n_cells - 1))) if n_cells > 1 else np.arange(n_cells)
+    shuffled_null = float(_cell_mean(scan_onsets(rates, lum[:, perm], float(best.frame_ms),
+                                                 np.array([float(best.onset_ms)]), bin_ms))[0])
+    pinned = at_p[(at_p.movie == own_movie) & np.isclose(at_p.onset_ms, pinned_onset_ms if pinned_onset_ms
+                                                                                     is not None else np.nan)]
+    summary = {"best_cv_cc": float(best.cv_cc), "best_frame_ms": float(best.frame_ms),
+               "best_onset_ms": float(best.onset_ms),
+               **{f"best_cc_movie{m}_at_{frame_ms}ms": float(at_p[at_p.movie == m].cv_cc.max()) for m in lum_by_movie},
+               "null_time_reversed": reversed_null, "null_rf_shuffled": shuffled_null,
+               "found": bool(best.cv_cc >= max(reversed_null, shuffled_null) + FOUND_MARGIN),
+               "loader_onset_ms": pinned_onset_ms,
+               "cv_cc_at_loader_timing": float(pinned.cv_cc.iloc[0]) if len(pinned) else float("nan")}
+    return curves, summary

@@ -32,6 +32,9 @@ from alignlib.models.vist import build_vist_model, count_parameters
 from alignlib.repro import get_device, provenance, seed_everything, write_json
 from alignlib.training.runs import RunSpec, is_complete, load_spec
 
+#: SD-KL's value when a series has fewer than two responses (alignlib.metrics.neural_prediction.sd_kl's ``fill``)
+SD_KL_FILL = 1000.0
+
 __all__ = ["RUN_FORMAT", "MovieData", "recording_name", "prior_spec", "load_movie", "load_experiment", "bin_frames",
            "bin_counts", "protocol_label", "table2_scores", "circular_shift_control", "with_prior",
            "cells_by_reliability", "ablation_scores",
@@ -127,8 +130,10 @@ def planted_movie(movie: MovieData, seed: int = 0, n_trials: int = 30) -> MovieD
     Each model cell sees the mean luminance of the binned frames weighted by its RF's area fractions on the
     prior's grid (``rf_grid``, upsampled to the frame), through a random biphasic temporal kernel over the last
     400 ms and an exponential nonlinearity, with Poisson trials (:func:`alignlib.experiments.vist.timing.
-    planted_rates`). The same ``seed`` plants the same cells in both movies, so cross-movie transfer is
-    possible. The name gets a ``-planted<seed>`` suffix, which gives its runs their own identity.
+    planted_rates`), each firing at the mean rate of the recorded cell it replaces (so the control has the
+    recordings' spike-count noise). The same ``seed`` plants the same cells in both movies, so cross-movie
+    transfer is possible. The name gets a ``-planted<seed>-ownrates`` suffix, which gives its runs their own
+    identity.
     """
     from dataclasses import replace
 
@@ -140,9 +145,10 @@ def planted_movie(movie: MovieData, seed: int = 0, n_trials: int = 30) -> MovieD
     weights = np.stack([resize(g, (side, side), order=0, anti_aliasing=False) for g in movie.rf_grid])
     lum = movie.frames.reshape(movie.n_bins, -1) @ weights.reshape(len(weights), -1).T
     lum = (lum - lum.mean(0)) / np.where(lum.std(0) > 0, lum.std(0), 1.0)
+    mean_hz = np.maximum(movie.rates.mean(0), 1e-3) * 1000.0 / movie.bin_ms
     counts = planted_rates(lum, movie.bin_ms, 0.0, movie.n_bins, bin_ms=movie.bin_ms, n_trials=n_trials, seed=seed,
-                           return_counts=True).astype(np.float32)
-    return replace(movie, name=f"{movie.name}-planted{seed}", rates=counts.mean(0), counts=counts)
+                           return_counts=True, mean_hz=mean_hz).astype(np.float32)
+    return replace(movie, name=f"{movie.name}-planted{seed}-ownrates", rates=counts.mean(0), counts=counts)
 
 
 def protocol_label(train_movie: int, test_movie: int) -> str:
@@ -325,7 +331,9 @@ def score_cells(pred: np.ndarray, data: MovieData, bins: slice, cells: Sequence[
 
 def summarise(per_cell: pd.DataFrame, keys: Sequence[str], seed: int = 0) -> pd.DataFrame:
     """One row per ``keys`` group: mean CC over cells (each cell first averaged over seeds) with a 95 % bootstrap
-    CI over cells, mean |CC| (the official code's logged value, labelled), median SD-KL, mean CC / ceiling."""
+    CI over cells, mean |CC| (the official code's logged value, labelled), median SD-KL and the fraction of
+    (cell, seed) scores at SD-KL's fill value (fewer than two responses in a series: no distribution to compare),
+    mean CC / ceiling."""
     rows = []
     for key, g in per_cell.groupby(list(keys), sort=False):
         cell = g.groupby("cell")[["cc", "abs_cc", "sd_kl", "cc_over_ceiling", "ceiling"]].mean()
@@ -334,7 +342,9 @@ def summarise(per_cell: pd.DataFrame, keys: Sequence[str], seed: int = 0) -> pd.
         rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "n_cells": len(cell),
                      "n_seeds": g.seed.nunique() if "seed" in g else 1, "mean_cc": float(np.mean(cc)),
                      "ci_low": lo, "ci_high": hi, "mean_abs_cc": float(cell.abs_cc.mean()),
-                     "median_sd_kl": float(cell.sd_kl.median()), "mean_cc_over_ceiling": float(cell.cc_over_ceiling.mean()),
+                     "median_sd_kl": float(cell.sd_kl.median()),
+                     "frac_sd_kl_fill": float((g.sd_kl >= SD_KL_FILL).mean()),
+                     "mean_cc_over_ceiling": float(cell.cc_over_ceiling.mean()),
                      "mean_ceiling": float(cell.ceiling.mean())})
     return pd.DataFrame(rows)
 
