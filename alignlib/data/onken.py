@@ -49,7 +49,7 @@ __all__ = ["RECORDINGS", "MOVIE_OF", "MOVIE_BY_README", "MOVIE_FRAMES", "DEFAULT
            "RetinaRecording", "load_recording", "load_frames", "read_spike_times", "read_rf_contours",
            "bin_spike_times", "contour_masks", "contour_area_on_grid", "split_windows", "default_dir",
            "verify_checksums", "population_rate", "frame_rate_evidence", "reliability_by_window",
-           "load_natural_images", "natural_image_counts", "rf_orientation_evidence",
+           "load_natural_images", "rf_luminance", "natural_image_counts", "rf_orientation_evidence",
            "RF_Y_FLIPPED"]
 
 DRYAD_DOI = "10.5061/dryad.4ch10"
@@ -355,6 +355,26 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
                            rf_contours=contours, meta=meta)
 
 
+def rf_luminance(frames: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(frames, cells) mean pixel value inside each cell's RF, z-scored per cell over the frames.
+
+    ``frames``: (N, H, W); ``weights``: (cells, H, W) RF masks (bool) or area weights (float). A cell with no
+    weight gets zeros.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    weights = np.asarray(weights, dtype=np.float32)
+    if frames.ndim != 3 or weights.ndim != 3 or frames.shape[1:] != weights.shape[1:]:
+        raise ValueError(f"frames (N, H, W) and RF weights (cells, H, W) must share H, W; got {frames.shape}, "
+                         f"{weights.shape}")
+    w = weights.reshape(len(weights), -1)
+    area = w.sum(1)
+    lum = frames.reshape(len(frames), -1) @ w.T / np.where(area > 0, area, 1)
+    sd = lum.std(0)
+    lum = (lum - lum.mean(0)) / np.where(sd > 0, sd, 1.0)
+    lum[:, area == 0] = 0.0
+    return lum
+
+
 def split_windows(n_frames: int, test_fraction: float = 0.2, gap: int = 0,
                   position: str = "end") -> tuple[slice, slice]:
     """Within-movie split into one contiguous training and one held-out test segment -> (train, test).
@@ -504,8 +524,7 @@ def rf_orientation_evidence(root: str | Path | None = None, n_shuffles: int = 50
         responsive = counts.std(axis=0) > 0
 
         def mean_abs_r(imgs):
-            lum = imgs.reshape(len(imgs), -1) @ masks.reshape(len(masks), -1).T.astype(np.float32)
-            lum = lum / np.maximum(masks.reshape(len(masks), -1).sum(1), 1)
+            lum = rf_luminance(imgs, masks)
             r = [abs(np.corrcoef(lum[:, c], counts[:, c])[0, 1]) for c in np.flatnonzero(responsive)]
             return float(np.nanmean(r))
 

@@ -22,29 +22,13 @@ from typing import Sequence
 import numpy as np
 from scipy.signal import fftconvolve
 
+from alignlib.data.onken import rf_luminance
+
 __all__ = ["LAG_EDGES_MS", "FOUND_MARGIN", "rf_luminance", "lagged_timeline", "scan_onsets", "planted_rates",
            "onset_grid", "scan_curve", "scan_recording"]
 
 #: temporal basis of the RF-luminance model: mean luminance in these windows before each response bin (ms)
 LAG_EDGES_MS = (0, 40, 80, 120, 170, 230, 300, 400)
-
-
-def rf_luminance(frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """(frames, cells) mean pixel value inside each cell's RF mask, z-scored per cell over the movie.
-
-    ``frames``: (N, H, W); ``masks``: (cells, H, W) bool. A cell with an empty mask gets zeros.
-    """
-    frames = np.asarray(frames, dtype=np.float32)
-    masks = np.asarray(masks, dtype=bool)
-    if frames.ndim != 3 or masks.ndim != 3 or frames.shape[1:] != masks.shape[1:]:
-        raise ValueError(f"frames (N, H, W) and masks (cells, H, W) must share H, W; got {frames.shape}, {masks.shape}")
-    flat = frames.reshape(len(frames), -1)
-    weights = masks.reshape(len(masks), -1).astype(np.float32)
-    area = weights.sum(1)
-    lum = flat @ weights.T / np.maximum(area, 1)
-    lum = (lum - lum.mean(0)) / np.where(lum.std(0) > 0, lum.std(0), 1.0)
-    lum[:, area == 0] = 0.0
-    return lum
 
 
 def lagged_timeline(lum: np.ndarray, frame_ms: float, bin_ms: float, pad_before_ms: float, pad_after_ms: float,

@@ -143,8 +143,7 @@ def planted_movie(movie: MovieData, seed: int = 0, n_trials: int = 30) -> MovieD
 
     side = movie.frames.shape[1]
     weights = np.stack([resize(g, (side, side), order=0, anti_aliasing=False) for g in movie.rf_grid])
-    lum = movie.frames.reshape(movie.n_bins, -1) @ weights.reshape(len(weights), -1).T
-    lum = (lum - lum.mean(0)) / np.where(lum.std(0) > 0, lum.std(0), 1.0)
+    lum = onken.rf_luminance(movie.frames, weights)
     mean_hz = np.maximum(movie.rates.mean(0), 1e-3) * 1000.0 / movie.bin_ms
     counts = planted_rates(lum, movie.bin_ms, 0.0, movie.n_bins, bin_ms=movie.bin_ms, n_trials=n_trials, seed=seed,
                            return_counts=True, mean_hz=mean_hz).astype(np.float32)
