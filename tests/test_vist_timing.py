@@ -86,3 +86,12 @@ def test_scan_recording_finds_the_driving_movie_and_its_nulls_stay_low():
     # responses driven by neither movie: nothing is found
     noise = np.random.default_rng(2).poisson(0.2, size=(n_bins, 6)).astype(float)
     assert not T.scan_recording(noise, {1: lum1, 2: lum2}, 1, [20.0], [], P, None, n_bins * 10.0)[1]["found"]
+
+
+def test_scan_recording_reports_a_swap_when_the_other_movie_drives_the_cells():
+    lum1, lum2 = _smooth_luminance(600, 6, seed=0), _smooth_luminance(600, 6, seed=5)
+    n_bins, P = 800, 20.0
+    rates = T.planted_rates(lum2, P, -1500.0, n_bins, seed=0)       # driven by movie 2, "named" movie 1
+    _, s = T.scan_recording(rates, {1: lum1, 2: lum2}, 1, [20.0], [], P, None, n_bins * 10.0)
+    assert not s["found"] and s["found_other_movie"] and s["best_cv_cc_other_movie"] > 0.5
+    assert abs(s["best_onset_at_frame_ms"] - s["best_onset_ms"]) < 1e-9 and not s["best_period_on_grid_edge"]

@@ -25,8 +25,8 @@ Choices (shown with their evidence on the book's data page, ``notebooks/vist/dat
   :data:`MOVIE_ORIGIN_ON_DISPLAY`; every published contour falls inside it), and the contours' y runs opposite
   to the frame rows (:data:`RF_Y_FLIPPED`). Both are checked on the flashed natural images of the same retinas,
   whose responses the luminance inside each RF predicts only in this orientation (:func:`rf_orientation_evidence`).
-* Spikes after the last frame (Movie 2 has 1600 frames = 16 s but spike times run to 18 s) are dropped
-  and counted in ``meta``; a cell without a spike in any trial is kept (indices stay aligned with its RF)
+* Spikes outside the frames on screen during a trial (before the first kept frame or after the last) are
+  dropped and counted in ``meta["n_spikes_outside_frames"]``; a cell without a spike in any trial is kept (indices stay aligned with its RF)
   and listed in ``meta["silent_cells"]``; contour points outside the frame are clipped (cells listed in
   ``meta["rf_clipped_cells"]``) and a contour wholly outside the frame is an error.
 """
@@ -263,7 +263,7 @@ class RetinaRecording:
     """One movie recording: frames, binned spikes of all trials, trial-averaged rates and RFs."""
 
     name: str              # file name as published
-    movie: int             # 1 or 2: the movie actually shown (README naming swap applied)
+    movie: int             # 1 or 2: the movie shown (the file name's; the data page's scan contradicts the README)
     frame_ms: float        # the frame period = the bin
     frames: np.ndarray     # (T, H, W) float32 in [0, 1]
     counts: np.ndarray     # (trials, T, cells) spike counts per frame bin

@@ -17,8 +17,9 @@
 # ablations use: train on one movie, score on the whole other movie. Variants:
 #
 # * **loss** (Fig. 5a): the Vi-ST loss (eq. 4) against RMSE alone (eq. 1);
-# * **prior** (Fig. 5b): features of different ViT layers (0 = patch embedding only), and a control prior without
-#   any ViT (the mean luminance of each 14 x 14 patch);
+# * **prior** (Fig. 5b): features of the ViT layers in the profile's `ablation_layers` (0 = patch embedding only;
+#   the quick profile runs layer 0 only, since a random ViT's deeper layers say nothing about DINOv2's), and a
+#   control prior without any ViT (the mean luminance of each 14 x 14 patch);
 # * **modules** (Fig. 6a): removing C3TCN (a 1x1x1 conv keeps the shapes), 3D AdaLN-Zero, or the CMST blocks;
 # * **cells predicted jointly** (Fig. 6b): models predicting the n most reliable cells (nested sets). The paper
 #   ranks cells by the full model's CC; we rank by split-half reliability on the training movie, so that the
@@ -100,11 +101,12 @@ prior_rows = table[table.group == "prior"]
 best_prior = prior_rows.loc[prior_rows.mean_cc.idxmax()]
 glue("vist_ab_best_prior", best_prior.variant, display=False)
 glue("vist_ab_best_prior_cc", float(best_prior.mean_cc), display=False)
+off_zero = table[(table.ci_low > 0) | (table.ci_high < 0)]
 glue("vist_ab_reading", (
-    "Here every variant stays close to chance (largest |mean CC| below 0.05), as on the training page, so this page "
-    "cannot rank the variants: an ablation needs a model that predicts something to remove parts from."
-    if float(table.mean_cc.abs().max()) < 0.05 else
-    "Differences smaller than the intervals are not evidence (one seed)."), display=False)
+    "No variant's 95 % CI excludes 0, so this page cannot rank the variants: an ablation needs a model that predicts "
+    "something to remove parts from." if off_zero.empty else
+    "Variants whose 95 % CI excludes 0: " + "; ".join(f"{r.variant} ({r.mean_cc:+.3f})" for r in off_zero.itertuples())
+    + ". With one seed, differences between variants smaller than their intervals are not evidence."), display=False)
 
 # %% [markdown]
 # With the Vi-ST loss the mean CC is {glue:text}`vist_ab_vistloss:.3f`, with RMSE alone {glue:text}`vist_ab_rmse:.3f`.

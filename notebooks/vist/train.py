@@ -28,8 +28,8 @@
 # percentile bootstraps over cells of the per-cell CC averaged over seeds.
 #
 # **Choices where the paper is silent** (also in `alignlib.experiments.vist.settings`): spikes are counted in
-# bins of 3 frames (3 x 12.45 = 37 ms at the data page's frame period, close to the paper's 33 ms, so Table 1's
-# kernel lengths keep their time spans; each recording cut to the frames on screen during a trial) and the
+# bins of 3 frames ({glue:text}`vist_bin_ms:.1f` ms at the data page's frame period, close to the paper's 33 ms, so
+# Table 1's kernel lengths keep their time spans; each recording cut to the frames on screen during a trial) and the
 # prior sees each bin's mean frame; the within-movie test segment is the last 20 % of the movie, 10 bins after the
 # training segment; prior features are z-scored per channel with training statistics; the MSTCN head is causal.
 
@@ -64,7 +64,7 @@ prior = W.prior_spec(cfg, prior_weights)
 MODEL_NAMES = {"vist": "Vi-ST", "mstcn": ("DINOv2+MSTCN" if prior.pretrained else "random-ViT+MSTCN"),
                "ln": "LN (classical)"}
 show_provenance(profile, "Onken et al. 2016 salamander retina recordings (Dryad doi:10.5061/dryad.4ch10), "
-                f"experiments {', '.join(experiments)} (38 and 49 cells; the paper: a private 90-cell recording)",
+                f"experiments {', '.join(experiments)} (38 and 49 cells; the paper reports 90 cells of the dataset organised by Onken et al.)",
                 {"Prior": prior.label,
                  "Shrunk in this profile": (f"Vi-ST width {cfg['width']} with {cfg['c3tcn_layers']} C3TCN layers; "
                                             f"{cfg['epochs']} epochs x {cfg['batches_per_epoch']} batches of "
@@ -120,18 +120,20 @@ for key, model in (("vist", "Vi-ST"), ("mstcn", MODEL_NAMES["mstcn"]), ("ln", MO
         glue(f"vist_{key}_{tag}", float(t1.loc[(model, proto), "mean_cc"]), display=False)
         glue(f"vist_{key}_{tag}_abs", float(t1.loc[(model, proto), "mean_abs_cc"]), display=False)
 glue("vist_first_experiment", first, display=False)
+glue("vist_bin_ms", float(movies[first][1].bin_ms), display=False)
 largest = float(table.mean_cc.abs().max())
 glue("vist_largest_abs_mean_cc", largest, display=False)
+above = table[table.ci_low > 0]
+below = table[table.ci_high < 0]
 glue("vist_reading", (
-    "Every model, the classical LN model included, stays close to chance (0) in every protocol, although the "
-    "responses are highly repeatable over trials (noise ceilings near 1). The data page's timing scan shows how "
-    "little of these responses the frames explain even at the right timing (a cross-validated CC of a tenth to a "
-    "fifth for an RF-luminance model fitted on the whole trial); the positive control below shows that the same "
-    "models, at the same settings, learn responses that the frames drive strongly."
-    if largest < 0.05 else
-    "At least one model is above chance; compare the rows with their intervals before ranking models, and compare "
-    "with the data page's RF-luminance scan (a cross-validated CC of a tenth to a fifth at the right timing)."),
-    display=False)
+    ("Rows whose 95 % CI lies above 0: " + "; ".join(f"{r.model} {r.protocol} ({r.experiment})" for r in above.itertuples())
+     + ". Every other row is indistinguishable from chance" if len(above) else
+     "No row's 95 % CI lies above 0: every model, the classical LN model included, is indistinguishable from chance")
+    + (" (and " + "; ".join(f"{r.model} {r.protocol}" for r in below.itertuples()) + " lie below 0)" if len(below) else "")
+    + ", although the responses are highly repeatable over trials (noise ceilings near 1). The data page's timing "
+    "scan shows how little of these responses the frames explain even at the right timing with an RF-luminance "
+    "model, and the positive control below shows which of these models, at the same settings, learn responses "
+    "that the frames drive strongly."), display=False)
 glue("vist_ceiling_cross", float(t1.loc[("Vi-ST", "Mov1->Mov2"), "mean_ceiling"]), display=False)
 glue("vist_paper_cross12", float(published("vist.table2.Vi-ST.Mov1-Mov2").value.iloc[0]), display=False)
 glue("vist_paper_within11", float(published("vist.table2.Vi-ST.Mov1-Mov1").value.iloc[0]), display=False)
@@ -198,7 +200,8 @@ control_table.assign(cell=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
 # %% [markdown]
 # ## Beside the paper's numbers
 #
-# The paper's Table 2 comes from a different (private, 90-cell) recording, a pretrained ViT-L/14 prior and full
+# The paper's Table 2 comes from 90 cells (it cites Onken et al. as its dataset; the public files hold 38 and 49), a
+# pretrained ViT-L/14 prior and full
 # training; our rows differ in all three unless this page ran with `prior_weights` and the paper profile, so the
 # numbers are shown side by side, not compared (claims ledger rule `not_comparable`).
 
@@ -210,7 +213,7 @@ ours = table.assign(paper_model=table.model.replace({MODEL_NAMES["mstcn"]: "DINO
 side = pub.merge(ours.groupby(["paper_model", "protocol"], as_index=False)["mean_cc"].mean(),
                  left_on=["model", "protocol"], right_on=["paper_model", "protocol"], how="left")
 side[["model", "protocol", "value", "mean_cc"]].rename(
-    columns={"value": "paper (private recording)", "mean_cc": f"ours (mean over {', '.join(experiments)})"}).round(3)
+    columns={"value": "paper (90 cells, 30 fps)", "mean_cc": f"ours (mean over {', '.join(experiments)})"}).round(3)
 
 # %%
 rows = []

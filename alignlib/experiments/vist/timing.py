@@ -176,10 +176,12 @@ def scan_recording(rates: np.ndarray, lum_by_movie: dict, own_movie: int, period
     """The data page's timing scan of one recording -> (curves, summary).
 
     ``curves``: rows (movie, frame_ms, onset_ms, cv_cc) for every movie at ``periods``, and for ``own_movie`` (the
-    movie of the file name) also at ``fine_periods``. ``summary``: the best (period, onset) of ``own_movie``; the
-    best CC of each movie at ``frame_ms``; two nulls — time-reversed frames (best over onsets at ``frame_ms``) and
-    receptive fields shuffled across cells (each cell gets another cell's RF luminance, at the best timing);
-    ``found`` (best CC >= both nulls + :data:`FOUND_MARGIN`); and the CC at the loader's pinned onset.
+    movie of the file name) also at ``fine_periods``. ``summary``: the best (period, onset) of ``own_movie`` and
+    whether that period sits on the edge of the periods tried; the best CC of each movie at ``frame_ms`` and the
+    best onset there; two nulls — time-reversed frames (best over onsets at ``frame_ms`` only, a smaller search than
+    the real one) and receptive fields shuffled across cells (each cell gets another cell's RF luminance, at the
+    best timing); ``found`` (best CC >= both nulls + :data:`FOUND_MARGIN`); the same rule for the other movie(s)
+    (``found_other_movie``); and the CC at the loader's pinned onset.
     """
     import pandas as pd
 
@@ -202,11 +204,21 @@ def scan_recording(rates: np.ndarray, lum_by_movie: dict, own_movie: int, period
                                                  np.array([float(best.onset_ms)]), bin_ms))[0])
     pinned = at_p[(at_p.movie == own_movie) & np.isclose(at_p.onset_ms, pinned_onset_ms if pinned_onset_ms
                                                                                      is not None else np.nan)]
+    own_at_p = at_p[at_p.movie == own_movie]
+    threshold = max(reversed_null, shuffled_null) + FOUND_MARGIN
+    others = curves[curves.movie != own_movie]
+    best_other = float(others.cv_cc.max()) if len(others) else float("nan")
+    own_periods = sorted(own.frame_ms.unique())
     summary = {"best_cv_cc": float(best.cv_cc), "best_frame_ms": float(best.frame_ms),
                "best_onset_ms": float(best.onset_ms),
+               "best_period_on_grid_edge": bool(len(own_periods) > 1 and best.frame_ms in (own_periods[0], own_periods[-1])),
                **{f"best_cc_movie{m}_at_{frame_ms}ms": float(at_p[at_p.movie == m].cv_cc.max()) for m in lum_by_movie},
+               "best_onset_at_frame_ms": float(own_at_p.onset_ms[own_at_p.cv_cc.idxmax()]),
                "null_time_reversed": reversed_null, "null_rf_shuffled": shuffled_null,
-               "found": bool(best.cv_cc >= max(reversed_null, shuffled_null) + FOUND_MARGIN),
+               "found": bool(best.cv_cc >= threshold),
+               # the same rule for the other movie(s), over all their periods and onsets: a swap would show here
+               "best_cv_cc_other_movie": best_other,
+               "found_other_movie": bool(best_other >= threshold),
                "loader_onset_ms": pinned_onset_ms,
                "cv_cc_at_loader_timing": float(pinned.cv_cc.iloc[0]) if len(pinned) else float("nan")}
     return curves, summary

@@ -46,7 +46,7 @@ RUN_FORMAT = 1
 
 
 def recording_name(experiment: str, movie: int) -> str:
-    """The published file name of ``experiment``'s recording under ``movie`` (after the README's naming swap)."""
+    """The published file name of ``experiment``'s recording under ``movie`` (:data:`alignlib.data.onken.MOVIE_OF`)."""
     names = [n for n in onken.RECORDINGS if n.endswith(experiment) and onken.MOVIE_OF[n] == movie]
     if len(names) != 1:
         raise ValueError(f"no recording of experiment {experiment!r} with movie {movie}")
