@@ -57,7 +57,6 @@ RECORDINGS = ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2")
 #: the movie each recording saw: the one its file name says (the data page's timing scan supports this, not the
 #: README's swap)
 MOVIE_OF = {name: int(name[5]) for name in RECORDINGS}
-MOVIE_BY_NAME = MOVIE_OF
 #: the Dryad README's claim ("Movie2Exp2 - Recording 2 with movie 1; Movie1Exp2 - Recording 2 with movie 2")
 MOVIE_BY_README = {"Movie1Exp1": 1, "Movie2Exp1": 2, "Movie1Exp2": 2, "Movie2Exp2": 1}
 #: length of every movie trial in the spike files (ms)
