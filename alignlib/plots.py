@@ -277,3 +277,30 @@ def similarity_matrices(matrices: Mapping[str, np.ndarray]):
     if im is not None:
         fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.03, label="cosine similarity")
     return fig
+
+
+def convergence_curves(histories: Mapping[str, pd.DataFrame], selected: Mapping[str, int], column: str,
+                       patience: int | None = None, converged: Mapping[str, bool | None] | None = None,
+                       chance: float | None = None, lower_is_better: bool = True):
+    """One validation criterion per epoch for several runs (e.g. the seeds of one mouse), each run's
+    selected epoch marked with a dot, and the ``patience`` epochs after it shaded: a run converged when
+    its curve ran through the whole shaded window without a new best (the legend says which did)."""
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for i, (name, h) in enumerate(histories.items()):
+        color = f"C{i}"
+        conv = (converged or {}).get(name)
+        tag = {True: "converged", False: "NOT converged", None: "convergence unknown"}[conv]
+        ax.plot(h["epoch"], h[column], color=color, lw=1, label=f"{name} ({tag})")
+        best = selected.get(name)
+        if best:
+            value = h.set_index("epoch").loc[best, column]
+            ax.plot([best], [value], "o", color=color, ms=6)
+            if patience:
+                ax.axvspan(best, best + patience, color=color, alpha=0.08)
+    if chance is not None:
+        ax.axhline(chance, color="0.6", ls="--", lw=0.8, label="chance")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(column.replace("_", " ") + (" (lower is better)" if lower_is_better else ""))
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig

@@ -1,12 +1,16 @@
 """What a book page needs besides figures: the provenance banner and tables saved for the text.
 
 Every table a page shows is also written to ``results/<chapter>/<name>.csv`` with a sidecar
-``<name>.json`` holding the parameters and provenance that produced it.
+``<name>.json`` holding the parameters and provenance that produced it. The CSV keeps the long format
+(one row per measurement, value and interval in their own columns); what the page *shows* is shaped to
+fit the text column by :func:`interval_table` (one compact "value [low, high]" cell per measurement,
+short labels, rounded).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -59,3 +63,62 @@ def register_output(*paths: str | Path) -> None:
     if log:
         with open(log, "a") as f:
             f.writelines(f"{Path(p).resolve()}\n" for p in paths)
+
+
+def interval_text(value: float, low: float = math.nan, high: float = math.nan, digits: int = 2,
+                  scale: float = 1.0) -> str:
+    """``value [low, high]`` rounded to ``digits`` decimals after multiplying by ``scale`` (100 for
+    percent), e.g. ``"0.14 [0.08, 0.22]"``; the value alone when the interval is missing, "–"
+    when the value is."""
+    def fmt(x: float) -> str:
+        return f"{x * scale:.{digits}f}"
+
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    if low is None or high is None \
+            or not (math.isfinite(float(low)) and math.isfinite(float(high))):
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
+
+
+def interval_column(df: pd.DataFrame, value: str, low: str = "ci_low", high: str = "ci_high", *,
+                    digits: int = 2, scale: float = 1.0) -> pd.Series:
+    """:func:`interval_text` of each row of ``df``: a column to show in place of three."""
+    return pd.Series([interval_text(v, lo, hi, digits, scale)
+                      for v, lo, hi in zip(df[value], df[low], df[high])],
+                     index=df.index, dtype=object)
+
+
+def interval_table(df: pd.DataFrame, index: str | Sequence[str], columns: str | Sequence[str],
+                   value: str, low: str = "ci_low", high: str = "ci_high", *, digits: int = 2,
+                   scale: float = 1.0,
+                   labels: Mapping[Any, str] | None = None,
+                   column_label: str | Callable[[Any], str] | None = None,
+                   column_order: Sequence[Any] | None = None) -> pd.DataFrame:
+    """The display form of a long table of values with intervals: one row per ``index``, one column
+    per value of ``columns`` (one name, or several for nested headers; in order of appearance, or
+    ``column_order``), each cell :func:`interval_text` of ``value``, ``low``, ``high``. ``labels``
+    shortens index values (e.g. long row names), ``column_label`` names the columns (a format string
+    such as ``"top-{}"`` or a function). The columns' own names are dropped (the labels say it).
+    The long table itself is what :func:`save_table` writes; this is only for showing it."""
+    keys = [index] if isinstance(index, str) else list(index)
+    across = [columns] if isinstance(columns, str) else list(columns)
+    missing = [c for c in [*keys, *across, value, low, high] if c not in df.columns]
+    if missing:
+        raise KeyError(f"interval_table: no column(s) {missing} in the table "
+                       f"(it has {list(df.columns)})")
+    shown = df.assign(_interval_cell=interval_column(df, value, low, high, digits=digits,
+                                                     scale=scale))
+    if labels:
+        shown = shown.assign(**{k: shown[k].map(lambda x: labels.get(x, x))
+                                for k in keys})
+    wide = shown.pivot_table(index=keys, columns=across if len(across) > 1 else across[0],
+                             values="_interval_cell", aggfunc="first", sort=False)
+    if column_order is not None:
+        wide = wide.reindex(columns=[c for c in column_order if c in wide.columns])
+    if column_label is not None:
+        name = column_label.format if isinstance(column_label, str) else column_label
+        wide = wide.rename(columns=name)
+    wide = wide.fillna("–")
+    wide.columns.names = [None] * wide.columns.nlevels
+    return wide

@@ -89,3 +89,51 @@ def test_suite_writes_tables_with_provenance_and_skips_oversized(tmp_path):
     naive = df[df.attention == "naive"].iloc[0]
     assert naive.status.startswith("skipped") and math.isnan(naive.median_s)
     assert df[df.attention == "sdpa"].iloc[0].status == "ok"
+
+
+def test_factored_memory_holds_blocks_not_n_by_n():
+    """At N = 6,000 the previous code held G, H, dG, dH whole (4 N^2 floats = 549 MiB); the blocked
+    code holds row blocks (the model's 64 MiB) besides the parameters."""
+    from alignlib.bench.flops import factored_memory_model
+
+    n = 6000
+    model = factored_memory_model(n, 2, d_model=16, device="cpu", threads=1)
+    assert model["blocks"] < model["nxn_stored_before"] / 4
+    row = run_isolated("tower_step", dict(n_neurons=n, batch=2, d_model=16, attention="factored",
+                                          repeats=1, warmup=0), threads=1, timeout=300)
+    assert row["status"] == "ok", row["status"]
+    assert row["peak_mb"] < 0.6 * model["nxn_stored_before"] / 2 ** 20, row["peak_mb"]
+
+
+def test_factored_elementwise_paths():
+    torch_path = factored_elementwise(400, 4, path="torch")
+    kernel = factored_elementwise(400, 4, path="kernel")
+    assert torch_path["ops"] == kernel["ops"] and kernel["bytes"] < torch_path["bytes"] / 10
+    with pytest.raises(ValueError, match="path"):
+        factored_elementwise(400, 4, path="gpu")
+
+
+def test_target_rows_use_the_issue_targets():
+    import pandas as pd
+
+    from alignlib.bench.analysis import target_rows
+
+    def tower(s32, f32, f8_mb):
+        rows = [dict(n_neurons=10_000, batch=32, attention="sdpa", median_s=s32, peak_mb=5000.0),
+                dict(n_neurons=10_000, batch=32, attention="factored", median_s=f32, peak_mb=700.0),
+                dict(n_neurons=10_000, batch=8, attention="factored", median_s=1.0, peak_mb=f8_mb)]
+        return pd.DataFrame(rows).assign(status="ok", amp=False)
+
+    def met(rows, word):
+        return next(r["met"] for r in rows if word in r["target"])
+
+    good = target_rows("x", tower(150.0, 14.0, 640.0), None, None)
+    assert met(good, "speed-up") and met(good, "above the process baseline")
+    bad = target_rows("x", tower(150.0, 19.3, 1667.0), None, None)      # the issue's old numbers
+    assert not met(bad, "speed-up") and not met(bad, "above the process baseline")
+    official = pd.DataFrame([
+        dict(case="official_step", n_neurons=2500, batch=8, median_s=40.0, implementation="official module"),
+        dict(case="tower_step", n_neurons=2500, batch=8, attention="factored", median_s=0.5),
+        dict(case="tower_step", n_neurons=2500, batch=8, attention="sdpa", median_s=2.0)]).assign(status="ok")
+    rows = target_rows("x", None, official, None)
+    assert any("official module" in r["target"] and r["value"] == 80.0 for r in rows)

@@ -5,6 +5,7 @@ A tiny throwaway pipeline in tmp; papermill is replaced by a fake that records w
 test runs the real kernel), and the alignlib package hash is fixed (other edits must not count)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import textwrap
@@ -145,8 +146,10 @@ def test_package_inputs_and_env_are_in_the_key(area, monkeypatch):
     (area.data / "raw" / "s1.txt").write_text("1")
     assert area.run() == ["toy/a", "toy/b_u", "toy/b_v", "toy/c"]
     fingerprint = area.manifest("toy/a")["components"]["inputs"]["raw/*.txt"]
-    assert list(fingerprint) == ["raw/s1.txt"] and fingerprint["raw/s1.txt"][0] == 1
+    assert fingerprint == {"raw/s1.txt": hashlib.sha256(b"1").hexdigest()}, "inputs are keyed by content"
     os.utime(area.data / "raw" / "s1.txt", ns=(1, 1))
+    assert area.run() == [], "a new mtime with the same content changes nothing"
+    (area.data / "raw" / "s1.txt").write_text("2")
     assert area.run()[:1] == ["toy/a"]
     assert area.run(env={"ALIGNLIB_RUNS_DIR": str(area.root / "runs")}) == ALL
     monkeypatch.setattr(cache, "package_hash", lambda *args: "edited-package")
@@ -265,3 +268,55 @@ def test_parameters_checked_before_anything_runs(area):
     assert area.manifest("toy/a") == before
     with pytest.raises(ParameterError, match="toy/c: unknown parameter.*nope"):
         area.run()
+
+
+def test_same_size_in_place_edit_with_mtime_kept_is_detected(area):
+    """`touch -r`: an input edited in place, its size and mtime restored, still re-executes its pages."""
+    (area.data / "raw").mkdir()
+    data = area.data / "raw" / "s1.txt"
+    data.write_text("1234")
+    assert area.run() == ALL and area.run() == []
+    st = data.stat()
+    data.write_text("1243")
+    os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (data.stat().st_size, data.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert area.run() == ["toy/a", "toy/b_u", "toy/b_v", "toy/c"]
+    assert "[alignlib] toy/a: changed: inputs" in area.log
+
+
+def test_two_runs_at_once_execute_each_page_once(area, monkeypatch):
+    """Two commands on one executed folder: the second waits for each page's lock and then finds the page
+    published with its key (it does not execute it again); no temporary file is left."""
+    import threading
+    import time
+
+    calls: list[str] = []
+    slow = fake_papermill()
+
+    def papermill_taking_time(src, out, parameters, cwd, env=None):
+        calls.append(parameters.get("k", "") or str(src))
+        time.sleep(0.3)
+        slow(src, out, parameters, cwd, env)
+
+    monkeypatch.setattr(execute, "_run_papermill", papermill_taking_time)
+    logs: list[list[str]] = [[], []]
+    done: list[list[str]] = [[], []]
+
+    def command(i: int) -> None:
+        statuses = run_pipeline("tiny", None, None, executed_dir=area.executed, log=logs[i].append,
+                                env={"ALIGNLIB_DATA_DIR": str(area.data)}, pipeline=load_pipeline(area.pipeline_file))
+        done[i] = [s.output for s in statuses if s.executed]
+
+    threads = [threading.Thread(target=command, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(60)
+    assert len(calls) == len(ALL), f"each page executed once, not {calls}"
+    assert sorted(done[0] + done[1]) == ALL
+    second = "\n".join(logs[1])
+    assert "waiting: another command is writing the page toy/a" in second
+    assert "published meanwhile by another command" in second
+    assert not list(area.executed.rglob("*.partial"))
+    assert all(area.manifest(o)["key"] for o in ALL)

@@ -60,3 +60,38 @@ def test_record_and_ledger(tmp_path, monkeypatch):
     with pytest.raises(KeyError):
         record("dina", "results", [Measurement("dina.no_such_claim", 1.0)])
     assert math.isnan(led.set_index("id").loc["vna.table1.mouse-movie.VNA.average", "ours"])
+
+
+def test_relative_claims_expand_from_the_published_tables():
+    from alignlib.claims.ledger import paper_direction, relations
+
+    rel = relations().set_index("id")
+    # the published difference and its sign, from the paper's own table
+    assert rel.loc["dina.relative.table1.DINA-vs-VGG-16-MLP.mean.1", "value"] == pytest.approx(36.79 - 26.70)
+    assert paper_direction("dina.relative.table1.DINA-vs-VGG-16-MLP.mean.1") == ">"
+    assert paper_direction("dina.relative.table1.DINA-vs-VGG-16-MLP.M2.10") == "<"     # VGG-16-MLP is higher there
+    assert paper_direction("dina.global_pathway") == ">"                         # stated in words
+    assert rel.loc["dina.relative.stimulus_control.natural-vs-8D.5", "value"] == pytest.approx(60.45 - 70.54)
+    with pytest.raises(ValueError, match="not a relative claim"):
+        paper_direction("dina.table1.DINA.mean.1")
+
+
+def test_paired_difference_rule():
+    m = lambda lo, hi, **kw: Measurement("x", (lo + hi) / 2, lo, hi, rule="paired_difference", **kw)
+    assert verdict("paired_difference", 10.0, m(1.0, 3.0)) == "holds"
+    assert verdict("paired_difference", 10.0, m(-3.0, -1.0)) == "reversed"
+    assert verdict("paired_difference", 10.0, m(-1.0, 3.0)) == "inconclusive"
+    assert verdict("paired_difference", -2.0, m(-3.0, -1.0)) == "holds"          # the paper has B above A
+    assert verdict("paired_difference", math.nan, m(1.0, 3.0), direction="<") == "reversed"
+    assert verdict("paired_difference", 10.0, m(1.0, 3.0, converged=False)) == "no verdict: not converged"
+    with pytest.raises(ValueError, match="direction"):
+        verdict("paired_difference", math.nan, m(1.0, 3.0))
+
+
+def test_record_uses_the_papers_direction(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALIGNLIB_RESULTS_DIR", str(tmp_path))
+    rows = record("dina", "table1", [
+        Measurement("dina.relative.table1.DINA-vs-VGG-16-MLP.M2.10", 2.0, 1.0, 3.0, rule="paired_difference"),
+        Measurement("dina.global_pathway", 0.1, 0.05, 0.15, rule="paired_difference")])
+    assert list(rows.verdict) == ["reversed", "holds"]
+    assert ledger().set_index("id").loc["dina.global_pathway", "verdict"] == "holds"

@@ -226,3 +226,242 @@ def test_thread_env_keeps_a_user_setting(monkeypatch):
     assert env["OMP_NUM_THREADS"] == "2" and env["MKL_NUM_THREADS"] == "3"
     assert thread_env(None) == {}
     assert json.dumps(env)
+
+
+# A separate `dask scheduler` and two `dask worker` processes on loopback, as on a cluster: the
+# sweep goes through `alignlib run --scheduler tcp://127.0.0.1:<port>` (the CLI, in this process).
+import os  # noqa: E402
+
+
+def _start_dask(folder: Path, processes: list, command: str, *args: str) -> None:
+    """Start `dask <command>` (this interpreter's distributed) in a process group of its own."""
+    import subprocess
+    import sys
+
+    # The runner's own LocalCluster settings (retry a page once when its worker dies; hold only
+    # the page a worker runs), which a separate scheduler has to be given in its configuration.
+    env = os.environ | {
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(parallel.ALLOWED_FAILURES),
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}
+    log = open(folder / f"{len(processes)}-{command}.log", "wb")
+    processes.append(subprocess.Popen(
+        [sys.executable, "-m", f"distributed.cli.dask_{command}", *args], env=env, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True))
+    log.close()
+
+
+def _stop_dask(process) -> None:
+    import signal
+    import subprocess
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)  # the worker's nanny and its worker process too
+            process.wait(timeout=15)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def separate_scheduler(tmp_path_factory):
+    """The address of a `dask scheduler` (on a free port) with two `dask worker --nthreads 1`
+    processes, all separate processes, stopped afterwards whatever happened."""
+    import time
+
+    folder = tmp_path_factory.mktemp("dask-cluster")
+    scheduler_file = folder / "scheduler.json"
+    processes: list = []
+    try:
+        _start_dask(folder, processes, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                    "--no-dashboard", "--scheduler-file", str(scheduler_file))
+        deadline = time.time() + 60
+        while (not scheduler_file.exists() and time.time() < deadline
+               and processes[0].poll() is None):
+            time.sleep(0.2)
+        assert scheduler_file.exists(), (folder / "0-scheduler.log").read_text()
+        address = json.loads(scheduler_file.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:"), address
+        for _ in range(2):
+            _start_dask(folder, processes, "worker", address, "--nthreads", "1",
+                        "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "0",
+                        "--local-directory", str(folder))
+        with distributed.Client(address) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            _stop_dask(process)
+
+
+def _cli_run(root: Path, monkeypatch, capsys, address: str) -> tuple[int, str]:
+    """`alignlib run --profile tiny --scheduler ADDRESS --threads 1` on the pipeline in `root`."""
+    for name, sub in (("DATA", "data"), ("RESULTS", "results"), ("EXECUTED", "executed")):
+        monkeypatch.setenv(f"ALIGNLIB_{name}_DIR", str(root / sub))
+    monkeypatch.setattr(execute, "load_pipeline", lambda: load_pipeline(root / "pipeline.yml"))
+    code = cli.main(["run", "--profile", "tiny", "--scheduler", address, "--threads", "1"])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_separate_scheduler_runs_the_sweep_in_order_then_caches(
+        tmp_path, separate_scheduler, monkeypatch, capsys):
+    log = tmp_path / "times.log"
+    pipeline = textwrap.dedent(f'''\
+        profiles: {{tiny: "for tests"}}
+        steps:
+          - notebook: toy/a
+            params: {{common: {{log: "{log}", name: a}}}}
+          - notebook: toy/b
+            output: toy/b_{{k}}
+            foreach: {{k: [u, v]}}
+            needs: [toy/a]
+            params: {{common: {{log: "{log}", name: "b_{{k}}", together: [b_u, b_v]}}}}
+          - notebook: toy/c
+            needs: [toy/b]
+            params: {{common: {{log: "{log}", name: c}}}}
+        ''')
+    write_area(tmp_path, pipeline, {n: TIMED for n in "abc"})
+    code, printed = _cli_run(tmp_path, monkeypatch, capsys, separate_scheduler)
+    assert code == 0, printed
+    assert f"Dask scheduler {separate_scheduler}: 2 worker(s)" in printed
+    times: dict[str, dict[str, float]] = {}
+    for line in log.read_text().splitlines():
+        name, what, t = line.split()
+        times.setdefault(name, {})[what] = float(t)
+    assert sorted(times) == ["a", "b_u", "b_v", "c"]
+    for page in ("b_u", "b_v"):
+        assert times[page]["start"] >= times["a"]["end"], f"{page} started before a ended"
+        assert times["c"]["start"] >= times[page]["end"], f"c started before {page} ended"
+    assert (times["b_u"]["start"] < times["b_v"]["end"]
+            and times["b_v"]["start"] < times["b_u"]["end"]), \
+        "the two independent pages must run side by side, one on each worker"
+    assert "threads 1" in (tmp_path / "executed/toy/b_u.ipynb").read_text()
+    executed = tmp_path / "executed"
+    assert cache.read_manifest(executed, "toy/c")["components"]["upstream"] == {
+        o: cache.read_manifest(executed, o)["key"] for o in ("toy/b_u", "toy/b_v")}
+    log.unlink()
+    code, printed = _cli_run(tmp_path, monkeypatch, capsys, separate_scheduler)
+    assert code == 0, printed
+    assert printed.count("up to date, skipped") == 4, printed
+    assert not log.exists(), "a second run executes nothing"
+
+
+def test_separate_scheduler_retries_a_page_whose_worker_was_killed(
+        tmp_path, separate_scheduler, monkeypatch, capsys):
+    """The page kills its `dask worker` process the first time; the nanny restarts it, the
+    scheduler runs the page again (on either worker) and the page is kept."""
+    pipeline = textwrap.dedent(f'''\
+        profiles: {{tiny: "for tests"}}
+        steps:
+          - notebook: toy/lucky
+            params: {{common: {{marker: "{tmp_path / 'lucky.marker'}"}}}}
+        ''')
+    write_area(tmp_path, pipeline, {"lucky": KILLER})
+    code, printed = _cli_run(tmp_path, monkeypatch, capsys, separate_scheduler)
+    assert code == 0, printed
+    assert (tmp_path / "lucky.marker").exists(), "the page did kill its first worker"
+    assert "survived" in (tmp_path / "executed/toy/lucky.ipynb").read_text()
+    assert "toy/lucky done in" in printed
+
+
+def test_separate_scheduler_reports_a_second_worker_death_as_a_failed_step(
+        tmp_path, separate_scheduler, monkeypatch, capsys):
+    """A page that kills its worker every time: retried once, then reported (exit status 2),
+    never lost."""
+    pipeline = textwrap.dedent(f'''\
+        profiles: {{tiny: "for tests"}}
+        steps:
+          - notebook: toy/doomed
+            params: {{common: {{marker: "{tmp_path / 'doomed.marker'}", always: true}}}}
+        ''')
+    write_area(tmp_path, pipeline, {"doomed": KILLER})
+    code, printed = _cli_run(tmp_path, monkeypatch, capsys, separate_scheduler)
+    assert code == 2 and "step toy/doomed" in printed and "worker died" in printed, printed
+    assert "KilledWorker" in printed and "toy/doomed.py" in printed, printed
+    assert cache.read_manifest(tmp_path / "executed", "toy/doomed") is None
+
+
+# --- issue 20: a parallel build killed mid-way (the whole process group), then run again ---------------
+
+SLEEPER = textwrap.dedent('''\
+    # %% tags=["parameters"]
+    profile = "tiny"
+    k = "u"
+    marker = ""
+
+    # %%
+    import time
+    from pathlib import Path
+    first = not Path(marker + k).exists()
+    Path(marker + k).touch()
+    if first:
+        time.sleep(120)
+    print("finished", k)
+    ''')
+
+BUILD = ("import sys; from pathlib import Path; from alignlib.runner import load_pipeline, run_pipeline; "
+         "root = Path(sys.argv[1]); run_pipeline('tiny', executed_dir=root / 'executed', workers=2, "
+         "pipeline=load_pipeline(root / 'pipeline.yml'))")
+
+
+def _processes_with(token: str) -> list[int]:
+    """Processes whose environment holds ``token`` (the build's own ALIGNLIB_RESULTS_DIR)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if token.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_killed_parallel_build_leaves_nothing_behind_and_reruns_to_completion(tmp_path):
+    """SIGKILL to the whole process group of a `--workers 2` build while two pages run: nothing
+    half-written is published, no worker or kernel is left, and the same command then completes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pipeline = textwrap.dedent(f'''\
+        profiles: {{tiny: "for tests"}}
+        steps:
+          - notebook: toy/b
+            output: toy/b_{{k}}
+            foreach: {{k: [u, v]}}
+            params: {{common: {{marker: "{tmp_path / 'started-'}"}}}}
+        ''')
+    write_area(tmp_path, pipeline, {"b": SLEEPER})
+    token = f"ALIGNLIB_RESULTS_DIR={tmp_path / 'results'}"
+    env = {**os.environ, "ALIGNLIB_DATA_DIR": str(tmp_path / "data"), "ALIGNLIB_RESULTS_DIR": str(tmp_path / "results")}
+    build = subprocess.Popen([sys.executable, "-c", BUILD, str(tmp_path)], env=env, start_new_session=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not all((tmp_path / f"started-{k}").exists() for k in "uv"):
+        assert build.poll() is None, build.stdout.read()
+        time.sleep(0.2)
+    assert all((tmp_path / f"started-{k}").exists() for k in "uv"), "both pages were running"
+    os.killpg(build.pid, signal.SIGKILL)
+    build.wait(30)
+    executed = tmp_path / "executed"
+    assert not list(executed.rglob("*.ipynb")), "a page killed while running is not published"
+    assert cache.read_manifest(executed, "toy/b_u") is None and cache.read_manifest(executed, "toy/b_v") is None
+    deadline = time.time() + 20  # kernels notice their parent's death within a second or two
+    while time.time() < deadline and _processes_with(token):
+        time.sleep(0.5)
+    assert _processes_with(token) == [], "a worker or kernel outlived the killed build"
+
+    rerun = subprocess.run([sys.executable, "-c", BUILD, str(tmp_path)], env=env, capture_output=True,
+                           text=True, timeout=240)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    for k in "uv":
+        assert f"finished {k}" in (executed / f"toy/b_{k}.ipynb").read_text()
+        assert cache.read_manifest(executed, f"toy/b_{k}")["key"]
+    assert not list(executed.rglob("*.partial"))
+    assert _processes_with(token) == []

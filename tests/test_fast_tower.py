@@ -35,7 +35,7 @@ def _grads(model, r):
 
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("heads", [1, 2])
-def test_factored_equals_direct_float64_with_gradients(residual, heads):
+def test_factored_equals_direct_float64_with_gradients(residual, heads, factored_path):
     direct, fast, r = _pair(torch.float64, residual, heads)
     u_direct = direct.aggregate(direct.attend(direct.tokens(r)))
     torch.testing.assert_close(fast.factored_aggregate(r), u_direct, rtol=0, atol=1e-12)
@@ -49,7 +49,7 @@ def test_factored_equals_direct_float64_with_gradients(residual, heads):
 
 
 @pytest.mark.parametrize("residual", [False, True])
-def test_factored_within_float32_tolerance(residual):
+def test_factored_within_float32_tolerance(residual, factored_path):
     direct, fast, r = _pair(torch.float32, residual, n=200, d=32)
     out0, gr0, gp0 = _grads(direct, r)
     out1, gr1, gp1 = _grads(fast, r)
@@ -60,13 +60,47 @@ def test_factored_within_float32_tolerance(residual):
         assert (gp1[name] - gp0[name]).abs().max().item() / scale < 1e-3, name
 
 
-def test_factored_function_gradcheck():
+@pytest.fixture(params=["kernel", "torch"])
+def factored_path(request, monkeypatch):
+    """Run a test through the compiled C kernel and through the torch path (CUDA's path)."""
+    from alignlib.models import factored_kernel
+
+    if request.param == "torch":
+        monkeypatch.setenv(factored_kernel.KERNEL_ENV, "0")
+    elif factored_kernel.load() is None:
+        pytest.skip("no C compiler here: the kernel path is not built")
+    return request.param
+
+
+def test_factored_function_gradcheck(factored_path):
+    from alignlib.models import factored_kernel
+
     torch.manual_seed(1)
-    args = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in ((3, 9), (9, 9), (9,), (9, 9))]
+    shapes = ((3, 9), (9, 4), (9, 4), (9,), (9, 4), (9, 4))
+    args = [torch.randn(*shape, dtype=torch.float64, requires_grad=True) for shape in shapes]
+    assert factored_kernel.available(args[0]) == (factored_path == "kernel")
     assert torch.autograd.gradcheck(lambda *x: FactoredAttendAggregate.apply(*x, 0.3, 4), args)
 
 
-def test_factored_chunking_does_not_change_result():
+@pytest.mark.parametrize("residual", [False, True])
+def test_kernel_and_torch_paths_agree_float32(residual, monkeypatch):
+    from alignlib.models import factored_kernel
+
+    if factored_kernel.load() is None:
+        pytest.skip("no C compiler here: the kernel path is not built")
+    _, fast, r = _pair(torch.float32, residual, heads=2, n=300, d=32)
+    fast.factored_chunk_rows = 70
+    out1, gr1, gp1 = _grads(fast, r)
+    monkeypatch.setenv(factored_kernel.KERNEL_ENV, "0")
+    out0, gr0, gp0 = _grads(fast, r)
+    torch.testing.assert_close(out1, out0, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gr1, gr0, rtol=1e-4, atol=1e-6)
+    for name in gp0:
+        scale = max(gp0[name].abs().max().item(), 1e-6)
+        assert (gp1[name] - gp0[name]).abs().max().item() / scale < 1e-4, name
+
+
+def test_factored_chunking_does_not_change_result(factored_path):
     _, fast, r = _pair(torch.float64, False)
     u5 = fast.factored_aggregate(r)
     fast.factored_chunk_rows = None              # one chunk sized by the element budget

@@ -205,3 +205,56 @@ def test_real_files_match_the_pinned_checksums():
         pytest.skip(f"{root} not present")
     assert len(onken.SHA256) == 12
     assert all(onken.verify_checksums(root).values())
+
+
+def _trial_spikes(totals, n_cells=3, seed=0):
+    """[cell][trial] spike times (ms in 0..300) with ``totals[j]`` spikes in trial j spread over the cells."""
+    rng = np.random.default_rng(seed)
+    return [[np.sort(rng.uniform(0, 300, size=n // n_cells + (c < n % n_cells))) for n in totals]
+            for c in range(n_cells)]
+
+
+def test_silent_trials_rule():
+    rng = np.random.default_rng(1)
+    normal = list(rng.integers(2200, 3100, size=29))            # the real recordings' spread (0.87-1.66)
+    assert onken.silent_trials(_trial_spikes(normal)) == []
+    assert onken.silent_trials(_trial_spikes([1430] + [850] * 29)) == []   # a hot first trial is kept
+    assert onken.silent_trials(_trial_spikes([68] + normal)) == [0]
+    assert onken.silent_trials(_trial_spikes(normal[:10] + [900] + normal[10:])) == [10]  # 0.35 of the median
+    assert onken.silent_trials(_trial_spikes(normal[:5] + [1600] + normal[5:])) == []     # 0.6: variation
+    assert onken.silent_trials(_trial_spikes([900] + normal), fraction=0.2) == []
+    with pytest.raises(ValueError, match="fraction"):
+        onken.silent_trials(_trial_spikes(normal), fraction=1.5)
+
+
+def test_loader_excludes_a_silent_trial(tmp_path, monkeypatch):
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
+    spikes = [[[5, 15, 25, 35], [15, 25, 45], [25, 55, 65], []], [[100, 200]] * 3 + [[120]], [[]] * 4]
+    root = _write(tmp_path, spikes=spikes)   # trial 3: 1 spike against a median of 5
+    rec = onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0)
+    assert rec.n_trials == 3 and rec.meta["excluded_trials"] == [3]
+    assert rec.counts[:, 12, 1].sum() == 0 and rec.counts[:, 10, 1].tolist() == [1, 1, 1]
+    kept = onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0, exclude_silent_trials=False)
+    assert kept.n_trials == 4 and kept.meta["excluded_trials"] == [] and kept.counts[3, 12, 1] == 1
+    rate = onken.population_rate("Movie1Exp1", root, bin_ms=10.0, duration_ms=300.0)
+    np.testing.assert_allclose(rate, rec.counts.mean(0)[:30])
+    row = onken.trial_exclusions(root, names=["Movie1Exp1"])[0]
+    assert row["excluded_trials"] == [3] and row["excluded_spikes"] == [1] and row["n_trials"] == 4
+
+
+def _real_root():
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("ALIGNLIB_DATA_DIR")
+    root = (Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data") / "onken2016"
+    if not (root / "NeuralData" / "Spikes" / "Movie2Exp2.mat").is_file():
+        pytest.skip(f"{root} not present")
+    return root
+
+
+def test_real_recordings_exclude_only_movie2exp2_trial0():
+    rows = {r["recording"]: r for r in onken.trial_exclusions(_real_root())}
+    assert rows["Movie2Exp2"]["excluded_trials"] == [0] and rows["Movie2Exp2"]["excluded_spikes"] == [68]
+    for name in ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2"):
+        assert rows[name]["excluded_trials"] == [] and rows[name]["min_fraction_of_median"] > 0.8

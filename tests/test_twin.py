@@ -130,6 +130,34 @@ def test_whitened_images_have_flat_spectrum(twin):
     np.testing.assert_allclose(white.std(axis=(1, 2)), nat.std(axis=(1, 2)), rtol=0.1)
 
 
+def test_whitening_is_one_filter_by_the_average_spectrum():
+    """Stringer et al.'s whitening divides every image by the natural set's AVERAGE amplitude
+    spectrum (one filter, then each image's own contrast): each image keeps its spectral shape
+    relative to the average; a per-image (phase-only) whitening flattens every image instead."""
+    rng = np.random.default_rng(0)
+    fy, fx = np.meshgrid(np.fft.fftfreq(68), np.fft.fftfreq(270), indexing="ij")
+    f = np.maximum(np.hypot(fy, fx), 1 / 270)
+    imgs = []
+    for slope, contrast in [(-1.0, 30.0), (-1.6, 30.0), (-0.5, 30.0), (-1.0, 15.0)] * 3:
+        x = np.fft.ifft2(np.fft.fft2(rng.standard_normal((68, 270))) * f ** slope).real
+        imgs.append(128 + contrast * x / x.std())
+    imgs = np.clip(np.rint(imgs), 0, 255).astype(np.uint8)      # no clipping at these contrasts
+    white = T.whiten_images(imgs)
+    centred = lambda x: x.astype(float) - x.mean(axis=(1, 2), keepdims=True)
+    X, W = np.fft.rfft2(centred(imgs)), np.fft.rfft2(centred(white))
+    A = np.abs(X).mean(axis=0)                               # the average amplitude spectrum
+    predicted = np.where(A > 0, X / np.where(A > 0, A, 1), 0)       # F_i / mean_j |F_j|
+    P, Wf = predicted.reshape(len(W), -1), W.reshape(len(W), -1)
+    g = np.einsum("ij,ij->i", P.conj(), Wf).real / np.einsum("ij,ij->i", P.conj(), P).real
+    err = np.linalg.norm(Wf - g[:, None] * P, axis=1) / np.linalg.norm(Wf, axis=1)
+    assert err.max() < 0.1, f"every image must go through the same filter (relative error {err})"
+    np.testing.assert_allclose(T.average_amplitude_spectrum(imgs), A, rtol=1e-9, atol=1e-9)
+    # each image keeps its own spectrum relative to the average: steep images stay steeper
+    assert _spectrum_slope(white[1::4]) < _spectrum_slope(white[0::4]) - 0.5
+    # each whitened image has its natural image's RMS contrast
+    np.testing.assert_allclose(white.std(axis=(1, 2)), imgs.std(axis=(1, 2)), rtol=0.05)
+
+
 def test_8d_images_are_rank_8_inside_region_gray_outside(twin):
     for label in ("D1", "D2"):
         m = twin.mouse(label)
@@ -147,14 +175,17 @@ def test_8d_images_are_rank_8_inside_region_gray_outside(twin):
         assert ((gt["x"] >= c0) & (gt["x"] < c1) & (gt["y"] >= r0) & (gt["y"] < r1)).all()
 
 
-def test_planted_signal_is_lower_dimensional_for_8d_and_higher_for_whitened(twin):
-    """Participation ratio of the ground-truth (noise-free) responses: 8D < natural < whitened."""
+def test_planted_signal_is_lower_dimensional_for_8d(twin):
+    """Participation ratio of the ground-truth (noise-free) responses: 8D < natural. (Whitened
+    vs natural is a finding, not a property of the code: with Stringer et al.'s average-spectrum
+    whitening the twin's whitened mice come out LOWER-dimensional than its natural ones, issue 18;
+    the data page reports it.)"""
     def pr(label):
         mu = T.load_groundtruth(twin.out_dir / twin.mouse(label).groundtruth_file)["mean_response"]
         spec = cvpca_spectrum(mu, mu)                     # noise-free: plain PCA spectrum
         return spec.sum() ** 2 / (spec ** 2).sum()
     nat = np.mean([pr(f"M{k}") for k in range(1, 5)])
-    assert np.mean([pr("D1"), pr("D2")]) < nat < np.mean([pr("W1"), pr("W2")])
+    assert np.mean([pr("D1"), pr("D2")]) < nat
 
 
 def test_bad_config_and_missing_manifest(tmp_path):

@@ -9,7 +9,14 @@ import pandas as pd
 
 from alignlib.bench.suite import TABLES
 
-__all__ = ["load_cli_tables", "speedups", "target_rows", "limits_table", "label_of"]
+__all__ = ["load_cli_tables", "speedups", "target_rows", "limits_table", "label_of",
+           "FACTORED_SPEEDUP_TARGET", "FACTORED_MEMORY_TARGET_MB"]
+
+#: issue 21's targets for the factored tower on the 2-core CPU: speed-up over SDPA at N = 10,000,
+#: d = 512, batch 32, and memory above the process baseline at batch 8 (MiB; "under 1 GB" read as the
+#: issue reads the bench's MiB, 1,667 MiB = "1.67 GB")
+FACTORED_SPEEDUP_TARGET = 10.0
+FACTORED_MEMORY_TARGET_MB = 1000
 
 
 def load_cli_tables(folder: str | Path, prefix: str) -> dict[str, pd.DataFrame]:
@@ -71,20 +78,28 @@ def target_rows(source: str, tower: pd.DataFrame | None, official: pd.DataFrame 
     r = _row(tower, 10_000, 8, "sdpa")
     add("neural tower N=10,000, batch 8: peak memory (MiB)", None if r is None else float(r.peak_mb), "<= 1024",
         r is not None and r.peak_mb <= 1024, "SDPA, forward+backward")
+    f8 = _row(tower, 10_000, 8, "factored")
+    add("factored N=10,000, d=512, batch 8: memory above the process baseline (MiB)",
+        None if f8 is None else float(f8.peak_mb), f"< {FACTORED_MEMORY_TARGET_MB:,}",
+        f8 is not None and f8.peak_mb < FACTORED_MEMORY_TARGET_MB,
+        "peak minus baseline (torch loaded), forward+backward" + _path_of(f8))
     s, f = _row(tower, 10_000, 32, "sdpa"), _row(tower, 10_000, 32, "factored")
     ratio = None if s is None or f is None else float(s.median_s / f.median_s)
-    add("factored vs SDPA, N=10,000, batch 32: speed-up", ratio, ">= 5", ratio is not None and ratio >= 5,
-        "forward+backward")
+    add("factored vs SDPA, N=10,000, d=512, batch 32: speed-up", ratio, f">= {FACTORED_SPEEDUP_TARGET:g}",
+        ratio is not None and ratio >= FACTORED_SPEEDUP_TARGET,
+        "forward+backward, same process and inputs" + _path_of(f))
     mem = None if s is None or f is None else float(f.peak_mb / s.peak_mb)
     add("factored vs SDPA, N=10,000, batch 32: peak-memory ratio", mem, "<= 1", mem is not None and mem <= 1, "")
     if official is not None and not official.empty:
         for n in sorted(official.n_neurons.unique()):
             o = official[(official.case == "official_step") & (official.n_neurons == n) & (official.status == "ok")]
+            what = ("official module" if not o.empty and "implementation" in o
+                    and str(o.implementation.iloc[0]) == "official module" else "official structure (stand-in)")
             for impl in ("sdpa", "factored"):
                 t = official[(official.case == "tower_step") & (official.n_neurons == n)
                              & (official.attention == impl) & (official.status == "ok")]
                 v = None if o.empty or t.empty else float(o.median_s.iloc[0] / t.median_s.iloc[0])
-                add(f"ours ({impl}) vs official structure, N={n:,}, batch {int(o.batch.iloc[0]) if not o.empty else '?'}: speed-up",
+                add(f"ours ({impl}) vs {what}, N={n:,}, batch {int(o.batch.iloc[0]) if not o.empty else '?'}: speed-up",
                     v, ">= 10", v is not None and v >= 10, "per forward+backward step")
     if dina is not None and not dina.empty:
         d = dina[dina.status == "ok"]
@@ -100,6 +115,13 @@ def target_rows(source: str, tower: pd.DataFrame | None, official: pd.DataFrame 
                 add(f"DINA training, {width} width, N={n:,}{' bf16' if amp else ''}: SDPA vs straightforward",
                     v, ">= 1.5", v is not None and v >= 1.5, detail, why_missing=not failed.empty and "sdpa" in t.index)
     return rows
+
+
+def _path_of(row: pd.Series | None) -> str:
+    """", <path>" when the row says which factored path ran (C kernel or torch ops)."""
+    if row is None or "factored_path" not in row or not isinstance(row.factored_path, str):
+        return ""
+    return f"; {row.factored_path}"
 
 
 def limits_table(tower: pd.DataFrame, probe: pd.DataFrame) -> pd.DataFrame:

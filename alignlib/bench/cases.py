@@ -78,8 +78,12 @@ def tower_step(n_neurons: int, batch: int, attention: str = "sdpa", d_model: int
     flops = tower_flops(n_neurons, batch, attention, d_model, n_heads)
     row.update(matmul_flops=flops, step="forward+backward")
     if attention == "factored":
-        row["elementwise_ops"] = factored_elementwise(n_neurons, batch, n_heads)["ops"]
-        row["elementwise_bytes"] = factored_elementwise(n_neurons, batch, n_heads)["bytes"]
+        from alignlib.models import factored_kernel
+
+        path = "kernel" if factored_kernel.available(r) else "torch"
+        e = factored_elementwise(n_neurons, batch, n_heads, path=path)
+        row.update(elementwise_ops=e["ops"], elementwise_bytes=e["bytes"],
+                   factored_path="fused C kernel" if path == "kernel" else "torch ops")
     return row
 
 

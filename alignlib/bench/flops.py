@@ -14,12 +14,17 @@ from typing import Any, Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["count_flops", "tower_flops", "factored_elementwise", "matmul_probe", "bandwidth_probe",
-           "FACTORED_PASSES"]
+__all__ = ["count_flops", "tower_flops", "factored_elementwise", "factored_memory_model",
+           "matmul_probe", "bandwidth_probe", "FACTORED_PASSES", "FACTORED_KERNEL_SWEEPS"]
 
-#: passes over the (B, rows, N) chunk per element in FactoredAttendAggregate (reads + writes of one
-#: float each; counted from its code, softmax as 3 passes; the backward includes the recomputed softmax)
-FACTORED_PASSES = {"forward": 13, "backward": 37}
+#: passes over the (B, rows, N) chunk per element in the torch path of FactoredAttendAggregate (the
+#: path CUDA runs; reads + writes of one float each, counted from its code, logsumexp as 2 passes; the
+#: backward includes the softmax recomputed from the saved log-sum-exp)
+FACTORED_PASSES = {"forward": 16, "backward": 37}
+#: sweeps over each (b, i) row of N elements in the fused C kernel (alignlib.models.factored_kernel):
+#: forward a max sweep and an exp sweep, backward one sweep; rows stay in cache, nothing B x N x N
+#: is written to memory
+FACTORED_KERNEL_SWEEPS = {"forward": 2, "backward": 1}
 #: arithmetic operations per (b, i, j) element (multiplies, adds, exp counted as one), same count
 FACTORED_OPS = {"forward": 11, "backward": 25}
 
@@ -50,16 +55,56 @@ def tower_flops(n_neurons: int, batch: int, attention: str = "sdpa", d_model: in
     return count_flops(step)
 
 
-def factored_elementwise(n_neurons: int, batch: int, n_heads: int = 1, dtype_bytes: int = 4) -> dict[str, float]:
+def factored_elementwise(n_neurons: int, batch: int, n_heads: int = 1, dtype_bytes: int = 4,
+                         path: str = "torch") -> dict[str, float]:
     """Element-wise work of the factored tower's per-sample part (forward + backward).
 
-    ``ops``: arithmetic operations; ``bytes``: bytes moved through the chunk temporaries (they are
-    sized to stay in cache on CPU, so most of these hit cache, not DRAM); ``elements``: B x N x N x heads.
+    ``ops``: arithmetic operations; ``elements``: B x N x N x heads; ``bytes``: for ``path="torch"``
+    the bytes moved through the chunk temporaries (:data:`FACTORED_PASSES`; on CPU they are sized to
+    stay in cache, on a GPU they stream through memory), for ``path="kernel"`` the bytes of the G and
+    H rows the fused kernel reads once per block (forward: 2 matrices, backward: 2 read + 2 written):
+    its B x N x N work stays in cache.
     """
+    if path not in ("torch", "kernel"):
+        raise ValueError(f"path must be 'torch' or 'kernel', got {path!r}")
     elements = float(batch) * n_neurons * n_neurons * n_heads
-    passes = FACTORED_PASSES["forward"] + FACTORED_PASSES["backward"]
     ops = FACTORED_OPS["forward"] + FACTORED_OPS["backward"]
-    return {"elements": elements, "ops": elements * ops, "bytes": elements * passes * dtype_bytes}
+    if path == "torch":
+        moved = elements * (FACTORED_PASSES["forward"] + FACTORED_PASSES["backward"]) * dtype_bytes
+    else:
+        moved = 6.0 * n_neurons * n_neurons * n_heads * dtype_bytes
+    return {"elements": elements, "ops": elements * ops, "bytes": moved}
+
+
+def factored_memory_model(n_neurons: int, batch: int, d_model: int = 512, n_heads: int = 1,
+                          device: str = "cuda", dtype_bytes: int = 4, threads: int = 1,
+                          kernel: bool | None = None) -> dict[str, float]:
+    """Bytes the factored attention + aggregation holds at its peak (one head's backward), beyond
+    the tower's parameters, their gradients and the MLP, from the code of
+    :class:`alignlib.models.neural_tower.FactoredAttendAggregate`.
+
+    Terms: the per-head factors a, c, hq, v and their gradients (8 N d_h); the G, H, dG, dH row
+    blocks (4 rows x N, rows from ``FACTORED_BLOCK_ELEMENTS``); the per-sample tensors r, u, lse,
+    the incoming gradient, dr and r * scale (6 B N); and either the C kernel's per-thread dr parts
+    (threads x B x N) or the torch path's chunk temporaries (about 4 chunks of
+    ``FACTORED_CHUNK_ELEMENTS``, each at most B x rows x N). ``nxn_stored_before`` is what the
+    previous implementation held instead of the blocks: G, H, dG, dH whole (4 N^2).
+    """
+    from alignlib.models.neural_tower import FACTORED_BLOCK_ELEMENTS, FACTORED_CHUNK_ELEMENTS, _rows_for
+
+    dev = torch.device(device)
+    n, dh = int(n_neurons), d_model // n_heads
+    kernel = dev.type == "cpu" if kernel is None else kernel
+    rows = _rows_for(FACTORED_BLOCK_ELEMENTS, n, n, dev)
+    chunk_rows = _rows_for(FACTORED_CHUNK_ELEMENTS, batch * n, rows, dev)
+    terms = {"factors_and_grads": 8.0 * n * dh, "blocks": 4.0 * rows * n,
+             "per_sample": 6.0 * batch * n,
+             "temporaries": float(threads * batch * n) if kernel else 4.0 * batch * chunk_rows * n}
+    out = {k: v * dtype_bytes for k, v in terms.items()}
+    out["total"] = sum(out.values())
+    out["block_rows"] = rows
+    out["nxn_stored_before"] = 4.0 * n * n * dtype_bytes
+    return out
 
 
 def matmul_probe(n: int = 2048, repeats: int = 3, device: str | torch.device = "cpu",

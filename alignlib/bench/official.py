@@ -1,7 +1,7 @@
 """The official DINA neural tower's *structure*, for the speed comparison (our own code).
 
-The official code (small-blingbling/DINA, ``Train/neural_tower.py``, class ``AttentionWithNoDeconvPos``;
-see ``/work/shared/REFERENCE_NOTES.md``) holds one ``nn.Linear(1, d)`` per neuron for the tokens and
+The official code (the small-blingbling/DINA repository on GitHub, ``Train/neural_tower.py``, class
+``AttentionWithNoDeconvPos``) holds one ``nn.Linear(1, d)`` per neuron for the tokens and
 one ``nn.Linear(d, 1)`` per neuron for the aggregation, and loops over them in Python; one head of
 attention (Q/K/V/output linears, SDPA); then ``Linear(N, 2048) -> Linear(2048, 512) -> Linear(512, 256)``
 without activations, reshape to 8 x 32, bilinear resize to 16 x 64 and per-sample min-max.

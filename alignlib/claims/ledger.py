@@ -12,7 +12,8 @@ import yaml
 
 from alignlib.paths import results_dir
 
-__all__ = ["RULES", "Measurement", "published", "published_value", "verdict", "record", "ledger"]
+__all__ = ["RULES", "Measurement", "published", "published_value", "verdict", "record", "ledger", "relations",
+           "paper_direction"]
 
 PUBLISHED_FILE = Path(__file__).with_name("published.yml")
 
@@ -21,9 +22,13 @@ RULES = {
     "within_ci": "the published value lies inside our 95 % CI",
     "above_chance": "qualitative: our 95 % CI lies above chance, as the paper reports",
     "not_comparable": "measured on data too different to compare numbers (shown side by side only)",
+    "paired_difference": "relative claim (A beats B, removing X lowers the score): the 95 % CI of our paired "
+                         "difference A - B lies on the paper's side of zero: holds; on the other side: reversed; "
+                         "across zero: inconclusive. The page states over what the difference is paired "
+                         "(test items, seeds, mice, cells). No verdict from runs that did not converge.",
 }
-VERDICTS = ("consistent", "differs", "replicated", "not replicated", "not comparable on this data",
-            "not measured yet")
+VERDICTS = ("holds", "reversed", "inconclusive", "consistent", "differs", "replicated", "not replicated",
+            "no verdict: not converged", "not comparable on this data", "not measured yet")
 
 
 @lru_cache(maxsize=None)
@@ -39,12 +44,17 @@ def _load(path: str) -> tuple[pd.DataFrame, dict]:
                     raise ValueError(f"{path}: row {row} of {entry['table']} needs {len(keys)} keys and a value")
                 labels = dict(zip(keys, row[:-1]))
                 rows.append({"id": ".".join([entry["table"], *map(str, row[:-1])]), **common,
-                             "key": ", ".join(f"{k}={v}" for k, v in labels.items()), "value": float(row[-1])})
+                             "key": ", ".join(f"{k}={v}" for k, v in labels.items()), "value": float(row[-1]),
+                             "direction": ""})
         else:
             value = entry["value"]
             rows.append({"id": entry["id"], **common, "key": "qualitative" if value is None else "",
-                         "value": math.nan if value is None else float(value)})
+                         "value": math.nan if value is None else float(value),
+                         "direction": entry.get("direction", "")})
+    for entry in raw.get("relations", []):
+        rows += _expand_relation(entry, {r["id"]: r["value"] for r in rows}, path)
     df = pd.DataFrame(rows)
+    df["kind"] = ["relative" if d else "absolute" for d in df.direction]
     dup = df.id[df.id.duplicated()].tolist()
     if dup:
         raise ValueError(f"{path}: duplicate claim ids {dup}")
@@ -52,6 +62,49 @@ def _load(path: str) -> tuple[pd.DataFrame, dict]:
     if unknown:
         raise ValueError(f"{path}: claims cite papers not listed under `papers`: {sorted(unknown)}")
     return df, raw["papers"]
+
+
+def _expand_relation(entry: dict, values: dict[str, float], path: str) -> list[dict]:
+    """One relative claim per combination of ``over``: A and B are published claims (id templates), the
+    claim is their published difference A - B and its sign is the paper's side (``direction``)."""
+    import itertools
+
+    over = entry.get("over") or {}
+    names = list(over)
+    out = []
+    for combo in itertools.product(*(over[n] for n in names)):
+        fill = dict(zip(names, map(str, combo)))
+        a, b = entry["a"].format(**fill), entry["b"].format(**fill)
+        for ref in (a, b):
+            if ref not in values:
+                raise ValueError(f"{path}: relation {entry['id']} refers to unknown claim {ref!r}")
+        diff = values[a] - values[b]
+        if diff == 0:
+            continue                                  # the paper's numbers tie: no side to judge
+        out.append({"id": entry["id"].format(**fill), "paper": entry["paper"], "where": entry["where"],
+                    "chapter": entry["chapter"], "measures": entry["measures"].format(**fill),
+                    "data": entry.get("data", ""), "unit": entry.get("unit", ""),
+                    "key": f"{a} - {b}", "value": round(diff, 10), "direction": ">" if diff > 0 else "<"})
+    return out
+
+
+def relations(prefix: str = "", path: str | Path = PUBLISHED_FILE) -> pd.DataFrame:
+    """The relative claims (kind "relative"): published ones stated in words (``direction``) and those
+    expanded from ``relations`` in published.yml (value = the published difference A - B)."""
+    df, _ = _load(str(path))
+    return df[(df.kind == "relative") & df.id.str.startswith(prefix)].reset_index(drop=True)
+
+
+def paper_direction(claim_id: str, path: str | Path = PUBLISHED_FILE) -> str:
+    """">" when the paper has A above B (its published difference, or its words, is positive), "<" otherwise."""
+    df, _ = _load(str(path))
+    hit = df[df.id == claim_id]
+    if hit.empty:
+        raise KeyError(f"no published claim {claim_id!r}")
+    d = hit.direction.iloc[0]
+    if not d:
+        raise ValueError(f"claim {claim_id!r} is not a relative claim (no direction in published.yml)")
+    return d
 
 
 def published(prefix: str = "", path: str | Path = PUBLISHED_FILE) -> pd.DataFrame:
@@ -85,16 +138,27 @@ class Measurement:
     our_data: str = ""          # what we measured on (e.g. "quick twin, 100-way retrieval")
     page: str = ""              # the page that measured it (e.g. "dina/results")
     note: str = ""
+    converged: bool | None = None   # False: a run behind it stopped at its epoch cap (no verdict); None: no training
 
 
-def verdict(rule: str, published_value: float, m: Measurement) -> str:
-    """The verdict of ``rule`` (:data:`RULES`) for one measurement."""
+def verdict(rule: str, published_value: float, m: Measurement, direction: str = "") -> str:
+    """The verdict of ``rule`` (:data:`RULES`) for one measurement. ``direction`` (">" or "<", the paper's
+    side of A - B) is needed by ``paired_difference``; without it the published value's sign is used."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
     if rule == "not_comparable":
         return "not comparable on this data"
     if math.isnan(m.ci_low) or math.isnan(m.ci_high):
         raise ValueError(f"rule {rule!r} needs a CI for claim {m.claim}")
+    if m.converged is False:
+        return "no verdict: not converged"
+    if rule == "paired_difference":
+        if not direction:
+            if math.isnan(published_value) or published_value == 0:
+                raise ValueError(f"rule 'paired_difference' needs the paper's direction for claim {m.claim}")
+            direction = ">" if published_value > 0 else "<"
+        lo, hi = (m.ci_low, m.ci_high) if direction == ">" else (-m.ci_high, -m.ci_low)
+        return "holds" if lo > 0 else "reversed" if hi < 0 else "inconclusive"
     if rule == "within_ci":
         return "consistent" if m.ci_low <= published_value <= m.ci_high else "differs"
     if math.isnan(m.chance):
@@ -108,8 +172,9 @@ def record(chapter: str, page: str, measurements: Iterable[Measurement]) -> pd.D
     rows = []
     for m in measurements:
         pub = published_value(m.claim)
+        direction = paper_direction(m.claim) if m.rule == "paired_difference" else ""
         rows.append({**asdict(m), "page": m.page or f"{chapter}/{page}", "published": pub,
-                     "verdict": verdict(m.rule, pub, m)})
+                     "verdict": verdict(m.rule, pub, m, direction)})
     df = pd.DataFrame(rows)
     path = results_dir(chapter) / f"claims_{page.replace('/', '_')}.csv"
     df.to_csv(path, index=False)

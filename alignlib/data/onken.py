@@ -25,6 +25,12 @@ Choices (shown with their evidence on the book's data page, ``notebooks/vist/dat
   :data:`MOVIE_ORIGIN_ON_DISPLAY`; every published contour falls inside it), and the contours' y runs opposite
   to the frame rows (:data:`RF_Y_FLIPPED`). Both are checked on the flashed natural images of the same retinas,
   whose responses the luminance inside each RF predicts only in this orientation (:func:`rf_orientation_evidence`).
+* Trials: a trial whose spike count over all cells is below :data:`SILENT_TRIAL_FRACTION` of the
+  median trial's
+  is excluded (:func:`silent_trials`; listed in ``meta["excluded_trials"]``). This drops
+  Movie2Exp2's trial 0
+  (68 spikes against 2,263-3,066) and no other trial of the movie recordings
+  (:func:`trial_exclusions`).
 * Spikes outside the frames on screen during a trial (before the first kept frame or after the last) are
   dropped and counted in ``meta["n_spikes_outside_frames"]``; a cell without a spike in any trial is kept (indices stay aligned with its RF)
   and listed in ``meta["silent_cells"]``; contour points outside the frame are clipped (cells listed in
@@ -50,7 +56,7 @@ __all__ = ["RECORDINGS", "MOVIE_OF", "MOVIE_BY_README", "MOVIE_FRAMES", "DEFAULT
            "bin_spike_times", "contour_masks", "contour_area_on_grid", "split_windows", "default_dir",
            "verify_checksums", "population_rate", "frame_rate_evidence", "reliability_by_window",
            "load_natural_images", "rf_luminance", "natural_image_counts", "rf_orientation_evidence",
-           "RF_Y_FLIPPED"]
+           "RF_Y_FLIPPED", "SILENT_TRIAL_FRACTION", "silent_trials", "trial_exclusions"]
 
 DRYAD_DOI = "10.5061/dryad.4ch10"
 RECORDINGS = ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2")
@@ -77,6 +83,14 @@ MOVIE_ORIGIN_ON_DISPLAY = ((DISPLAY_SIZE[0] - ORIGINAL_SIDE) / 2, (DISPLAY_SIZE[
 #: luminance inside each RF predict the flash responses (:func:`rf_orientation_evidence`)
 RF_Y_FLIPPED = True
 NATURAL_IMAGE_SIDE = 256
+#: trial-exclusion rule (:func:`silent_trials`): a trial whose spike count summed over all cells is
+#: below this
+#: fraction of the median trial's is an artefact (the recording or the stimulus failed), not
+#: variation of the
+#: response. On the four movie recordings normal trials span 0.87-1.66 of the median; Movie2Exp2's
+#: trial 0
+#: (68 spikes, all after 11 s) has 0.026 and is the only trial excluded.
+SILENT_TRIAL_FRACTION = 0.5
 
 #: sha256 of the published neural-data files this package reads, pinned from the copy this book is built with
 #: (the Dryad originals, unmodified; the movie frames are not pinned because that copy is 2x2-binned, and the
@@ -205,15 +219,21 @@ def load_frames(movie: int, root: str | Path | None = None, n_frames: int | None
     return frames.astype(np.float32) / 255.0
 
 
-def _display_to_frame(contour: np.ndarray, side: int, original_side: int = ORIGINAL_SIDE) -> np.ndarray:
+def _display_to_frame(contour: np.ndarray, side: int, original_side: int = ORIGINAL_SIDE,
+                      scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """(2, n) display [x; y] -> frame pixel [x; y] on a ``side`` x ``side`` copy of an ``original_side`` stimulus.
 
     The stimulus is centred on the display; its rows run opposite to the display y of the contours
-    (:data:`RF_Y_FLIPPED`, established by :func:`rf_orientation_evidence`).
+    (:data:`RF_Y_FLIPPED`, established by :func:`rf_orientation_evidence`). ``scale`` (display
+    pixels per
+    stimulus pixel, about the display centre) and ``shift`` (the stimulus centre's offset from the
+    display
+    centre, display pixels) are alternative placements, tested by
+    :func:`alignlib.experiments.vist.explain.placement_scan`; the loader uses 1 and (0, 0).
     """
-    ox, oy = (DISPLAY_SIZE[0] - original_side) / 2, (DISPLAY_SIZE[1] - original_side) / 2
-    x = contour[0] - ox
-    y = contour[1] - oy
+    cx, cy = DISPLAY_SIZE[0] / 2 + shift[0], DISPLAY_SIZE[1] / 2 + shift[1]
+    x = (contour[0] - cx) / scale + original_side / 2
+    y = (contour[1] - cy) / scale + original_side / 2
     if RF_Y_FLIPPED:
         y = original_side - y
     return np.stack([x, y]) * (side / original_side)
@@ -288,6 +308,63 @@ class RetinaRecording:
         return contour_area_on_grid(self.rf_contours, self.frames.shape[1], grid=side)
 
 
+def silent_trials(spikes: list[list[np.ndarray]],
+                  fraction: float = SILENT_TRIAL_FRACTION) -> list[int]:
+    """Trials to exclude: those whose total spike count over all cells is below ``fraction`` x the
+    median
+    trial's total (:data:`SILENT_TRIAL_FRACTION`). ``spikes``: ``[cell][trial]`` spike times.
+
+    The rule is relative to the recording's own median, so a recording whose rate drifts slowly over
+    its trials
+    keeps them all; only a trial that is a small fraction of a typical one (e.g. the electrode or
+    the stimulus
+    failing for most of it) is dropped.
+    """
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+    if not spikes or not spikes[0]:
+        return []
+    totals = np.array([sum(np.asarray(row[j]).size for row in spikes)
+                       for j in range(len(spikes[0]))])
+    median = float(np.median(totals))
+    return [int(j) for j in np.flatnonzero(totals < fraction * median)] if median > 0 else []
+
+
+def _kept_trials(spikes: list[list[np.ndarray]],
+                 exclude: bool) -> tuple[list[list[np.ndarray]], list[int]]:
+    """(spikes without the :func:`silent_trials`, their indices); the spikes unchanged when not
+    ``exclude``."""
+    excluded = silent_trials(spikes) if exclude else []
+    if not excluded:
+        return spikes, []
+    return [[t for j, t in enumerate(row) if j not in excluded] for row in spikes], excluded
+
+
+def trial_exclusions(root: str | Path | None = None, names=RECORDINGS,
+                     fraction: float = SILENT_TRIAL_FRACTION) -> list[dict]:
+    """Per movie recording: trials, median total spikes per trial, the smallest trial's fraction of
+    it, and the
+    trials :func:`silent_trials` excludes (with their totals) -- the data page's table of the
+    rule."""
+    root = _root(root)
+    rows = []
+    for name in names:
+        spikes = read_spike_times(root / "NeuralData" / "Spikes" / f"{name}.mat")
+        totals = np.array([sum(row[j].size for row in spikes) for j in range(len(spikes[0]))])
+        median = float(np.median(totals))
+        excluded = silent_trials(spikes, fraction)
+        kept = np.setdiff1d(np.arange(len(totals)), excluded)
+        rows.append({"recording": name, "n_trials": int(len(totals)),
+                     "median_spikes_per_trial": median,
+                     "min_fraction_of_median": float(totals.min() / median),
+                     "min_kept_fraction_of_median": float(totals[kept].min() / median),
+                     "max_fraction_of_median": float(totals.max() / median),
+                     "excluded_trials": excluded,
+                     "excluded_spikes": [int(totals[j]) for j in excluded],
+                     "rule_fraction": fraction})
+    return rows
+
+
 def recording_timing(name: str) -> tuple[float, float, str]:
     """(frame period ms, movie onset ms, source) of a recording: the pinned :data:`TIMING` at :data:`FRAME_MS`,
     else the working reading (:data:`DEFAULT_FRAME_MS`, onset 0)."""
@@ -298,13 +375,16 @@ def recording_timing(name: str) -> tuple[float, float, str]:
 
 
 def load_recording(name: str, root: str | Path | None = None, frame_ms: float | None = None,
-                   onset_ms: float | None = None, drop_silent: bool = False) -> RetinaRecording:
+                   onset_ms: float | None = None, drop_silent: bool = False,
+                   exclude_silent_trials: bool = True) -> RetinaRecording:
     """Load a movie recording (one of :data:`RECORDINGS`) with its movie, cut to the frames shown in a trial.
 
     The frame ``k`` of the movie is on screen from ``onset_ms + k * frame_ms`` ms after trial start (defaults:
     :func:`recording_timing`). The recording keeps the frames wholly inside the trial (``meta["first_frame"]``
     is the first one's index in the movie) and counts spikes in one bin per kept frame; spikes outside those
     frames are dropped and counted. ``drop_silent`` removes cells without any spike (else kept and listed).
+    ``exclude_silent_trials`` drops the trials of :func:`silent_trials` (listed in
+    ``meta["excluded_trials"]``).
     """
     if name not in RECORDINGS:
         raise ValueError(f"unknown recording {name!r}; the movie recordings are {', '.join(RECORDINGS)}")
@@ -317,7 +397,8 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
     if not frame_ms > 0:
         raise ValueError(f"frame_ms must be positive, got {frame_ms}")
     movie = MOVIE_OF[name]
-    spikes = read_spike_times(root / "NeuralData" / "Spikes" / f"{name}.mat")
+    spikes, excluded_trials = _kept_trials(
+        read_spike_times(root / "NeuralData" / "Spikes" / f"{name}.mat"), exclude_silent_trials)
     frames = load_frames(movie, root)
     first = max(0, int(np.ceil(-onset_ms / frame_ms - 1e-9)))
     last = min(frames.shape[0], int(np.floor((TRIAL_MS - onset_ms) / frame_ms + 1e-9)))
@@ -347,7 +428,11 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
             "n_spikes_outside_frames": dropped,
             "movie_ms": frames.shape[0] * frame_ms,
             "last_spike_ms": float(max((t.max() for row in spikes for t in row if t.size), default=0.0)),
-            "silent_cells": silent, "cells_kept": kept.tolist(), "rf_clipped_cells": clipped,
+            "silent_cells": silent, "cells_kept": kept.tolist(), "excluded_trials": excluded_trials,
+            "trial_rule": (f"trials with fewer than {SILENT_TRIAL_FRACTION} x the median trial's "
+                           "spikes (all cells) excluded" if exclude_silent_trials
+                           else "all trials kept"),
+            "rf_clipped_cells": clipped,
             "frame_side": side}
     return RetinaRecording(name=name, movie=movie, frame_ms=frame_ms, frames=frames, counts=counts,
                            rates=counts.mean(axis=0, dtype=np.float64).astype(np.float32), rf_masks=masks,
@@ -412,9 +497,12 @@ def verify_checksums(root: str | Path | None = None, registry: dict[str, str] | 
 # --- evidence for the page ----------------------------------------------------------------------------
 
 def population_rate(name: str, root: str | Path | None = None, bin_ms: float = 10.0,
-                    duration_ms: float = 18000.0) -> np.ndarray:
-    """(bins, cells) trial-averaged spike counts of a recording over ``duration_ms`` (independent of frames)."""
-    spikes = read_spike_times(_root(root) / "NeuralData" / "Spikes" / f"{name}.mat")
+                    duration_ms: float = 18000.0, exclude_silent_trials: bool = True) -> np.ndarray:
+    """(bins, cells) trial-averaged spike counts of a recording over ``duration_ms`` (independent of
+    frames),
+    without the :func:`silent_trials` unless ``exclude_silent_trials`` is False."""
+    path = _root(root) / "NeuralData" / "Spikes" / f"{name}.mat"
+    spikes, _ = _kept_trials(read_spike_times(path), exclude_silent_trials)
     counts, _ = bin_spike_times(spikes, int(round(duration_ms / bin_ms)), bin_ms)
     return counts.mean(axis=0)
 
@@ -435,15 +523,18 @@ def frame_rate_evidence(root: str | Path | None = None) -> list[dict]:
 
 def reliability_by_window(name: str, root: str | Path | None = None, bin_ms: float = 10.0,
                           window_ms: float = 1000.0, duration_ms: float = 18000.0, n_splits: int = 10,
-                          seed: int = 0) -> np.ndarray:
-    """Mean over cells of the split-half r (uncorrected) in consecutive windows of ``window_ms``.
+                          seed: int = 0, exclude_silent_trials: bool = True) -> np.ndarray:
+    """Mean over cells of the split-half r (uncorrected) in consecutive windows of ``window_ms``
+    (without the
+    :func:`silent_trials` unless ``exclude_silent_trials`` is False).
 
     A stimulus-locked response is repeatable across trials; after the movie ends (grey screen) it is
     not. So the time at which repeatability drops is evidence of the movie's duration, hence its frame
     period.
     """
     from alignlib.metrics.neural_prediction import split_half_reliability
-    spikes = read_spike_times(_root(root) / "NeuralData" / "Spikes" / f"{name}.mat")
+    path = _root(root) / "NeuralData" / "Spikes" / f"{name}.mat"
+    spikes, _ = _kept_trials(read_spike_times(path), exclude_silent_trials)
     counts, _ = bin_spike_times(spikes, int(round(duration_ms / bin_ms)), bin_ms)
     per = int(round(window_ms / bin_ms))
     out = []

@@ -106,10 +106,12 @@ def chance_topk(n_candidates: int, k: int) -> float:
 
 
 def retrieval_rows(similarity, ks: Iterable[int] = (1, 5, 10), n_resamples: int = 2000, seed: int = 0,
-                   **labels) -> list[dict]:
+                   keep_hits: bool = False, **labels) -> list[dict]:
     """Long-format rows for a results table from a (queries x candidates) ``similarity`` matrix
     (:func:`similarity_matrix`): ``labels`` (e.g. mouse, model, variant, seed) plus k, accuracy, its 95 %
-    percentile-bootstrap CI over queries, the number of candidates and chance."""
+    percentile-bootstrap CI over queries, the number of candidates and chance. ``keep_hits``: also
+    the per-query hits (:func:`topk_hits`, in query order) under ``hits``, for intervals pooled over
+    rows."""
     from alignlib.metrics.uncertainty import bootstrap_ci
 
     sim = _check_similarity(similarity)
@@ -118,7 +120,8 @@ def retrieval_rows(similarity, ks: Iterable[int] = (1, 5, 10), n_resamples: int 
         hits = topk_hits(sim, k)
         lo, hi = bootstrap_ci(hits, n_resamples=n_resamples, seed=seed)
         rows.append({**labels, "k": int(k), "accuracy": float(hits.mean()), "ci_low": lo, "ci_high": hi,
-                     "n_test": sim.shape[1], "chance": chance_topk(sim.shape[1], k)})
+                     "n_test": sim.shape[1], "chance": chance_topk(sim.shape[1], k),
+                     **({"hits": hits} if keep_hits else {})})
     return rows
 
 

@@ -34,3 +34,26 @@ def bootstrap_ci_mean_of_means(samples, confidence: float = 0.95, n_resamples: i
                           confidence_level=confidence, n_resamples=n_resamples, method="percentile",
                           vectorized=True, random_state=np.random.default_rng(seed))
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def paired_difference_ci(a, b, confidence: float = 0.95, n_resamples: int = 2000,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """Mean paired difference ``a - b`` and its percentile-bootstrap CI, resampling the paired items.
+
+    ``a`` and ``b`` hold one score per item (e.g. per test image, already averaged over seeds), the same
+    items in the same order; or a list of such arrays, one per group (e.g. per mouse): then the difference
+    is the mean over groups of each group's mean difference, resampled within groups
+    (:func:`bootstrap_ci_mean_of_means`). Returns ``(difference, ci_low, ci_high)``.
+    """
+    grouped = isinstance(a, (list, tuple)) and len(a) and np.ndim(a[0]) >= 1
+    pairs = list(zip(a, b)) if grouped else [(a, b)]
+    diffs = []
+    for x, y in pairs:
+        x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+        if x.shape != y.shape:
+            raise ValueError(f"paired scores need the same items: {x.shape} vs {y.shape}")
+        diffs.append(x - y)
+    mean = float(np.mean([d.mean() for d in diffs]))
+    lo, hi = (bootstrap_ci_mean_of_means(diffs, confidence, n_resamples, seed) if grouped
+              else bootstrap_ci(diffs[0], confidence, n_resamples, seed))
+    return mean, lo, hi

@@ -25,7 +25,9 @@ For a response vector r in R^N (one stimulus, N neurons, z-scored per neuron):
 
 ``attention="factored"`` computes attention + aggregation exactly from two stimulus-independent N x N
 matrices (:meth:`NeuralTower.factored_aggregate`, :class:`FactoredAttendAggregate`): O(N^2 d) once per
-batch plus O(N^2) per sample instead of O(N^2 d) per sample; the benchmark chapter measures it.
+batch plus O(N^2) per sample instead of O(N^2 d) per sample. The N x N matrices exist only as blocks of
+rows (computed from their factors, recomputed in the backward pass), and on CPU the per-sample work runs
+in a fused C kernel (:mod:`alignlib.models.factored_kernel`); the benchmark chapter measures it.
 
 ``attention_scores`` returns, per stimulus, the attention each neuron *receives*, i.e. the
 column means of A averaged over the query neurons and the heads, computed in query chunks
@@ -87,7 +89,7 @@ class NeuralTower(nn.Module):
         if attention not in ATTENTION_IMPLS:
             raise ValueError(f"attention must be one of {ATTENTION_IMPLS}, got {attention!r}")
         self.attention = attention
-        #: rows per chunk of the factored path (None: sized to a per-device element budget)
+        #: rows per block of G and H in the factored path (None: sized to a per-device element budget)
         self.factored_chunk_rows: int | None = None
         self.n_neurons, self.d_model, self.n_heads = int(n_neurons), int(d_model), int(n_heads)
         self.head_dim = self.d_model // self.n_heads
@@ -150,7 +152,8 @@ class NeuralTower(nn.Module):
         a_i = W_q w_i, c_j = W_k w_j, s_j = b_q . c_j; and u_i = sum_h sum_j p_ij r_j H_ij + beta_i
         (+ r_i w^agg_i . w_i with the residual), with H = Hq V^T, hq_i = W_o^T w^agg_i,
         v_j = W_v w_j, beta_i = w^agg_i . (W_o b_v + b_o). G and H cost O(N^2 d) once per batch;
-        each sample then costs O(N^2) (:class:`FactoredAttendAggregate`) instead of O(N^2 d).
+        each sample then costs O(N^2) (:class:`FactoredAttendAggregate`) instead of O(N^2 d). G and H
+        are passed as their factors (a, c) and (hq, v) and exist only one block of rows at a time.
         """
         if self.norm is not None:
             raise ValueError("attention='factored' is exact only without LayerNorm (residual_norm=True "
@@ -172,10 +175,10 @@ class NeuralTower(nn.Module):
             u = u + r * (self.agg_weight * w).sum(-1)
         for h in range(self.n_heads):
             part = slice(h * dh, (h + 1) * dh)
-            G = a[:, part] @ c[:, part].T
             s = c[:, part] @ self.q_proj.bias[part]
-            H = hq[:, part] @ v[:, part].T
-            u = u + FactoredAttendAggregate.apply(r, G, s, H, 1.0 / math.sqrt(dh), self.factored_chunk_rows)
+            a_h, c_h, hq_h, v_h = (x[:, part].contiguous() for x in (a, c, hq, v))
+            u = u + FactoredAttendAggregate.apply(r, a_h, c_h, s, hq_h, v_h, 1.0 / math.sqrt(dh),
+                                                  self.factored_chunk_rows)
         return u
 
     def forward(self, responses: torch.Tensor) -> torch.Tensor:
@@ -217,81 +220,142 @@ class NeuralTower(nn.Module):
 
 
 # -- the exact factored attention + aggregation (attention="factored") ---------------------------
-#: the factored path's temporaries hold about this many elements (B x rows x N) per row chunk
+#: rows i per block: G and H are computed (forward) and recomputed (backward) one block of
+#: rows x N at a time from their factors, about this many elements per block matrix
+FACTORED_BLOCK_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 25}
+#: the torch path's (B, rows, N) temporaries hold about this many elements per row chunk
 FACTORED_CHUNK_ELEMENTS = {"cpu": 1 << 20, "cuda": 1 << 27}
 
 
-def _row_chunk(batch: int, n: int, device: torch.device, chunk_rows: int | None) -> int:
-    """Rows i per chunk: ``chunk_rows`` if given, else as many as fit the device's element budget."""
-    if chunk_rows is not None:
-        return max(1, min(n, int(chunk_rows)))
-    budget = FACTORED_CHUNK_ELEMENTS.get(device.type, 1 << 24)
-    return max(1, min(n, budget // max(1, batch * n)))
+def _rows_for(budget: dict[str, int], per_row: int, n: int, device: torch.device) -> int:
+    return max(1, min(n, budget.get(device.type, 1 << 24) // max(1, per_row)))
 
 
 class FactoredAttendAggregate(torch.autograd.Function):
-    """``u_bi = sum_j softmax_j(scale * r_bj (r_bi G_ij + s_j)) r_bj H_ij`` for one head.
+    """``u_bi = sum_j softmax_j(scale * r_bj (r_bi G_ij + s_j)) r_bj H_ij`` for one head,
+    with ``G = a c^T`` and ``H = hq v^T`` never stored whole.
 
-    Inputs: responses ``r`` (B, N), ``G`` (N, N), ``s`` (N,), ``H`` (N, N), ``scale`` (float),
-    ``chunk_rows`` (int or None). Rows i run in chunks, so only (B, rows, N) temporaries exist;
-    the backward recomputes each chunk's softmax instead of storing B x N x N. Gradients:
-    with ``e_bij = scale * dL/dz_bij = scale * g_bi p_bij (r_bj H_ij - u_bi)`` (softmax backward),
+    Inputs: responses ``r`` (B, N); the factors ``a``, ``c``, ``hq``, ``v`` (N, d_h); ``s`` (N,);
+    ``scale`` (float); ``block_rows`` (int or None: sized to :data:`FACTORED_BLOCK_ELEMENTS`).
+    Rows i run in blocks: each block's ``G[i0:i1] = a[i0:i1] c^T`` and ``H[i0:i1] = hq[i0:i1] v^T``
+    are computed, used and dropped, in the forward and again in the backward, so memory holds
+    O(block x N), never N x N (the recomputation costs one more pair of the O(N^2 d) products).
+    The per-sample work runs in the fused C kernel of :mod:`alignlib.models.factored_kernel` on CPU
+    where it is built, otherwise in torch ops over (B, rows, N) chunks (any device). The forward
+    saves the log-sum-exp of each softmax row, so the backward recomputes p without a max pass.
+
+    Gradients, with ``e_bij = scale * g_bi p_bij (r_bj H_ij - u_bi)`` (softmax backward):
     dH_ij = sum_b g_bi p_bij r_bj, dG_ij = sum_b e_bij r_bi r_bj, ds_j = sum_bi e_bij r_bj,
-    dr_bj gets sum_i g_bi p_bij H_ij + sum_i e_bij (r_bi G_ij + s_j), dr_bi gets sum_j e_bij r_bj G_ij.
+    dr_bj gets sum_i g_bi p_bij H_ij + sum_i e_bij (r_bi G_ij + s_j), dr_bi gets sum_j e_bij r_bj G_ij;
+    then da = dG c, dc = dG^T a, dhq = dH v, dv = dH^T hq, one block at a time.
     """
 
     @staticmethod
-    def forward(ctx, r, G, s, H, scale, chunk_rows):
+    def forward(ctx, r, a, c, s, hq, v, scale, block_rows=None):
+        from alignlib.models import factored_kernel
+
+        r, s = r.contiguous(), s.contiguous()
         b, n = r.shape
-        rows = _row_chunk(b, n, r.device, chunk_rows)
-        rs = (r * scale).unsqueeze(1)             # (B, 1, N)
-        rj = r.unsqueeze(1)
+        rows = (max(1, min(n, int(block_rows))) if block_rows is not None
+                else _rows_for(FACTORED_BLOCK_ELEMENTS, n, n, r.device))
+        kernel = factored_kernel.available(r)
+        rs = r * scale
         u = torch.empty_like(r)
+        lse = torch.empty_like(r)
+        # one buffer per block matrix, reused by every block (no allocator churn of rows x N tensors)
+        G_buf, H_buf = r.new_empty(rows, n), r.new_empty(rows, n)
         for i0 in range(0, n, rows):
             i1 = min(n, i0 + rows)
-            z = r[:, i0:i1, None] * G[i0:i1]      # (B, c, N)
-            p = torch.softmax(z.add_(s).mul_(rs), dim=-1)
-            del z
-            u[:, i0:i1] = p.mul_(rj).mul_(H[i0:i1]).sum(-1)
-        ctx.save_for_backward(r, G, s, H, u)
-        ctx.scale, ctx.rows = scale, rows
+            G = torch.mm(a[i0:i1], c.T, out=G_buf[:i1 - i0])
+            H = torch.mm(hq[i0:i1], v.T, out=H_buf[:i1 - i0])
+            if kernel:
+                factored_kernel.forward_block(r, rs, G, s, H, i0, u, lse)
+            else:
+                _torch_forward_block(r, rs, G, s, H, i0, u, lse)
+        ctx.save_for_backward(r, a, c, s, hq, v, u, lse)
+        ctx.scale, ctx.rows, ctx.kernel = scale, rows, kernel
         return u
 
     @staticmethod
     def backward(ctx, gu):
-        r, G, s, H, u = ctx.saved_tensors
-        scale, rows = ctx.scale, ctx.rows
-        need_r, need_g, need_s, need_h = ctx.needs_input_grad[:4]
-        n = r.shape[1]
+        from alignlib.models import factored_kernel
+
+        r, a, c, s, hq, v, u, lse = ctx.saved_tensors
+        scale, rows, kernel = ctx.scale, ctx.rows, ctx.kernel
+        need_r, need_a, need_c, need_s, need_hq, need_v = ctx.needs_input_grad[:6]
+        b, n = r.shape
         gu = gu.contiguous()
-        dr = torch.zeros_like(r)
-        dG = torch.empty_like(G) if need_g else None
-        dH = torch.empty_like(H) if need_h else None
-        ds = torch.zeros_like(s)
-        rs = (r * scale).unsqueeze(1)
-        rj = r.unsqueeze(1)
+        rs = r * scale
+        da = torch.zeros_like(a) if need_a else None
+        dc = torch.zeros_like(c) if need_c else None
+        dhq = torch.zeros_like(hq) if need_hq else None
+        dv = torch.zeros_like(v) if need_v else None
+        if kernel:
+            threads = max(1, min(torch.get_num_threads(), rows))
+            dr_parts = torch.zeros(threads, b, n, dtype=r.dtype)
+            ds_parts = torch.zeros(threads, n, dtype=r.dtype)
+        else:
+            dr, ds = torch.zeros_like(r), torch.zeros_like(s)
+        G_buf, H_buf, dG_buf, dH_buf = (r.new_empty(rows, n) for _ in range(4))
         for i0 in range(0, n, rows):
             i1 = min(n, i0 + rows)
-            ri, gi, Gi, Hi = r[:, i0:i1], gu[:, i0:i1], G[i0:i1], H[i0:i1]
-            z0 = ri[:, :, None] * Gi
-            z0.add_(s)                            # r_bi G_ij + s_j, (B, c, N)
-            pg = torch.softmax(z0 * rs, dim=-1)   # recomputed
-            pg.mul_(gi[:, :, None])               # g_bi p_bij
-            if need_h:
-                dH[i0:i1] = (pg * rj).sum(0)
-            if need_r:
-                dr += (pg * Hi).sum(1)
-            e = rj * Hi
-            e.sub_(u[:, i0:i1, None]).mul_(pg).mul_(scale)
-            del pg
-            if need_r:
-                dr += z0.mul_(e).sum(dim=1)
-            del z0
-            e.mul_(rj)                             # e_bij r_bj
-            if need_g:
-                dG[i0:i1] = (e * ri[:, :, None]).sum(0)
-            if need_s:
-                ds += e.sum(dim=(0, 1))
-            if need_r:
-                dr[:, i0:i1] += e.mul_(Gi).sum(-1)
-        return (dr if need_r else None), dG, (ds if need_s else None), dH, None, None
+            G = torch.mm(a[i0:i1], c.T, out=G_buf[:i1 - i0])
+            H = torch.mm(hq[i0:i1], v.T, out=H_buf[:i1 - i0])
+            dG, dH = dG_buf[:i1 - i0].zero_(), dH_buf[:i1 - i0].zero_()
+            if kernel:
+                factored_kernel.backward_block(r, rs, G, s, H, gu, u, lse, scale, i0, dG, dH,
+                                               dr_parts, ds_parts)
+            else:
+                _torch_backward_block(r, rs, G, s, H, gu, u, lse, scale, i0, dG, dH, dr, ds)
+            if need_a:
+                torch.mm(dG, c, out=da[i0:i1])
+            if need_c:
+                dc.addmm_(dG.T, a[i0:i1])
+            if need_hq:
+                torch.mm(dH, v, out=dhq[i0:i1])
+            if need_v:
+                dv.addmm_(dH.T, hq[i0:i1])
+        if kernel:
+            dr, ds = dr_parts.sum(0), ds_parts.sum(0)
+        return ((dr if need_r else None), da, dc, (ds if need_s else None), dhq, dv, None, None)
+
+
+def _torch_forward_block(r, rs, G, s, H, i0, u, lse):
+    """The forward of one row block in torch ops, over (B, rows, N) chunks (any device)."""
+    b, n = r.shape
+    step = _rows_for(FACTORED_CHUNK_ELEMENTS, b * n, G.shape[0], r.device)
+    rj = r.unsqueeze(1)
+    for k0 in range(0, G.shape[0], step):
+        k1 = min(G.shape[0], k0 + step)
+        z = r[:, i0 + k0:i0 + k1, None] * G[k0:k1]          # (B, c, N)
+        z.add_(s).mul_(rs.unsqueeze(1))                       # z_bij
+        m = torch.logsumexp(z, dim=-1)
+        lse[:, i0 + k0:i0 + k1] = m
+        p = z.sub_(m.unsqueeze(-1)).exp_()
+        u[:, i0 + k0:i0 + k1] = p.mul_(rj).mul_(H[k0:k1]).sum(-1)
+
+
+def _torch_backward_block(r, rs, G, s, H, gu, u, lse, scale, i0, dG, dH, dr, ds):
+    """The backward of one row block in torch ops; accumulates into dG, dH, dr, ds."""
+    b, n = r.shape
+    step = _rows_for(FACTORED_CHUNK_ELEMENTS, b * n, G.shape[0], r.device)
+    rj = r.unsqueeze(1)
+    for k0 in range(0, G.shape[0], step):
+        k1 = min(G.shape[0], k0 + step)
+        sl = slice(i0 + k0, i0 + k1)
+        ri, gi, Gi, Hi = r[:, sl], gu[:, sl], G[k0:k1], H[k0:k1]
+        t = ri[:, :, None] * Gi
+        t.add_(s)                                              # r_bi G_ij + s_j, (B, c, N)
+        pg = (t * rs.unsqueeze(1)).sub_(lse[:, sl, None]).exp_()   # p recomputed from the lse
+        pg.mul_(gi[:, :, None])                                # g_bi p_bij
+        dH[k0:k1] += (pg * rj).sum(0)
+        dr += (pg * Hi).sum(1)
+        e = rj * Hi
+        e.sub_(u[:, sl, None]).mul_(pg).mul_(scale)
+        del pg
+        dr += t.mul_(e).sum(dim=1)
+        del t
+        e.mul_(rj)                                             # e_bij r_bj
+        dG[k0:k1] += (e * ri[:, :, None]).sum(0)
+        ds += e.sum(dim=(0, 1))
+        dr[:, sl] += e.mul_(Gi).sum(-1)

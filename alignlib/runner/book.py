@@ -7,7 +7,8 @@ copied into the built site's ``_static/mathjax`` after the build (not through ``
 Jupyter Book would then add every MathJax script to every page), so that math renders with no internet.
 ``results/`` is copied to ``_build/html/results/`` after every build, so the result files each page links
 in its "Reproduce this page" cell download from the site; library warnings printed in executed pages
-are reported (:func:`alignlib.runner.present.leaked_warnings`).
+are reported (:func:`alignlib.runner.present.leaked_warnings`). Two builds at once take turns: the
+build holds the lock ``_build/.alignlib-book.lock``, and the second then finds the book unchanged.
 """
 from __future__ import annotations
 
@@ -20,12 +21,13 @@ from pathlib import Path
 
 import yaml
 
-from alignlib.paths import REPO_ROOT, results_dir
+from alignlib.paths import REPO_ROOT, locked, results_dir
 from alignlib.runner.cache import MANIFEST_SUFFIX
 from alignlib.runner.present import leaked_warnings
 from alignlib.runner.toc import toc_pages
 
 STAMP = Path("_build") / ".alignlib-book-stamp"
+BOOK_LOCK = Path("_build") / ".alignlib-book.lock"
 
 
 class BookBuildFailed(RuntimeError):
@@ -78,7 +80,8 @@ def book_inputs_hash(root: str | Path = REPO_ROOT) -> str:
     root = Path(root)
     files = [root / "_toc.yml", root / "_config.yml"] + [
         p for p in (root / "book").rglob("*")
-        if p.is_file() and "_failed" not in p.parts and not p.name.endswith((MANIFEST_SUFFIX, ".partial"))]
+        if p.is_file() and "_failed" not in p.parts and ".locks" not in p.parts
+        and not p.name.endswith((MANIFEST_SUFFIX, ".partial"))]
     h = hashlib.sha256(f"jupyter-book {metadata.version('jupyter-book')}\n".encode())
     for path in sorted(files):
         data = path.read_bytes() if path.exists() else b""
@@ -91,6 +94,11 @@ def build_book(root: str | Path = REPO_ROOT, log=print, force: bool = False, res
     copy ``results`` (default: ``results_dir()``) into the site; return the HTML folder. Raises
     :class:`BookBuildFailed`."""
     root = Path(root)
+    with locked(root / BOOK_LOCK, f"the HTML book {root / '_build' / 'html'}", log):
+        return _build_book(root, log, force, results)
+
+
+def _build_book(root: Path, log, force: bool, results: str | Path | None) -> Path:
     missing = missing_pages(root)
     if missing:
         raise BookBuildFailed(

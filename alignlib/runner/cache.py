@@ -2,8 +2,13 @@
 
 The key of a page is the SHA-256 of its components: the notebook source, its resolved parameters, the
 ``alignlib`` package source, the keys of the pages it needs (as recorded in their manifests), the
-fingerprints of its declared input files and the ``ALIGNLIB_*`` folders. A page whose manifest holds
-the same key, and whose executed notebook exists, is up to date.
+SHA-256 of the content of each of its declared input files and the ``ALIGNLIB_*`` folders. A page whose
+manifest holds the same key, and whose executed notebook exists, is up to date.
+
+Inputs are identified by what they contain, not by size and time: a file edited in place with its size
+and modification time kept still changes the key. Each command reads every input once (a file's digest
+is reused within one process only while its size, times and inode are unchanged; the status-change time,
+which no user can set back, moves with every write).
 """
 from __future__ import annotations
 
@@ -12,15 +17,18 @@ import hashlib
 import json
 import os
 import platform
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from alignlib.paths import temporary_beside
 from alignlib.runner.pipeline import PlannedRun
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PACKAGE_SUFFIXES = (".py", ".yml", ".yaml", ".json")
-KEY_ENV = ("ALIGNLIB_DATA_DIR", "ALIGNLIB_WORK_DIR", "ALIGNLIB_RUNS_DIR", "ALIGNLIB_RESULTS_DIR")
+KEY_ENV = ("ALIGNLIB_DATA_DIR", "ALIGNLIB_WORK_DIR", "ALIGNLIB_RUNS_DIR", "ALIGNLIB_RESULTS_DIR",
+           "ALIGNLIB_STORE_DIR")
 MANIFEST_SUFFIX = ".manifest.json"
 NOT_EXECUTED = "not executed yet"
 
@@ -40,18 +48,36 @@ def package_hash(package_dir: str | Path = PACKAGE_DIR) -> str:
     return h.hexdigest()
 
 
+_DIGESTS: dict[tuple, str] = {}
+_DIGESTS_GUARD = threading.Lock()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of the file's content, read once per process while its size, mtime, ctime and inode stay
+    the same (an in-place edit moves the ctime, even when ``touch -r`` restores the mtime)."""
+    st = os.stat(path)
+    stamp = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+    with _DIGESTS_GUARD:
+        known = _DIGESTS.get(stamp)
+    if known is None:
+        with open(path, "rb") as f:
+            known = hashlib.file_digest(f, "sha256").hexdigest()
+        with _DIGESTS_GUARD:
+            _DIGESTS[stamp] = known
+    return known
+
+
 def input_fingerprints(patterns: tuple[str, ...] | list[str], data_dir: str | Path) -> dict[str, Any]:
-    """``{pattern: {relative path: [size, mtime_ns]}}`` for files matching each pattern under ``data_dir``
-    (folders count by their files); ``"missing"`` for a pattern that matches no file. Reads no content."""
+    """``{pattern: {relative path: sha256 of its content}}`` for files matching each pattern under
+    ``data_dir`` (folders count by their files); ``"missing"`` for a pattern that matches no file."""
     root = Path(data_dir)
     found: dict[str, Any] = {}
     for pattern in patterns:
-        files: dict[str, list[int]] = {}
+        files: dict[str, str] = {}
         for rel in glob.glob(pattern, root_dir=root, recursive=True):
             path = root / rel
             for f in ([path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())):
-                st = f.stat()
-                files[f.relative_to(root).as_posix()] = [st.st_size, st.st_mtime_ns]
+                files[f.relative_to(root).as_posix()] = file_sha256(f)
         found[pattern] = dict(sorted(files.items())) or "missing"
     return found
 
@@ -68,7 +94,16 @@ def key_components(run: PlannedRun, upstream_keys: dict[str, str | None], packag
         "upstream": dict(sorted(upstream_keys.items())),
         "inputs": input_fingerprints(run.inputs, data_dir),
         "env": {k: environ.get(k) for k in KEY_ENV},
+        "store": _store_state(environ),
     }
+
+
+def _store_state(environ) -> str:
+    """The run store's state (:func:`alignlib.training.store.state_digest`) under ``environ``'s settings."""
+    from alignlib.training import store
+
+    off = str(environ.get("ALIGNLIB_STORE", "on")).strip().lower() in ("off", "0", "false", "no")
+    return "off" if off else store.state_digest()
 
 
 def cache_key(components: dict[str, Any]) -> str:
@@ -127,9 +162,12 @@ def environment() -> dict[str, Any]:
 
 
 def write_manifest(executed_dir: str | Path, output: str, manifest: dict[str, Any]) -> Path:
-    """Write the manifest atomically (beside, then rename)."""
+    """Write the manifest atomically (to a uniquely named file beside it, then rename)."""
     path = manifest_path(executed_dir, output)
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    tmp = temporary_beside(path)
+    try:
+        tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path

@@ -1,4 +1,4 @@
-"""Command line: ``alignlib run|book|list|toc``.
+"""Command line: ``alignlib run|book|list|toc|store``.
 
     alignlib list [--profile quick]                 the pipeline, each page's state and parameters
     alignlib run [TARGET ...] [--profile quick] [-p name=value ...] [--force] [--upstream] [PARALLEL]
@@ -6,6 +6,11 @@
     alignlib book [--profile quick] [--no-run] [--force] [PARALLEL]
                                                     regenerate _toc.yml, run the pipeline, build the HTML book
     alignlib toc [--check]                          write (or check) _toc.yml from pipeline.yml
+    alignlib store list|verify|add|regenerate       the run store shipped with the book (book/store/)
+
+``--retrain`` (run, book) ignores the run store: every training run that this machine's ``runs/`` does not
+hold is trained again. ``alignlib store regenerate [--profile quick] [--workers N]`` is that book build
+followed by ``alignlib store add --from-pages --replace``: it regenerates the whole store.
 
 TARGET is a notebook (``dina/train``) or one of its outputs (``dina/train_M2``). Values given with
 ``-p`` are read as YAML (``-p epochs=30`` is an int, ``-p mice=[M1,M2]`` a list) and checked against
@@ -24,7 +29,7 @@ import argparse
 import sys
 import time
 
-from alignlib.paths import REPO_ROOT, data_dir
+from alignlib.paths import REPO_ROOT, OutsideFolder, data_dir
 from alignlib.runner import cache
 from alignlib.runner.book import BookBuildFailed, build_book
 from alignlib.runner.execute import NotebookFailed, default_executed_dir, run_pipeline
@@ -39,8 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     for name, help_ in (("run", "execute the out-of-date notebooks with papermill"),
                         ("book", "regenerate _toc.yml, execute the pipeline and build the HTML book"),
                         ("list", "show the pipeline, each page's state and its parameters"),
-                        ("toc", "write _toc.yml from pipeline.yml")):
+                        ("toc", "write _toc.yml from pipeline.yml"),
+                        ("store", "the run store: list | verify | add | regenerate (alignlib store -h)")):
         p = sub.add_parser(name, help=help_)
+        if name == "store":          # handled by _store before parsing; listed here for --help
+            continue
         if name == "toc":
             p.add_argument("--check", action="store_true", help="only report how _toc.yml differs (exit 1)")
             continue
@@ -53,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                            help="also re-execute out-of-date pages the targets need (default: only missing ones)")
         if name in ("run", "book"):
             p.add_argument("--force", action="store_true", help="re-execute the targeted pages even if up to date")
+            p.add_argument("--retrain", action="store_true",
+                           help="ignore the run store (book/store/): train every run runs/ does not hold")
             p.add_argument("--workers", type=_positive, default=1, metavar="N",
                            help="run independent pages in parallel on a Dask LocalCluster of N worker "
                                 "processes (default 1: serially, in this process)")
@@ -86,8 +96,37 @@ def _list(profile: str) -> None:
             print(f"    {name}: {p.type_name} = {run.parameters.get(name, p.default)!r}")
 
 
+def _store(argv: list[str]) -> int:
+    """``alignlib store ...``: the store's own commands, and ``regenerate`` (retrain the book, then store)."""
+    from alignlib.training import store
+
+    if argv[:1] != ["regenerate"]:
+        return store.main(argv)
+    ap = argparse.ArgumentParser(prog="alignlib store regenerate",
+                                 description="retrain every run of the book ignoring the store, then store them")
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--workers", type=_positive, default=1, metavar="N")
+    ap.add_argument("--threads", type=_positive, default=None, metavar="K")
+    args = ap.parse_args(argv[1:])
+    t0 = time.perf_counter()
+    code = main(["book", "--profile", args.profile, "--retrain", "--workers", str(args.workers)]
+                + (["--threads", str(args.threads)] if args.threads else []))
+    if code:
+        return code
+    code = store.main(["add", "--from-pages", "--replace"])
+    print(f"[alignlib] store regenerated in {(time.perf_counter() - t0) / 60:.1f} min")
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["store"]:
+        return _store(argv[1:])
     args = _parser().parse_args(argv)
+    if getattr(args, "retrain", False):
+        import os
+
+        os.environ["ALIGNLIB_STORE"] = "off"      # this process and every page's kernel
     try:
         if args.command == "list":
             _list(args.profile)
@@ -119,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         build_book(force=args.force)
         print(f"[alignlib] notebooks {t1 - t0:.1f} s, book build {time.perf_counter() - t1:.1f} s")
         return 0
-    except (ParameterError, NotebookFailed, BookBuildFailed) as err:
+    except (ParameterError, NotebookFailed, BookBuildFailed, OutsideFolder) as err:
         print(f"alignlib: error: {err}", file=sys.stderr)
         return 2
 

@@ -5,11 +5,18 @@ A notebook that raises leaves the last good executed copy (and its manifest) in 
 execution is kept under ``<executed_dir>/_failed/`` for inspection, and :class:`NotebookFailed` names the
 step, notebook and cell (the cell's index in that executed copy: a cell that opens with imports is split
 in two before execution, see :mod:`alignlib.runner.present`). The executed folder is ``$ALIGNLIB_EXECUTED_DIR``, default ``<repo>/book/executed``.
+
+Safe to run twice at once: every page is executed and published under its lock
+(``<executed_dir>/.locks/<page>.lock``); a command that finds a page locked says so, waits, and does not
+run it again when the other command published it with the same key. Pages, ``_failed/`` copies and
+manifests are written to uniquely named temporary files beside their target and renamed into place, and
+every path built from a page name must stay inside its folder (:func:`alignlib.paths.inside`).
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -18,7 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from alignlib.paths import REPO_ROOT, data_dir
+from alignlib.paths import REPO_ROOT, data_dir, inside, locked, temporary_beside
+from alignlib.training.store import RUNS_LOG_ENV
 from alignlib.runner import cache, present
 from alignlib.runner.pipeline import Pipeline, PlannedRun, load_pipeline, validate_runs
 
@@ -86,10 +94,34 @@ def kernel_manager_class(env: dict[str, str]):
     return EnvKernelManager
 
 
+def teach_papermill_union_annotations() -> None:
+    """Make papermill's Python parameter parser read PEP 604 annotations (``epochs: int | None = None``).
+
+    papermill 2.x finds a notebook's parameters with a regular expression whose annotation part allows
+    no ``|`` (nteract/papermill#695, #806), so it skipped every ``X | None`` parameter and warned
+    "Passed unknown parameter" for each one passed, although it injects it. This registers, for
+    ``python``, its translator with that one character class widened (as nteract/papermill#894 does)."""
+    from papermill.translators import PythonTranslator, papermill_translators
+
+    if getattr(papermill_translators.find_translator("python3", "python"), "reads_unions", False):
+        return
+    narrow = r"[\w_\[\],\s]*"
+    pattern = PythonTranslator.PARAMETER_PATTERN.pattern
+    if narrow not in pattern:  # a papermill that changed its parser: leave it as it is
+        return
+
+    class UnionAwarePythonTranslator(PythonTranslator):
+        reads_unions = True
+        PARAMETER_PATTERN = re.compile(pattern.replace(narrow, r"[\w_\[\],\s|.]*"))
+
+    papermill_translators.register("python", UnionAwarePythonTranslator)
+
+
 def _run_papermill(src: Path, out: Path, parameters: dict[str, Any], cwd: Path,
                    env: dict[str, str] | None = None) -> None:
     import papermill
 
+    teach_papermill_union_annotations()
     papermill.execute_notebook(str(src), str(out), parameters=parameters, kernel_name="python3",
                                cwd=str(cwd), progress_bar=False, log_output=False,
                                kernel_manager_class=kernel_manager_class(env or {}))
@@ -111,7 +143,8 @@ def execute_notebook(run: PlannedRun, executed_dir: str | Path | None = None, *,
     import papermill
 
     executed_dir = Path(executed_dir) if executed_dir is not None else default_executed_dir()
-    final = executed_dir / f"{run.output}.ipynb"
+    final = inside(executed_dir, f"{run.output}.ipynb")   # refused before anything is written
+    inside(executed_dir / "_failed", f"{run.output}.ipynb")
     final.parent.mkdir(parents=True, exist_ok=True)
     nb = jupytext.read(run.source)
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
@@ -119,9 +152,10 @@ def execute_notebook(run: PlannedRun, executed_dir: str | Path | None = None, *,
     with tempfile.TemporaryDirectory(prefix="alignlib-run-") as tmp:
         src = Path(tmp) / "input.ipynb"
         out = Path(tmp) / "output.ipynb"
-        outputs_log = Path(tmp) / "outputs.log"
+        outputs_log, runs_log = Path(tmp) / "outputs.log", Path(tmp) / "runs.log"
         nbformat.write(nb, src)
-        kernel_env = {**(env or {}), present.OUTPUTS_LOG_ENV: str(outputs_log)}
+        kernel_env = {**(env or {}), present.OUTPUTS_LOG_ENV: str(outputs_log), RUNS_LOG_ENV: str(runs_log),
+                      "ALIGNLIB_COMMAND": present.reproduce_command(run.notebook, run.parameters)}
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         t0 = time.perf_counter()
         log(f"[alignlib] running {run.notebook} -> {final} with {run.parameters}")
@@ -137,34 +171,60 @@ def execute_notebook(run: PlannedRun, executed_dir: str | Path | None = None, *,
                                  run.output) from None
         duration = time.perf_counter() - t0
         written = present.read_outputs_log(outputs_log)
+        runs_read = present.read_outputs_log(runs_log)
         results_root = (env or {}).get("ALIGNLIB_RESULTS_DIR") or os.environ.get("ALIGNLIB_RESULTS_DIR") \
             or REPO_ROOT / "results"
         executed = nbformat.read(out, as_version=4)
-        present.finish_page(executed, run.notebook, run.output, run.parameters, written, results_root)
+        present.finish_page(executed, run.notebook, run.output, run.parameters, written, results_root,
+                            runs_read)
         nbformat.write(executed, out)
         cache.manifest_path(executed_dir, run.output).unlink(missing_ok=True)
         _publish(out, final)
         if manifest is not None:
             cache.write_manifest(executed_dir, run.output, {**manifest, "started": started,
-                                                            "duration_s": round(duration, 3), "wrote": written})
+                                                            "duration_s": round(duration, 3), "wrote": written,
+                                                            "runs_read": runs_read})
         log(f"[alignlib] {run.output} done in {duration:.1f} s")
     return final
 
 
 def _publish(src: Path, final: Path) -> None:
-    """Copy next to ``final`` then rename: readers never see a half-written notebook."""
-    tmp = final.with_suffix(".ipynb.partial")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, final)
+    """Copy to a uniquely named file next to ``final``, then rename: readers never see a half-written
+    notebook, and two commands never share a temporary file."""
+    tmp = temporary_beside(final)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, final)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _keep_partial(out: Path, executed_dir: Path, name: str) -> Path | None:
     if not out.exists():
         return None
-    dest = executed_dir / "_failed" / f"{name}.ipynb"
+    dest = inside(executed_dir / "_failed", f"{name}.ipynb")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(out, dest)
+    _publish(out, dest)
     return dest
+
+
+def page_lock(executed_dir: str | Path, output: str, log: Callable[[str], None] | None = None):
+    """The lock of one executed page (``<executed_dir>/.locks/<output>.lock``), held while it runs and is
+    published: see :func:`alignlib.paths.locked`."""
+    return locked(inside(Path(executed_dir) / ".locks", f"{output}.lock"), f"the page {output}", log)
+
+
+def execute_locked(run: PlannedRun, executed_dir: Path, manifest: dict[str, Any], *, again: bool = False,
+                   log: Callable[[str], None] = print, **kwargs: Any) -> bool:
+    """:func:`execute_notebook` under the page's lock. When the lock was held by another command that
+    published this page with the key ``manifest`` describes, the page is not run again (unless
+    ``again``: ``--force``); return whether it ran."""
+    with page_lock(executed_dir, run.output, log):
+        if not again and cache.recorded_key(executed_dir, run.output) == manifest["key"]:
+            log(f"[alignlib] {run.output}: published meanwhile by another command with the same key, not run again")
+            return False
+        execute_notebook(run, executed_dir, log=log, manifest=manifest, **kwargs)
+        return True
 
 
 class _Planner:
@@ -203,13 +263,15 @@ class _Planner:
 
 
 def execute_step(run: PlannedRun, executed_dir: Path, manifest: dict[str, Any], env: dict[str, str] | None = None,
-                 cwd: str | Path = REPO_ROOT, log: Callable[[str], None] | None = None) -> float:
-    """Execute one planned page where it runs (here, or on a Dask worker), recording that machine's
-    environment in the manifest; return the seconds it took."""
+                 cwd: str | Path = REPO_ROOT, log: Callable[[str], None] | None = None,
+                 again: bool = False) -> float | None:
+    """Execute one planned page where it runs (here, or on a Dask worker) under its lock
+    (:func:`execute_locked`), recording that machine's environment in the manifest; return the seconds
+    it took, or None when another command published it meanwhile."""
     t0 = time.perf_counter()
-    execute_notebook(run, executed_dir, cwd=cwd, env=env, log=log or (lambda *_: None),
-                     manifest={**manifest, **cache.environment()})
-    return time.perf_counter() - t0
+    ran = execute_locked(run, executed_dir, {**manifest, **cache.environment()}, again=again,
+                         cwd=cwd, env=env, log=log or (lambda *_: None))
+    return time.perf_counter() - t0 if ran else None
 
 
 def run_pipeline(profile: str = "quick", targets: list[str] | None = None, overrides: dict[str, Any] | None = None,
@@ -249,9 +311,10 @@ def run_pipeline(profile: str = "quick", targets: list[str] | None = None, overr
                     statuses.append(what)
                 elif kind == "run":
                     manifest, reasons = what
-                    execute_notebook(run, folder, log=log, manifest={**manifest, **cache.environment()},
-                                     env=thread_env(threads) or None)
-                    statuses.append(PageStatus(run.output, folder / f"{run.output}.ipynb", True, ", ".join(reasons)))
+                    ran = execute_locked(run, folder, {**manifest, **cache.environment()}, log=log,
+                                         again=reasons == ["--force"], env=thread_env(threads) or None)
+                    statuses.append(PageStatus(run.output, folder / f"{run.output}.ipynb", ran,
+                                               ", ".join(reasons) if ran else "published by another command"))
     if planner.not_yet:
         log(f"[alignlib] not executed yet (they need the targets; `alignlib book` runs them): {', '.join(planner.not_yet)}")
     return statuses

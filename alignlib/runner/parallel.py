@@ -11,6 +11,9 @@ of that step (Dask's ``KilledWorker``), never lost. Pages are submitted only whi
 free, so that a page waiting behind another on a worker does not share the blame when that one kills it
 (Dask counts a death against every page a worker holds).
 
+Each page runs under its lock (:func:`alignlib.runner.execute.execute_locked`), so a second command
+running the same pages waits for them and does not run them again.
+
 Workers must see the same files as the client (one machine, or a shared file system with the same
 paths and the same environment: the repository, ``.venv`` and ``$ALIGNLIB_*`` folders).
 """
@@ -126,7 +129,8 @@ def run_parallel(scheduled: list[tuple[PlannedRun, str]], planner: _Planner, fol
             capacity = max(1, sum(dask.nthreads().values()))  # worker threads now (a new cluster may have none yet)
             while ready and len(submitted) < capacity:
                 run, manifest, reasons = ready.pop(0)
-                future = dask.submit(execute_step, run, folder, manifest, env, pure=False,
+                future = dask.submit(execute_step, run, folder, manifest, env, again=reasons == ["--force"],
+                                     pure=False,
                                      key=f"alignlib-{run.output.replace('/', '-')}-{uuid.uuid4().hex[:8]}")
                 submitted[future] = (run, reasons)
                 running.add(future)
@@ -173,8 +177,11 @@ def run_parallel(scheduled: list[tuple[PlannedRun, str]], planner: _Planner, fol
                                                       None, run.output)
             else:
                 finished.add(run.output)
-                statuses.append(PageStatus(run.output, folder / f"{run.output}.ipynb", True, ", ".join(reasons)))
-                log(f"[alignlib] {run.output} done in {seconds:.1f} s")
+                statuses.append(PageStatus(run.output, folder / f"{run.output}.ipynb", seconds is not None,
+                                           ", ".join(reasons) if seconds is not None
+                                           else "published by another command"))
+                log(f"[alignlib] {run.output} done in {seconds:.1f} s" if seconds is not None else
+                    f"[alignlib] {run.output}: published meanwhile by another command, not run again")
             if run.output in failures:
                 log(f"[alignlib] FAILED: {failures[run.output]}")
             advance()

@@ -4,29 +4,34 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, Mapping
 
 import yaml
 
-from alignlib.paths import REPO_ROOT
+from alignlib.paths import REPO_ROOT, OutsideFolder, check_name
 from alignlib.runner.params import ParameterError, read_parameters, validate_parameters
 
 PIPELINE_FILE = REPO_ROOT / "pipeline.yml"
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-STEP_KEYS = {"notebook", "output", "foreach", "params", "needs", "inputs", "title", "chapter"}
+STEP_KEYS = {"notebook", "output", "foreach", "params", "needs", "inputs", "title", "chapter", "choices",
+             "ranges"}
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     """One notebook execution: its name, output name (relative, no suffix), parameters, source file, the
-    outputs it needs (upstream pages) and its input data patterns (relative to ``$ALIGNLIB_DATA_DIR``)."""
+    outputs it needs (upstream pages), its input data patterns (relative to ``$ALIGNLIB_DATA_DIR``), and
+    the values its parameters may take (``choices``: allowed values, a ``foreach`` key's list by default;
+    ``ranges``: ``[min, max]``, either ``None``), checked by :func:`validate_runs`."""
     notebook: str
     output: str
     parameters: dict[str, Any]
     source: Path
     needs: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
+    choices: Mapping[str, tuple] = field(default_factory=dict)
+    ranges: Mapping[str, tuple] = field(default_factory=dict)
 
 
 @dataclass
@@ -39,6 +44,13 @@ class Step:
     inputs: list[str] = field(default_factory=list)
     title: str | None = None
     chapter: str = ""
+    choices: dict[str, list] = field(default_factory=dict)
+    ranges: dict[str, list] = field(default_factory=dict)
+
+    def allowed(self) -> dict[str, tuple]:
+        """The values each parameter may take: its ``choices``, for a ``foreach`` key its list unless
+        ``choices`` names it."""
+        return {**{k: tuple(v) for k, v in self.foreach.items()}, **{k: tuple(v) for k, v in self.choices.items()}}
 
     def loops(self, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One dict of loop values per run; an override of a ``foreach`` key replaces that loop."""
@@ -109,7 +121,8 @@ class Pipeline:
                 runs.append(PlannedRun(
                     step.notebook, step.fill(step.output, looped, "output"), params,
                     self.notebooks_dir / f"{step.notebook}.py", self._resolve_needs(step, looped, before),
-                    tuple(step.fill(p, params, "input") for p in step.inputs)))
+                    tuple(step.fill(p, params, "input") for p in step.inputs), step.allowed(),
+                    {k: tuple(v) for k, v in step.ranges.items()}))
             before.setdefault(step.notebook, []).extend(o for o, _ in step.outputs())
         return runs
 
@@ -125,10 +138,29 @@ class Pipeline:
             known = {r.notebook for r in runs} | {r.output for r in runs}
             missing = sorted(set(targets) - known)
             if missing:
+                self._explain_renamed(profile, missing, overrides or {})
                 raise ParameterError(f"unknown notebook(s) {', '.join(missing)}; known: {', '.join(sorted(known))}")
             runs = [r for r in runs if r.notebook in targets or r.output in targets]
         validate_runs(runs)
         return runs
+
+    def _explain_renamed(self, profile: str, missing: list[str], overrides: dict[str, Any]) -> None:
+        """Raise a clear error when a target is a page of a ``foreach`` step that an override of its loop
+        key renamed (``alignlib run dina/train_M1 -p mouse=M2``)."""
+        steps = {s.notebook: s for s in self.steps}
+        for run in self.expand(profile):
+            step = steps[run.notebook]
+            renaming = sorted(set(step.foreach) & set(overrides))
+            if run.output in missing and renaming:
+                names = ", ".join(f"{k}={overrides[k]}" for k in renaming)
+                page = step.fill(step.output, {**{k: run.parameters[k] for k in step.foreach},
+                                               **{k: overrides[k] for k in renaming}}, "output")
+                sets = ", ".join(f"{k}={run.parameters[k]}" for k in renaming)
+                raise ParameterError(
+                    f"{run.output} is the page of {step.notebook} for {sets}; -p {names} renames the page "
+                    f"(to {page}), so it no longer matches {run.output}. Type `alignlib run {step.notebook} "
+                    + " ".join(f"-p {k}={overrides[k]}" for k in renaming)
+                    + f"` (page {page}), or drop -p {', '.join(renaming)} to re-run {run.output}")
 
     def schedule(self, profile: str, targets: list[str] | None = None,
                  overrides: dict[str, Any] | None = None) -> list[tuple[PlannedRun, str]]:
@@ -172,14 +204,67 @@ class Pipeline:
 
 
 def validate_runs(runs: list[PlannedRun]) -> None:
-    """Check that each run's notebook exists and takes its parameters (each source read once)."""
+    """Check, before anything runs, that each run's notebook exists and takes its parameters (names and
+    types; each source read once), that their values are among the step's ``choices`` and within its
+    ``ranges``, and that its output name and input patterns stay inside their folders."""
     declared: dict[Path, Any] = {}
     for run in runs:
         if not run.source.exists():
             raise ParameterError(f"pipeline names {run.notebook!r} but {run.source} does not exist")
         if run.source not in declared:
             declared[run.source] = read_parameters(run.source)
+        undeclared = sorted((set(run.choices) | set(run.ranges)) - set(declared[run.source]))
+        if undeclared:
+            raise ParameterError(f"{run.notebook}: pipeline.yml declares choices or ranges for "
+                                 f"{', '.join(undeclared)}, which the notebook does not take")
         validate_parameters(run.notebook, declared[run.source], run.parameters)
+        check_values(run)
+        check_output_name(run.output)
+        for pattern in run.inputs:
+            if PurePosixPath(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
+                raise ParameterError(f"{run.notebook}: input {pattern!r} must be a pattern under "
+                                     f"$ALIGNLIB_DATA_DIR (relative, no '..')")
+
+
+def check_output_name(output: str) -> None:
+    """An output name is folders and a file name, each a plain name (:func:`alignlib.paths.check_name`):
+    it cannot leave the executed folder, nor its ``_failed/`` copy leave ``_failed/``."""
+    try:
+        for part in output.split("/"):
+            check_name(part, f"page name {output!r}: part")
+    except OutsideFolder as err:
+        raise ParameterError(str(err)) from None
+
+
+def _each(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def check_values(run: PlannedRun) -> None:
+    """Refuse a parameter value outside its declared ``choices`` or ``ranges`` (``None``, the profile's
+    default, is always allowed; a list is checked element by element)."""
+    for name, allowed in run.choices.items():
+        value = run.parameters.get(name)
+        if value is None:
+            continue
+        scalar_choices = not any(isinstance(a, (list, tuple)) for a in allowed)
+        for v in (_each(value) if scalar_choices else [value]):
+            if not any(v == a and isinstance(v, bool) == isinstance(a, bool) for a in allowed):
+                what = "" if v is value else f" (in {value!r})"
+                raise ParameterError(f"{run.notebook}: parameter {name!r} must be one of "
+                                     f"{', '.join(map(str, allowed))}, got {v!r}{what}")
+    for name, (low, high) in run.ranges.items():
+        value = run.parameters.get(name)
+        if value is None:
+            continue
+        for v in _each(value):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue  # the type check speaks for it
+            if (low is not None and v < low) or (high is not None and v > high):
+                bound = (f"between {low} and {high}" if low is not None and high is not None
+                         else f"at least {low}" if low is not None else f"at most {high}")
+                what = "" if v is value else f" (in {value!r})"
+                raise ParameterError(f"{run.notebook}: parameter {name!r} must be {bound}, got {v!r}{what}")
 
 
 def _load_book(raw: Any, steps: list[Step], path: Path) -> BookSpec | None:
@@ -210,6 +295,22 @@ def _load_book(raw: Any, steps: list[Step], path: Path) -> BookSpec | None:
     return book
 
 
+def _check_declarations(step: Step, path: Path) -> None:
+    """``choices`` are lists (a ``foreach`` key's include its loop values); ``ranges`` are ``[min, max]``."""
+    for name, values in step.choices.items():
+        if not isinstance(values, list) or not values:
+            raise ParameterError(f"{path}: step {step.notebook}: choices of {name!r} must be a non-empty list")
+        left_out = [v for v in step.foreach.get(name, []) if v not in values]
+        if left_out:
+            raise ParameterError(f"{path}: step {step.notebook}: choices of {name!r} leave out its foreach "
+                                 f"value(s) {', '.join(map(str, left_out))}")
+    for name, bounds in step.ranges.items():
+        if (not isinstance(bounds, list) or len(bounds) != 2
+                or not all(b is None or (isinstance(b, (int, float)) and not isinstance(b, bool)) for b in bounds)):
+            raise ParameterError(f"{path}: step {step.notebook}: range of {name!r} must be [min, max] "
+                                 f"(numbers or null), got {bounds!r}")
+
+
 def load_pipeline(path: str | Path = PIPELINE_FILE, notebooks_dir: str | Path | None = None) -> Pipeline:
     """Read ``pipeline.yml``; notebooks are looked up in ``notebooks_dir`` (default: ``notebooks/`` beside it)."""
     path = Path(path)
@@ -224,7 +325,9 @@ def load_pipeline(path: str | Path = PIPELINE_FILE, notebooks_dir: str | Path | 
             steps.append(Step(notebook=s["notebook"], output=s.get("output", s["notebook"]),
                               foreach=s.get("foreach") or {}, params=s.get("params") or {},
                               needs=list(s.get("needs") or []), inputs=list(s.get("inputs") or []),
-                              title=s.get("title"), chapter=s.get("chapter", s["notebook"].split("/")[0])))
+                              title=s.get("title"), chapter=s.get("chapter", s["notebook"].split("/")[0]),
+                              choices=dict(s.get("choices") or {}), ranges=dict(s.get("ranges") or {})))
+            _check_declarations(steps[-1], path)
         pipeline = Pipeline(profiles=dict(raw["profiles"]), steps=steps,
                             book=_load_book(raw.get("book"), steps, path),
                             notebooks_dir=Path(notebooks_dir) if notebooks_dir else path.parent / "notebooks")

@@ -6,6 +6,11 @@
   cell that opens with imports and goes on with analysis is split in two (:func:`split_leading_setup`),
   so its imports collapse and its analysis does not. A cell whose source already carries a hide/remove
   tag is left as its author tagged it.
+- Plumbing cells are collapsed too (:func:`is_plumbing_cell`): cells that only glue numbers into the
+  text (``glue``), save results (``save_table``, ``save_figure``, ``record`` of the claims ledger),
+  show the provenance banner or resolve settings (``settings.resolve(...)``, ``mice = mice or ...``),
+  with the assignments that prepare them. They get ``hide-input`` when they show something (a table,
+  the banner), ``hide-cell`` when they show nothing.
 - A "Reproduce this page" cell is appended: the exact ``alignlib run`` command with the parameters that
   produced the page, and links to the result files it wrote (registered by :func:`alignlib.report.save_table`;
   the book build copies ``results/`` into the site so the links download).
@@ -31,6 +36,12 @@ SETUP_CALLS = {"use_style", "set_theme", "set_style", "set_context", "set_palett
                "rcParams.update", "filterwarnings", "simplefilter", "set_option", "set_printoptions",
                "register_matplotlib_converters", "rc"}
 SETUP_TARGETS = ("rcParams", "pd.options", "pandas.options")
+# Calls that only glue, save, register or announce (the last attribute of the called name).
+PLUMBING_CALLS = {"glue", "save_table", "save_figure", "register_output", "record", "show_provenance"}
+# Calls that may appear in a settings-resolving assignment besides ``*.resolve``.
+CONVERSION_CALLS = {"list", "tuple", "dict", "set", "sorted", "int", "float", "str", "bool"}
+# Names that mark an assignment as drawing a figure (kept visible even beside glue).
+FIGURE_NAMES = ("plt", "plots", "sns", "subplots", "figure", "imshow")
 REPRODUCE_HEADING = "## Reproduce this page"
 OUTPUTS_LOG_ENV = "ALIGNLIB_OUTPUTS_LOG"
 
@@ -75,6 +86,107 @@ def is_setup_cell(source: str) -> bool:
         return False
     has_magic = len(lines) < len(source.splitlines())
     return (bool(tree.body) or has_magic) and all(_is_setup_statement(s) for s in tree.body)
+
+
+def _call_name(call: ast.Call) -> str:
+    return _dotted(call.func).rsplit(".", 1)[-1]
+
+
+def _is_plumbing_call(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and _call_name(node) in PLUMBING_CALLS
+
+
+def _resolves_settings(stmt: ast.stmt) -> bool:
+    """An assignment that resolves settings: ``cfg = settings.resolve(profile, ...)``, ``scale =
+    settings.TABLE1[profile]`` or a parameter default ``mice = list(mice or settings.MICE)``; its only
+    calls are ``*.resolve`` and conversions (``list``, ``int``, ...)."""
+    if not isinstance(stmt, (ast.Assign, ast.AnnAssign)) or stmt.value is None:
+        return False
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    calls = [n for n in ast.walk(stmt.value) if isinstance(n, ast.Call)]
+    if any(_call_name(c) not in CONVERSION_CALLS | {"resolve"} for c in calls):
+        return False
+    defaulted = any(isinstance(n, ast.BoolOp) and isinstance(n.op, ast.Or)
+                    and any(isinstance(v, ast.Name) and v.id in names for v in n.values)
+                    for n in ast.walk(stmt.value))
+    from_settings = any(isinstance(n, ast.Name) and n.id.endswith("settings")
+                        for n in ast.walk(stmt.value))
+    return defaulted or from_settings or any(_call_name(c) == "resolve" for c in calls)
+
+
+def _draws(stmt: ast.stmt) -> bool:
+    return any(any(part in FIGURE_NAMES for part in _dotted(n.func).split("."))
+               for n in ast.walk(stmt) if isinstance(n, ast.Call))
+
+
+def _plumbing_kind(stmt: ast.stmt) -> str | None:
+    """"plumbing" for a statement that only glues, saves or resolves settings (a ``for``/``if`` whose
+    body is only that, too); "prepare" for an assignment or ``def`` that may feed one; else None."""
+    if isinstance(stmt, ast.Expr) and _is_plumbing_call(stmt.value):
+        return "plumbing"
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None \
+            and _is_plumbing_call(stmt.value):
+        return "plumbing"
+    if _resolves_settings(stmt):
+        return "plumbing"
+    if isinstance(stmt, (ast.For, ast.If)):
+        kinds = [_plumbing_kind(s) for s in stmt.body + stmt.orelse]
+        return "plumbing" if None not in kinds and "plumbing" in kinds else None
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.FunctionDef)) \
+            and not _draws(stmt):
+        return "prepare"
+    return None
+
+
+def is_plumbing_cell(source: str) -> bool:
+    """True when ``source`` only glues numbers into the text, saves results, shows the provenance
+    banner or resolves settings, with assignments and helper ``def``s that prepare them: every
+    statement is one of these and at least one is a glue/save/banner call or a settings resolution.
+    A cell that draws (``plt``, ``plots``, ``sns``), shows an expression's value, runs a magic or
+    does anything else is not plumbing, nor is a cell of assignments alone."""
+    if any(line.strip().startswith(("%", "!")) for line in source.splitlines()):
+        return False
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    kinds = [_plumbing_kind(s) for s in body]
+    return bool(kinds) and None not in kinds and "plumbing" in kinds
+
+
+# Plumbing calls whose return value (a path) is no news to a reader when a cell ends with one.
+QUIET_RESULTS = {"save_table", "save_figure", "register_output", "glue"}
+
+
+def _ends_with_quiet_call(source: str) -> bool:
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return bool(body) and isinstance(body[-1], ast.Expr) and isinstance(body[-1].value, ast.Call) \
+        and _call_name(body[-1].value) in QUIET_RESULTS
+
+
+def _shows_something(cell) -> bool:
+    """Whether an executed cell has an output a reader sees (glue records and empty streams do not
+    count: ``glue(..., display=False)`` stores its value under a ``application/papermill.record/``
+    type that the page does not render; nor does the path that a cell ending in ``save_table(...)``
+    echoes)."""
+    quiet = _ends_with_quiet_call(cell.get("source", ""))
+    for out in cell.get("outputs", []) or []:
+        kind = out.get("output_type")
+        if kind == "execute_result" and quiet:
+            continue
+        if kind == "stream":
+            if "".join(out.get("text", "")).strip():
+                return True
+        elif kind in ("display_data", "execute_result"):
+            if any(not m.startswith("application/papermill.record/") for m in out.get("data", {})):
+                return True
+        else:
+            return True
+    return False
 
 
 def _setup_prefix(source: str) -> int | None:
@@ -137,6 +249,8 @@ def tag_cells(nb) -> None:
             tags.append("hide-cell")
         elif is_setup_cell(cell.get("source", "")):
             tags.append("hide-input")
+        elif is_plumbing_cell(cell.get("source", "")):
+            tags.append("hide-input" if _shows_something(cell) else "hide-cell")
         else:
             continue
         cell.setdefault("metadata", {})["tags"] = tags
@@ -180,8 +294,68 @@ def result_links(output: str, written: Iterable[str | Path], results_root: str |
     return links
 
 
+def runs_summary(runs_read: Iterable[str | Path]) -> dict[str, Any]:
+    """What a page's runs were: their names by origin ("run store" or "runs/") and how many converged
+    (from each stored run's ``store.json``, or its run record)."""
+    import json
+
+    from alignlib.training.store import MARKER, convergence, origin
+
+    by_origin: dict[str, list[str]] = {}
+    converged = unknown = 0
+    for d in map(Path, dict.fromkeys(runs_read)):
+        by_origin.setdefault(origin(d), []).append(d.name)
+        try:
+            if (d / MARKER).exists():
+                state = json.loads((d / MARKER).read_text()).get("converged")
+            else:
+                spec = json.loads((d / "spec.json").read_text())
+                state = convergence(json.loads((d / "run.json").read_text()),
+                                    spec["config"].get("fit"))["converged"]
+        except (OSError, ValueError, KeyError):
+            state = None
+        converged += state is True
+        unknown += state is None
+    n = sum(len(v) for v in by_origin.values())
+    return {"n": n, "by_origin": by_origin, "converged": converged, "unknown": unknown}
+
+
+def runs_markdown(runs_read: Iterable[str | Path]) -> str:
+    """The "Runs it read" paragraph of "Reproduce this page": each run by origin, and how to retrain."""
+    s = runs_summary(runs_read)
+    if not s["n"]:
+        return ""
+    parts = [f"{len(names)} from {where}: " + ", ".join(f"`{n}`" for n in sorted(names))
+             for where, names in sorted(s["by_origin"].items())]
+    return (f"Training runs it read ({s['n']}; {s['converged']} converged"
+            + (f", {s['unknown']} without an early-stopping rule" if s["unknown"] else "") + "): "
+            + "; ".join(parts) + ". Runs come from `runs/` first, then from the run store shipped with "
+            "the book (`book/store/`); to train them again here add `-p force=true` where the page takes "
+            "it, or retrain everything, ignoring the store, with `alignlib book --retrain`.")
+
+
+def annotate_banner(nb, runs_read: Iterable[str | Path]) -> None:
+    """Add a "Runs" line to the page's provenance banner (the first Markdown output that starts with
+    ``> **Profile:**``): how many runs the page read, from where, how many converged."""
+    s = runs_summary(runs_read)
+    if not s["n"]:
+        return
+    where = ", ".join(f"{len(v)} from {k}" for k, v in sorted(s["by_origin"].items()))
+    line = (f"\n> **Runs read:** {s['n']} ({where}; {s['converged']} converged), "
+            "listed under *Reproduce this page*  ")
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/markdown")
+            if isinstance(text, list):
+                text = "".join(text)
+            if isinstance(text, str) and text.startswith("> **Profile:**"):
+                out["data"]["text/markdown"] = text.rstrip("\n") + line
+                return
+
+
 def reproduce_markdown(notebook: str, output: str, parameters: dict[str, Any],
-                       written: Iterable[str | Path], results_root: str | Path) -> str:
+                       written: Iterable[str | Path], results_root: str | Path,
+                       runs_read: Iterable[str | Path] = ()) -> str:
     lines = [REPRODUCE_HEADING, "", "This page was produced by:", "", "```bash",
              reproduce_command(notebook, parameters), "```", ""]
     links = result_links(output, written, results_root)
@@ -190,6 +364,9 @@ def reproduce_markdown(notebook: str, output: str, parameters: dict[str, Any],
         lines.append(f"Files it wrote (download): {files}")
     else:
         lines.append("It wrote no result files.")
+    runs = runs_markdown(runs_read)
+    if runs:
+        lines += ["", runs]
     return "\n".join(lines)
 
 
@@ -203,14 +380,18 @@ def read_outputs_log(path: str | Path) -> list[str]:
 
 
 def finish_page(nb, notebook: str, output: str, parameters: dict[str, Any], written: Iterable[str | Path],
-                results_root: str | Path) -> None:
-    """Tag the cells and append the "Reproduce this page" cell (replacing an earlier one), in place."""
+                results_root: str | Path, runs_read: Iterable[str | Path] = ()) -> None:
+    """Tag the cells, name the training runs it read in the banner, and append the "Reproduce this page"
+    cell (replacing an earlier one), in place."""
     import nbformat
 
+    runs_read = list(runs_read)
     tag_cells(nb)
+    annotate_banner(nb, runs_read)
     nb.cells = [c for c in nb.cells if not (c.get("cell_type") == "markdown"
                                             and c.get("source", "").startswith(REPRODUCE_HEADING))]
-    cell = nbformat.v4.new_markdown_cell(reproduce_markdown(notebook, output, parameters, written, results_root))
+    cell = nbformat.v4.new_markdown_cell(reproduce_markdown(notebook, output, parameters, written, results_root,
+                                                            runs_read))
     cell.metadata["tags"] = ["alignlib-reproduce"]
     if nb.get("nbformat", 4) == 4 and nb.get("nbformat_minor", 0) < 5:
         cell.pop("id", None)  # cell ids exist from nbformat 4.5 on

@@ -89,13 +89,19 @@ class RunSpec:
     def find(self, root: str | Path | None = None) -> Path | None:
         """A completed run of this exact configuration, whatever its variant name (its own name first), or None.
 
-        Identical configurations are one run: a control that equals the book's run loads it."""
+        Identical configurations are one run: a control that equals the book's run loads it. ``runs/`` is
+        searched first, then (``root`` not given) the run store (:func:`alignlib.training.store.find_stored`,
+        which refuses a stored file that does not match its recorded hash)."""
         own = self.directory(root)
         if is_complete(own):
             return own
         for d in sorted((Path(root or runs_dir()) / self.chapter).glob(f"*-{self.key}")):
             if is_complete(d) and load_spec(d).config == self.config:
                 return d
+        if root is None:   # the run store shipped with the book (checked before it is read)
+            from alignlib.training.store import find_stored
+
+            return find_stored(self)
         return None
 
     def write(self, directory: str | Path) -> Path:
@@ -151,3 +157,14 @@ def check_comparable(specs: Iterable[RunSpec], allowed: Iterable[str] = ("data",
             raise MixedConfigurations(
                 f"runs {specs[0].name} and {s.name} differ in {', '.join(diff[:6])}"
                 f"{' ...' if len(diff) > 6 else ''}; they cannot share one row")
+
+
+def run_lock(directory: str | Path, log=None):
+    """A context manager that holds the lock of the run directory ``directory`` (the file
+    ``.<name>.lock`` beside it, so that deleting the run keeps the lock) while one process trains or
+    deletes the run there; another process wanting it says so and waits, then finds the finished run.
+    Re-entrant within a thread (see :func:`alignlib.paths.locked`)."""
+    from alignlib.paths import locked
+
+    d = Path(directory)
+    return locked(d.parent / f".{d.name}.lock", f"the training run {d}", log)

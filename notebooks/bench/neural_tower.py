@@ -38,7 +38,8 @@ threads = 2                  # CPU threads of each measurement
 device = "cpu"               # "auto": CUDA when available (then measured in-process, bf16 rows too)
 isolate = True               # one fresh process per CPU measurement (peak memory); False: time only
 repeats = 1                  # timed steps after one warm-up step
-measured = "book/bench/measured"   # folder (from the repo root) of `python -m alignlib.bench` CSVs shown beside
+# folder (from the repo root) of `python -m alignlib.bench` CSVs shown beside
+measured = "book/bench/measured"
 
 # %%
 import numpy as np
@@ -49,30 +50,53 @@ from myst_nb import glue
 from IPython.display import display
 from tqdm.auto import tqdm
 
-from alignlib.bench.analysis import label_of, limits_table, load_cli_tables, projection, speedups, target_rows
+from alignlib.bench.analysis import (
+    label_of,
+    limits_table,
+    load_cli_tables,
+    projection,
+    speedups,
+    target_rows,
+)
 from alignlib.bench.flops import FACTORED_PASSES
 from alignlib.bench.suite import default_config, run_suite
 
-#: CSV prefixes of command-line runs this page shows when present: cpu (this kind of machine), devcpu (the
+#: CSV prefixes of command-line runs this page shows when present: cpu (this kind of machine),
+#: devcpu (the
 #: CPU of a lent GPU machine, run with --prefix devcpu --threads 2), cuda (--device cuda)
 CLI_PREFIXES = {"cpu": "CLI, CPU", "devcpu": "CLI, CPU of the GPU machine", "cuda": "CLI, CUDA"}
 from alignlib.paths import REPO_ROOT, results_dir
 from alignlib.repro import get_device
 from alignlib.report import save_table, show_provenance
 
-show_provenance(profile, "none (random weights and random responses: speed does not depend on the values)",
-                {"Sizes measured here": f"N = {', '.join(f'{n:,}' for n in sizes)}, batch {batch}, d_model 512, "
-                                        f"1 head; official structure at N = {official_n:,}",
-                 "Threads": threads})
+show_provenance(
+    profile,
+    "none (random weights and random responses: speed does not depend on the values)",
+    {
+        "Sizes measured here": (
+            f"N = {', '.join(f'{n:,}' for n in sizes)}, batch {batch}, d_model 512, "
+            f"1 head; official structure at N = {official_n:,}"
+        ),
+        "Threads": threads,
+    },
+)
 
 # %%
 cfg = {**default_config("cpu", quick=True), "sizes": list(sizes), "batches": [int(batch)],
        "official_sizes": [int(official_n)], "official_batch": int(batch), "repeats": int(repeats)}
 params = {"profile": profile, **cfg, "threads": threads}
 device = str(get_device(device))
-page = run_suite(None, device, cfg, isolate=isolate, prefix="page", threads=threads, tables=["probe", "tower", "official"],
-                 command=f"notebooks/bench/neural_tower.py (profile {profile})",
-                 progress=lambda jobs: tqdm(jobs, desc="measurements"))
+page = run_suite(
+    None,
+    device,
+    cfg,
+    isolate=isolate,
+    prefix="page",
+    threads=threads,
+    tables=["probe", "tower", "official"],
+    command=f"notebooks/bench/neural_tower.py (profile {profile})",
+    progress=lambda jobs: tqdm(jobs, desc="measurements"),
+)
 for name, df in page.items():
     save_table(df, "bench", f"tower_page_{name}", params)
 cli = {p: load_cli_tables(REPO_ROOT / measured, p) for p in CLI_PREFIXES}
@@ -118,8 +142,11 @@ save_table(sp, "bench", "tower_page_speedups", params)
 big = sp[sp.n_neurons == max(sizes)].set_index("attention")
 glue("page_n_max", f"{max(sizes):,}", display=False)
 glue("page_factored_speedup", float(big.loc["factored", "speedup_vs_sdpa"]), display=False)
-glue("page_naive_speedup", float(big.loc["naive", "speedup_vs_sdpa"]) if "naive" in big.index else float("nan"),
-     display=False)
+glue(
+    "page_naive_speedup",
+    float(big.loc["naive", "speedup_vs_sdpa"]) if "naive" in big.index else float("nan"),
+    display=False,
+)
 glue("page_factored_mem_ratio", float(big.loc["factored", "memory_ratio_vs_sdpa"]), display=False)
 sp
 
@@ -145,15 +172,38 @@ sp
 # checkpoints (the default stays SDPA); it is tested equal to the direct computation to 10⁻¹² in float64 and
 # within float32 tolerance, gradients included, with and without the residual. It refuses LayerNorm
 # (`residual_norm=True`), the official code's token bias and attention dropout, where the identity fails.
-# The per-sample work runs in chunks of query rows (a row-chunked softmax over *j*), and the backward
-# pass recomputes each chunk's softmax instead of storing B × N × N (a custom `torch.autograd.Function`).
+#
+# **Fastest and leanest.** *G* and *H* are never stored whole: a custom `torch.autograd.Function`
+# computes them one block of rows at a time from their factors ($G_{i_0:i_1} = A_{i_0:i_1} C^\top$), uses
+# and drops each block, and recomputes it in the backward pass, where the gradients of the factors are
+# accumulated block by block ($dA = dG\,C$, $dC = dG^\top A$); memory holds O(rows × N), never N × N,
+# at the price of one more pair of O(N² d) products. The per-sample work over B × N × N runs on CPU in
+# a fused C kernel (`alignlib.models.factored_kernel`, compiled on first use and cached): per row *i* and
+# sample, one sweep for the softmax's maximum and one for its exponentials and the weighted sum forward,
+# a single sweep backward that recomputes *p* from the saved log-sum-exp and accumulates every gradient,
+# instead of about {glue:text}`factored_passes` passes of torch ops over (B, rows, N) temporaries. Where
+# no C compiler exists, and on CUDA, the same blocks run through those torch ops (the tests check both
+# paths against the direct computation in float64, gradients included).
 #
 # ## Against the targets
 
 # %%
-targets = pd.DataFrame(target_rows("this page", page["tower"], page["official"], None)
-                       + sum((target_rows(f"{CLI_PREFIXES[p]}: {next(iter(t.values())).device_name.iloc[0]}", t.get("tower"), t.get("official"),
-                                          t.get("dina")) for p, t in cli.items() if t), []))
+targets = pd.DataFrame(
+    target_rows("this page", page["tower"], page["official"], None)
+    + sum(
+        (
+            target_rows(
+                f"{CLI_PREFIXES[p]}: {next(iter(t.values())).device_name.iloc[0]}",
+                t.get("tower"),
+                t.get("official"),
+                t.get("dina"),
+            )
+            for p, t in cli.items()
+            if t
+        ),
+        [],
+    )
+)
 save_table(targets, "bench", "tower_targets", params)
 off = page["official"]
 o_t = float(off[off.case == "official_step"].median_s.iloc[0])
@@ -162,13 +212,66 @@ glue("page_official_s", o_t, display=False)
 for impl in ("sdpa", "factored"):
     t = float(off[(off.case == "tower_step") & (off.attention == impl)].median_s.iloc[0])
     glue(f"page_official_speedup_{impl}", o_t / t, display=False)
-have_cpu_10k = [p for p in ("cpu", "devcpu") if "tower" in cli[p]
-                and ((cli[p]["tower"].n_neurons == 10_000) & (cli[p]["tower"].status == "ok")).any()]
-glue("cli_cpu_status", f"measured by {' and '.join(CLI_PREFIXES[p] for p in have_cpu_10k)} (rows labelled "
-     "CLI in the table above, with their machine)" if have_cpu_10k else
-     "not present in this build: run `python -m alignlib.bench --out results/bench` on the CPU to fill it",
-     display=False)
+have_cpu_10k = [
+    p
+    for p in ("cpu", "devcpu")
+    if "tower" in cli[p]
+    and ((cli[p]["tower"].n_neurons == 10_000) & (cli[p]["tower"].status == "ok")).any()
+]
+glue(
+    "cli_cpu_status",
+    (
+        f"measured by {' and '.join(CLI_PREFIXES[p] for p in have_cpu_10k)} (rows labelled "
+        "CLI in the table above, with their machine)"
+        if have_cpu_10k
+        else (
+            "not present in this build: run `python -m alignlib.bench --out results/bench` on the"
+            " CPU to fill it"
+        )
+    ),
+    display=False,
+)
 targets
+
+# %% [markdown]
+# **Memory of the paper step on a GPU**, from the memory model of the factored path
+# (`factored_memory_model`, its terms counted from the code) and the step measured on the lent GPU:
+# {glue:text}`paper_step_estimate`
+
+# %%
+from alignlib.bench.flops import factored_memory_model
+
+model_rows = []
+for dev, b, thr in (("cpu", 8, threads), ("cpu", 32, threads), ("cuda", 128, 1)):
+    m = factored_memory_model(10_000, b, device=dev, threads=thr)
+    model_rows.append({"device": dev, "n_neurons": 10_000, "batch": b,
+                       "block_rows": m["block_rows"],
+                       **{f"{k}_mib": m[k] / 2**20
+                          for k in ("factors_and_grads", "blocks", "per_sample", "temporaries",
+                                    "total", "nxn_stored_before")}})
+memory_model = pd.DataFrame(model_rows)
+save_table(memory_model, "bench", "tower_memory_model", params)
+cuda_dina = cli["cuda"].get("dina")
+paper = None if cuda_dina is None else cuda_dina[
+    (cuda_dina.width == "paper") & (cuda_dina.attention == "factored") & (cuda_dina.status == "ok")
+    & ~cuda_dina["amp"].astype(bool)]
+if paper is not None and not paper.empty:
+    g = memory_model[memory_model.device == "cuda"].iloc[0]
+    before = float(paper.peak_mb.iloc[0])
+    estimate = before - g.nxn_stored_before_mib + g.blocks_mib
+    glue("paper_step_estimate",
+         f"the paper DINA step (batch {int(paper.batch.iloc[0])}, N = 10,000, factored, fp32) "
+         "peaked at "
+         f"{before / 1024:.1f} GiB on {paper.device_name.iloc[0]} with the previous code (commit "
+         f"{str(paper.git_commit.iloc[0])[:10]}), which held G, H, dG and dH whole "
+         f"({g.nxn_stored_before_mib / 1024:.2f} GiB); the blocked code holds "
+         f"{g.blocks_mib / 1024:.2f} GiB of blocks instead, so the step needs about "
+         f"{estimate / 1024:.1f} GiB, well inside an 80 GB GPU (not re-measured on a GPU here).",
+         display=False)
+else:
+    glue("paper_step_estimate", "no CUDA DINA CSV in this build, so no paper-step estimate.",
+         display=False)
+memory_model
 
 # %% [markdown]
 # The official structure costs {glue:text}`page_official_s:.2f` s per step at N = {glue:text}`page_official_n`
@@ -182,9 +285,10 @@ targets
 # ## What limits speed
 #
 # FLOPs of each step (matmuls, counted by torch's `FlopCounterMode` on the meta device) against this
-# machine's measured matmul throughput; for the factored tower also the bytes its element-wise passes move
-# ({glue:text}`factored_passes` passes of 4 bytes over B × N × N elements, forward and backward, counted from
-# its code) against the measured memory bandwidth.
+# machine's measured matmul throughput; for the factored tower also the bytes its element-wise work moves
+# through memory against the measured memory bandwidth: with the fused C kernel only the G and H blocks
+# (its B × N × N sweeps stay in cache), with torch ops {glue:text}`factored_passes` passes of 4 bytes over
+# B × N × N elements, forward and backward, counted from its code.
 
 # %%
 glue("factored_passes", sum(FACTORED_PASSES.values()), display=False)
@@ -201,8 +305,14 @@ lim
 fig, ax = plt.subplots(figsize=(10, 4))
 for impl, g in lim.groupby("attention"):
     ax.plot(g.n_neurons, g.median_s, "o-", color=palette[impl], label=f"{impl}: measured")
-    ax.plot(g.n_neurons, g.matmul_bound_s + g.bandwidth_bound_s, "x:", color=palette[impl],
-            label=f"{impl}: FLOPs / matmul throughput" + (" + bytes / bandwidth" if impl == "factored" else ""))
+    ax.plot(
+        g.n_neurons,
+        g.matmul_bound_s + g.bandwidth_bound_s,
+        "x:",
+        color=palette[impl],
+        label=f"{impl}: FLOPs / matmul throughput"
+        + (" + bytes / bandwidth" if impl == "factored" else ""),
+    )
 ax.set(xscale="log", yscale="log", xlabel="neurons N", ylabel="forward + backward (s)",
        title=f"this machine: {probe.matmul_gflops_fp32.iloc[0]:.0f} GFLOP/s matmul, "
              f"{probe.bandwidth_gbps.iloc[0]:.1f} GB/s copy")
@@ -214,19 +324,29 @@ plt.show()
 # {glue:text}`probe_gbps:.1f` GB/s (measured above, under whatever load the machine had). At N =
 # {glue:text}`page_n_max` SDPA reaches {glue:text}`sdpa_fraction:.2f` of that matmul throughput: it is
 # compute-bound, and only fewer FLOPs make it faster. The factored tower removes the O(B N² d) matmuls;
-# what remains is element-wise work over B × N × N, whose chunks are sized to stay in cache on CPU.
+# what remains is element-wise work over B × N × N, swept in cache by the fused kernel on CPU, and the
+# 8 products of O(N² d) (G and H forward, again backward, and four for the factors' gradients).
 #
 # **Projection for a GPU.** There SDPA runs at tensor-core speed while the factored tower's element-wise
 # passes stream through memory unless fused into one kernel. The table below bounds both from their counts,
 # with this page's CPU probe and, where the CUDA CSV exists, the GPU's measured probe.
 
 # %%
-proj = [projection(10_000, 32, float(probe.matmul_gflops_fp32.iloc[0]), float(probe.bandwidth_gbps.iloc[0]))
-        .assign(machine="this CPU (measured probe)")]
+proj = [
+    projection(
+        10_000, 32, float(probe.matmul_gflops_fp32.iloc[0]), float(probe.bandwidth_gbps.iloc[0])
+    ).assign(machine="this CPU (measured probe)")
+]
 if "probe" in cli["cuda"]:
     cp = cli["cuda"]["probe"].iloc[0]
-    proj.append(projection(10_000, 32, float(cp.get("matmul_gflops_bf16", cp.matmul_gflops_fp32)),
-                           float(cp.bandwidth_gbps)).assign(machine=f"{cp.device_name} (measured probe, bf16)"))
+    proj.append(
+        projection(
+            10_000,
+            32,
+            float(cp.get("matmul_gflops_bf16", cp.matmul_gflops_fp32)),
+            float(cp.bandwidth_gbps),
+        ).assign(machine=f"{cp.device_name} (measured probe, bf16)")
+    )
 proj = pd.concat(proj, ignore_index=True)
 save_table(proj, "bench", "tower_projection", params)
 glue("cuda_probe_status", "the GPU row uses the CUDA CSV's probe" if "probe" in cli["cuda"] else
@@ -250,7 +370,9 @@ else:
     for tag in ("bf16", "fp32"):
         for impl in ("sdpa", "naive", "factored"):
             glue(f"cuda_{tag}_{impl}_s", float("nan"), display=False)
-    glue("cuda_label", "not measured (no results/bench/cuda_tower.csv in this build)", display=False)
+    glue(
+        "cuda_label", "not measured (no results/bench/cuda_tower.csv in this build)", display=False
+    )
 
 # %% [markdown]
 # Measured on the GPU ({glue:text}`cuda_label`), at N = 10,000 and batch 32, forward + backward: SDPA
@@ -260,8 +382,9 @@ else:
 # build). With one head of width 512, PyTorch's flash kernel (head width ≤ 256) does not apply, so SDPA
 # falls back to a slower fused kernel and the straightforward version, two large cuBLAS matmuls, can beat it
 # when memory allows (its peak memory is in the table). The factored tower's element-wise passes stream
-# through GPU memory in this implementation; fused into one kernel that keeps a chunk of rows on chip (a
-# Triton kernel, not written here), its bound above would drop by the number of passes.
+# through GPU memory in this implementation (the fused kernel is CPU code); fused into one kernel that keeps
+# a chunk of rows on chip (a Triton kernel, not written here), its bound above would drop by the number of
+# passes.
 #
 # ## Exercises
 #
@@ -274,8 +397,9 @@ else:
 # ```{solution} bench-ex-scaling
 # :class: dropdown
 # At N = {glue:text}`page_n_max` it is {glue:text}`page_factored_speedup:.1f`× (this page). SDPA costs about
-# 12 B N² d FLOPs per step; the factored tower costs about 6 N² d for *G*, *H* and their gradients, once per
-# batch, plus about {glue:text}`factored_passes` element-wise passes over B N² elements. The ratio therefore
+# 12 B N² d FLOPs per step; the factored tower costs about 16 N² d (eight N × N × d products: *G* and *H*,
+# again in the backward pass, and the factors' gradients), once per batch, plus element-wise work over
+# B N² elements (two sweeps forward and one backward in the fused kernel). The ratio therefore
 # grows with the batch (the N² d part is shared by the batch) and approaches a constant set by d against the
 # element-wise cost per element as N grows.
 # ```

@@ -35,7 +35,8 @@ threads = 2                  # CPU threads of each measurement
 repeats = 1
 device = "cpu"               # "auto": CUDA when available (then measured in-process, bf16 rows too)
 isolate = True               # one fresh process per CPU measurement (peak memory); False: time only
-measured = "book/bench/measured"   # folder (from the repo root) of `python -m alignlib.bench` CSVs shown beside
+# folder (from the repo root) of `python -m alignlib.bench` CSVs shown beside
+measured = "book/bench/measured"
 
 # %%
 import pandas as pd
@@ -47,26 +48,47 @@ from tqdm.auto import tqdm
 from alignlib.bench.analysis import label_of, load_cli_tables, target_rows
 from alignlib.bench.suite import default_config, run_suite
 
-#: CSV prefixes of command-line runs this page shows when present: cpu (this kind of machine), devcpu (the
+#: CSV prefixes of command-line runs this page shows when present: cpu (this kind of machine),
+#: devcpu (the
 #: CPU of a lent GPU machine, run with --prefix devcpu --threads 2), cuda (--device cuda)
 CLI_PREFIXES = {"cpu": "CLI, CPU", "devcpu": "CLI, CPU of the GPU machine", "cuda": "CLI, CUDA"}
 from alignlib.paths import REPO_ROOT, results_dir
 from alignlib.repro import get_device
 from alignlib.report import save_table, show_provenance
 
-show_provenance(profile, "none (random weights, images and responses: speed does not depend on the values)",
-                {"Measured here": f"widths {', '.join(widths)}; DINA N = {dina_neurons:,}, batch {dina_batch}; "
-                                  f"image tower batch {image_batch}", "Threads": threads})
+show_provenance(
+    profile,
+    "none (random weights, images and responses: speed does not depend on the values)",
+    {
+        "Measured here": (
+            f"widths {', '.join(widths)}; DINA N = {dina_neurons:,}, batch {dina_batch}; "
+            f"image tower batch {image_batch}"
+        ),
+        "Threads": threads,
+    },
+)
 
 # %%
-cfg = {**default_config("cpu", quick=True), "image_widths": list(widths), "image_batch": int(image_batch),
-       "dina": [(w, int(dina_neurons) if w == "quick" else 10_000, int(dina_batch)) for w in widths],
-       "repeats": int(repeats)}
+cfg = {
+    **default_config("cpu", quick=True),
+    "image_widths": list(widths),
+    "image_batch": int(image_batch),
+    "dina": [(w, int(dina_neurons) if w == "quick" else 10_000, int(dina_batch)) for w in widths],
+    "repeats": int(repeats),
+}
 params = {"profile": profile, **cfg, "threads": threads}
 device = str(get_device(device))
-page = run_suite(None, device, cfg, isolate=isolate, prefix="page", threads=threads, tables=["image", "dina"],
-                 command=f"notebooks/bench/training.py (profile {profile})",
-                 progress=lambda jobs: tqdm(jobs, desc="measurements"))
+page = run_suite(
+    None,
+    device,
+    cfg,
+    isolate=isolate,
+    prefix="page",
+    threads=threads,
+    tables=["image", "dina"],
+    command=f"notebooks/bench/training.py (profile {profile})",
+    progress=lambda jobs: tqdm(jobs, desc="measurements"),
+)
 for name, df in page.items():
     save_table(df, "bench", f"training_page_{name}", {k: str(v) for k, v in params.items()})
 cli = {p: load_cli_tables(REPO_ROOT / measured, p) for p in CLI_PREFIXES}
@@ -99,17 +121,42 @@ dina["amp"] = dina["amp"].astype(bool) if "amp" in dina else False
 save_table(dina, "bench", "training_dina", {k: str(v) for k, v in params.items()})
 ok = dina[dina.status == "ok"]
 fig, ax = plt.subplots(figsize=(10, 4))
-ok = ok.assign(run=ok.source.str.slice(0, 9) + ", " + ok.width + " width, N=" + ok.n_neurons.map("{:,}".format)
-               + ok.amp.map({True: ", bf16", False: ""}))
+ok = ok.assign(
+    run=ok.source.str.slice(0, 9)
+    + ", "
+    + ok.width
+    + " width, N="
+    + ok.n_neurons.map("{:,}".format)
+    + ok.amp.map({True: ", bf16", False: ""})
+)
 sns.barplot(data=ok, y="run", x="epoch_s", hue="attention", palette="colorblind", ax=ax,
             hue_order=["sdpa", "naive", "factored"])
 ax.set(xscale="log", xlabel="one epoch, extrapolated from measured steps (s)", ylabel="")
 plt.show()
 q = page["dina"].set_index("attention")
 glue("dina_quick_epoch_sdpa", float(q.loc["sdpa", "epoch_s"]), display=False)
-glue("dina_quick_ratio_naive", float(q.loc["naive", "median_s"] / q.loc["sdpa", "median_s"]), display=False)
-glue("dina_quick_ratio_factored", float(q.loc["sdpa", "median_s"] / q.loc["factored", "median_s"]), display=False)
-ok[["source", "width", "n_neurons", "batch", "amp", "attention", "median_s", "epoch_s", "peak_mb", "status"]]
+glue(
+    "dina_quick_ratio_naive",
+    float(q.loc["naive", "median_s"] / q.loc["sdpa", "median_s"]),
+    display=False,
+)
+glue(
+    "dina_quick_ratio_factored",
+    float(q.loc["sdpa", "median_s"] / q.loc["factored", "median_s"]),
+    display=False,
+)
+ok[[
+    "source",
+    "width",
+    "n_neurons",
+    "batch",
+    "amp",
+    "attention",
+    "median_s",
+    "epoch_s",
+    "peak_mb",
+    "status",
+]]
 
 # %% [markdown]
 # At the quick width one epoch takes {glue:text}`dina_quick_epoch_sdpa:.1f` s with SDPA on this page's
@@ -122,8 +169,22 @@ ok[["source", "width", "n_neurons", "batch", "amp", "attention", "median_s", "ep
 # ## Against the targets
 
 # %%
-targets = pd.DataFrame(target_rows("this page", None, None, page["dina"])
-                       + sum((target_rows(f"{CLI_PREFIXES[p]}: {next(iter(t.values())).device_name.iloc[0]}", None, None, t.get("dina")) for p, t in cli.items() if t), []))
+targets = pd.DataFrame(
+    target_rows("this page", None, None, page["dina"])
+    + sum(
+        (
+            target_rows(
+                f"{CLI_PREFIXES[p]}: {next(iter(t.values())).device_name.iloc[0]}",
+                None,
+                None,
+                t.get("dina"),
+            )
+            for p, t in cli.items()
+            if t
+        ),
+        [],
+    )
+)
 save_table(targets, "bench", "training_targets", {k: str(v) for k, v in params.items()})
 glue("cuda_status", label_of(cli["cuda"].get("dina")) if "dina" in cli["cuda"] else
      "not measured (no results/bench/cuda_dina.csv in this build)", display=False)

@@ -28,7 +28,7 @@ from myst_nb import glue
 
 from alignlib.claims import RULES, ledger
 from alignlib.claims.ledger import VERDICTS, citation
-from alignlib.report import save_table, show_provenance
+from alignlib.report import interval_text, save_table, show_provenance
 
 pd.set_option("display.max_rows", None)
 led = ledger()
@@ -43,9 +43,11 @@ _ = save_table(led, "claims", "ledger", {"profile": profile})
 # %%
 display(Markdown("\n".join(f"* **{k}** — {v}" for k, v in RULES.items())
                  + "\n* **not measured yet** — no page of this build measured the claim"))
-summary = led.pivot_table(index="paper", columns="verdict", values="id", aggfunc="count", fill_value=0)
+summary = led.pivot_table(
+    index="paper", columns="verdict", values="id", aggfunc="count", fill_value=0
+)
 for verdict, n in led.verdict.value_counts().items():
-    glue(f"n_{verdict.replace(' ', '_')}", int(n), display=False)
+    glue("n_" + "".join(c if c.isalnum() else "_" for c in verdict), int(n), display=False)
 glue("n_claims", len(led), display=False)
 summary
 
@@ -57,6 +59,54 @@ summary
 # page measures them on the paper's kind of data; on a stand-in they are shown side by side too.
 
 # %% [markdown]
+# ## Relative claims: what holds on our data
+#
+# Absolute numbers measured on a stand-in are not comparable, but the papers' *relative* claims are: "A
+# beats B", "natural images beat whitened ones", "removing X lowers the score". Each relative claim comes
+# from the papers' words (`direction` in `published.yml`) or from their own tables (the sign of the
+# published difference between two rows, `relations:` in `published.yml`), and is judged by the
+# `paired_difference` rule above: our paired difference's 95 % interval on the paper's side of zero
+# (**holds**), on the other side (**reversed**) or across zero (**inconclusive**); no verdict from runs that
+# did not converge. The page that measured each one says over what the difference is paired.
+
+# %%
+relative = led[led.kind == "relative"]
+judged = relative.dropna(subset=["ours"])
+rel_counts = judged.verdict.value_counts()
+for name in ("holds", "reversed", "inconclusive", "no verdict: not converged"):
+    glue("rel_" + "".join(c if c.isalnum() else "_" for c in name), int(rel_counts.get(name, 0)),
+         display=False)
+glue("rel_n", len(relative), display=False)
+glue("rel_n_measured", len(judged), display=False)
+
+
+def side(direction: str, value: float) -> str:
+    """The paper's side of A - B, with its published difference when the paper gives numbers."""
+    text = "A > B" if direction == ">" else "A < B"
+    return f"{text} ({value:+.3g})" if pd.notna(value) else text
+
+
+rel_view = judged.assign(
+    paper=[side(d, v) for d, v in zip(judged.direction, judged.value)],
+    ours=[interval_text(o, lo, hi, 3)
+          for o, lo, hi in zip(judged.ours, judged.ci_low, judged.ci_high)],
+)[["id", "measures", "paper", "ours", "verdict", "page"]]
+landing = rel_view[rel_view.verdict.isin(["holds", "reversed"])]
+glue("landing_relative", HTML(
+    landing.to_html(classes="table", border=0, index=False) if len(landing)
+    else "<p>No relative claim has a verdict of holds or reversed in this build yet.</p>"),
+    display=False)
+rel_view.set_index("id")
+
+# %% [markdown]
+# {glue:text}`rel_n` relative claims in all; this build measured {glue:text}`rel_n_measured`:
+# {glue:text}`rel_holds` hold, {glue:text}`rel_reversed` are reversed, {glue:text}`rel_inconclusive` are
+# inconclusive and {glue:text}`rel_no_verdict__not_converged` have no verdict because a run behind them did
+# not converge. The rest are "not measured yet" (the chapter pages that would measure them, or the
+# converged runs they need, are not in this build), or shown side by side where our data cannot judge them
+# (e.g. a single twin mouse is not the paper's mouse of that name).
+
+# %% [markdown]
 # ## Summary by chapter
 #
 # The same counts per chapter of the book (the landing page shows this table and the figure).
@@ -66,7 +116,9 @@ import matplotlib.pyplot as plt
 
 from alignlib import plots
 
-by_chapter = led.pivot_table(index="chapter", columns="verdict", values="id", aggfunc="count", fill_value=0)
+by_chapter = led.pivot_table(
+    index="chapter", columns="verdict", values="id", aggfunc="count", fill_value=0
+)
 by_chapter = by_chapter[[v for v in VERDICTS if v in by_chapter.columns]]
 by_chapter["all claims"] = by_chapter.sum(axis=1)
 _ = save_table(by_chapter.reset_index(), "claims", "ledger_by_chapter", {"profile": profile})
@@ -84,7 +136,8 @@ glue("landing_summary", HTML(by_chapter.reset_index().rename_axis(columns=None)
 by_chapter
 
 # %%
-# Glued for the landing page (book/intro.md): one headline claim per paper, published beside ours, and a
+# Glued for the landing page (book/intro.md): one headline claim per paper, published beside ours,
+# and a
 # gallery of every figure the pages saved with plots.save_figure (thumbnails linked to their pages).
 HEADLINES = {"DINA": "dina.table1.DINA.mean.1", "VNA": "vna.table1.mouse-movie.VNA.average",
              "ViST": "vist.table2.Vi-ST.Mov1-Mov2"}
@@ -95,21 +148,42 @@ def finding(rows: pd.DataFrame) -> str:
     done = rows.dropna(subset=["ours"])
     if done.empty:
         return "not measured yet"
-    return "; ".join(f"{r.ours:.3g}" + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:.3g}, {r.ci_high:.3g}]")
-                     + (f" {r.unit}" if isinstance(r.unit, str) and r.unit else "")
-                     + f" on {r.our_data} ({r.verdict})" for r in done.itertuples())
+    return "; ".join(
+        f"{r.ours:.3g}"
+        + ("" if pd.isna(r.ci_low) else f" [{r.ci_low:.3g}, {r.ci_high:.3g}]")
+        + (f" {r.unit}" if isinstance(r.unit, str) and r.unit else "")
+        + f" on {r.our_data} ({r.verdict})"
+        for r in done.itertuples()
+    )
 
 
 for paper, claim in HEADLINES.items():
     rows = led[led.id == claim]
-    glue(f"headline_{paper}_published", float(rows.value.iloc[0]) if len(rows) else float("nan"), display=False)
-    glue(f"headline_{paper}_found", finding(rows) if len(rows) else "claim not in published.yml", display=False)
+    glue(
+        f"headline_{paper}_published",
+        float(rows.value.iloc[0]) if len(rows) else float("nan"),
+        display=False,
+    )
+    glue(
+        f"headline_{paper}_found",
+        finding(rows) if len(rows) else "claim not in published.yml",
+        display=False,
+    )
 for chapter, n in by_chapter["all claims"].items():
     glue(f"n_claims_{chapter}", int(n), display=False)
 figures = plots.saved_figures()
+
+# %%
 glue("n_figures", len(figures), display=False)
-glue("landing_gallery", HTML(plots.gallery_html(figures, href=lambda page: f"executed/{page}.html")
-                             if len(figures) else "<p>No page has saved a figure yet.</p>"), display=False)
+glue(
+    "landing_gallery",
+    HTML(
+        plots.gallery_html(figures, href=lambda page: f"executed/{page}.html")
+        if len(figures)
+        else "<p>No page has saved a figure yet.</p>"
+    ),
+    display=False,
+)
 
 # %% [markdown]
 # ## Every claim
@@ -117,13 +191,23 @@ glue("landing_gallery", HTML(plots.gallery_html(figures, href=lambda page: f"exe
 # %%
 for paper, rows in led.groupby("paper", sort=False):
     display(Markdown(f"### {paper}\n\n{citation(paper)}"))
-    view = rows.assign(ours=rows.ours.round(3), ci=[
-        "" if pd.isna(lo) else f"[{lo:.2f}, {hi:.2f}]" for lo, hi in zip(rows.ci_low, rows.ci_high)])
+    view = rows.assign(
+        ours=rows.ours.round(3),
+        ci=[
+            "" if pd.isna(lo) else f"[{lo:.2f}, {hi:.2f}]"
+            for lo, hi in zip(rows.ci_low, rows.ci_high)
+        ],
+    )
     display(view[["id", "where", "value", "unit", "ours", "ci", "verdict"]]
             .rename(columns={"value": "published"}).astype(object).fillna("").set_index("id"))
     measured = rows.dropna(subset=["ours"]).drop_duplicates(["page", "our_data"])
     if len(measured):
-        display(Markdown("Measured by: " + "; ".join(f"`{p}` on {d}" for p, d in zip(measured.page, measured.our_data))))
+        display(
+            Markdown(
+                "Measured by: "
+                + "; ".join(f"`{p}` on {d}" for p, d in zip(measured.page, measured.our_data))
+            )
+        )
 
 # %% [markdown]
 # ## Exercises
@@ -135,13 +219,24 @@ from alignlib.claims import Measurement, published, verdict
 head = led[(led.id == HEADLINES["DINA"])].dropna(subset=["ours"])
 if len(head) and pd.notna(head.ci_low.iloc[0]):
     h = head.iloc[0]
-    as_if = verdict("within_ci", h.value, Measurement(h.id, h.ours, h.ci_low, h.ci_high, chance=h.chance))
-    glue("ex_rule_text", Markdown(f"our mean top-1 is {h.ours:.2f} % with 95 % CI [{h.ci_low:.2f}, {h.ci_high:.2f}] "
-                                  f"(chance {h.chance:.2f} %), the paper's {h.value:.2f} %: the `within_ci` rule "
-                                  f"would say **{as_if}**"), display=False)
+    as_if = verdict(
+        "within_ci", h.value, Measurement(h.id, h.ours, h.ci_low, h.ci_high, chance=h.chance)
+    )
+    glue(
+        "ex_rule_text",
+        Markdown(
+            f"our mean top-1 is {h.ours:.2f} % with 95 % CI [{h.ci_low:.2f}, {h.ci_high:.2f}] "
+            f"(chance {h.chance:.2f} %), the paper's {h.value:.2f} %: the `within_ci` rule "
+            f"would say **{as_if}**"
+        ),
+        display=False,
+    )
 else:
-    glue("ex_rule_text", Markdown("this build has no DINA mean top-1 with a CI yet (run `dina/results`)"),
-         display=False)
+    glue(
+        "ex_rule_text",
+        Markdown("this build has no DINA mean top-1 with a CI yet (run `dina/results`)"),
+        display=False,
+    )
 
 # Exercise 2: recompute the paper's Table 1 means from its rows.
 t1 = published("dina.table1.")

@@ -41,7 +41,8 @@ twin_seed = 0
 seed = 0
 split_seed = 0
 device = "auto"
-geometry = True        # train the image-tower geometry grid (the quick profile leaves it out: budget)
+# train the image-tower geometry grid (the quick profile leaves it out: budget)
+geometry = True
 
 # %%
 import pandas as pd
@@ -56,23 +57,47 @@ from alignlib.report import save_table, show_provenance
 
 base = settings.resolve(profile)
 recording = cast.load_mouse(mouse, source=source, twin_size=base["twin_size"], twin_seed=twin_seed)
-show_provenance(profile, recording.description,
-                {"Mouse": mouse, "Fixed": f"width {base['width']}, {base['epochs']} epochs max, patience "
-                                          f"{base['patience']} on {base['select']}, seed {seed}",
-                 "Profile's choice": f"residual {base['neural_residual']}, neural lr {base['lr_neural']:g}, "
-                                     f"stem stride {base['stem_stride']}"})
+show_provenance(
+    profile,
+    recording.description,
+    {
+        "Mouse": mouse,
+        "Fixed": (
+            f"width {base['width']}, {base['epochs']} epochs max, patience "
+            f"{base['patience']} on {base['select']}, seed {seed}"
+        ),
+        "Profile's choice": (
+            f"residual {base['neural_residual']}, neural lr {base['lr_neural']:g}, "
+            f"stem stride {base['stem_stride']}"
+        ),
+    },
+)
 
 # %% [markdown]
 # ## Residual x learning rate (neural tower)
 
 # %%
-grid = {name: {**over, "stem_stride": base["stem_stride"]} for name, over in RESIDUAL_LR_GRID.items()}
+grid = {
+    name: {**over, "stem_stride": base["stem_stride"]} for name, over in RESIDUAL_LR_GRID.items()
+}
 runs = run_grid(recording, base, grid, seed=seed, split_seed=split_seed, device=device)
 table = grid_table(runs, grid, seed=seed)
-save_table(table, "dina", "controls_residual_lr", {"profile": profile, "mouse": mouse, "base": base})
+save_table(
+    table, "dina", "controls_residual_lr", {"profile": profile, "mouse": mouse, "base": base}
+)
 view = table[table.k == 1].set_index("variant")
-view[["neural_residual", "lr_neural", "selected_epoch", "epochs_run", "accuracy", "ci_low", "ci_high", "chance"]] \
-    .round(3).assign(lr_neural=view.lr_neural.map("{:g}".format)).rename(columns={"accuracy": "test top-1"})
+view[[
+    "neural_residual",
+    "lr_neural",
+    "selected_epoch",
+    "epochs_run",
+    "accuracy",
+    "ci_low",
+    "ci_high",
+    "chance",
+]].round(3).assign(lr_neural=view.lr_neural.map("{:g}".format)).rename(
+    columns={"accuracy": "test top-1"}
+)
 
 # %%
 fig = plots.metric_curves({name: r.history for name, r in runs.items()}, "val_top1",
@@ -82,10 +107,20 @@ fig = plots.metric_curves({name: r.history for name, r in runs.items()}, "val_to
 t1 = view["accuracy"]
 for name in grid:
     glue(f"top1_{name}", float(t1[name]), display=False)
-glue("init_sim_paper", initial_neural_similarity(recording.session.mean_response, base["width"], residual=False,
-                                                 seed=seed), display=False)
-glue("init_sim_residual", initial_neural_similarity(recording.session.mean_response, base["width"], residual=True,
-                                                    seed=seed), display=False)
+glue(
+    "init_sim_paper",
+    initial_neural_similarity(
+        recording.session.mean_response, base["width"], residual=False, seed=seed
+    ),
+    display=False,
+)
+glue(
+    "init_sim_residual",
+    initial_neural_similarity(
+        recording.session.mean_response, base["width"], residual=True, seed=seed
+    ),
+    display=False,
+)
 
 # %% [markdown]
 # Test top-1 (this mouse): the paper's tower reaches {glue:text}`top1_paper-tower.lr1e-3:.3f` at lr 10⁻³ and
@@ -108,23 +143,35 @@ glue("init_sim_residual", initial_neural_similarity(recording.session.mean_respo
 # %%
 glue("n_test_controls", int(table.n_test.iloc[0]), display=False)
 if geometry:
-    ggrid = {name: {**over, "neural_residual": base["neural_residual"], "lr_neural": base["lr_neural"]}
-             for name, over in GEOMETRY_GRID.items()}
+    ggrid = {
+        name: {**over, "neural_residual": base["neural_residual"], "lr_neural": base["lr_neural"]}
+        for name, over in GEOMETRY_GRID.items()
+    }
     gruns = run_grid(recording, base, ggrid, seed=seed, split_seed=split_seed, device=device)
     gtable = grid_table(gruns, ggrid, seed=seed)
-    save_table(gtable, "dina", "controls_geometry", {"profile": profile, "mouse": mouse, "base": base})
+    save_table(
+        gtable, "dina", "controls_geometry", {"profile": profile, "mouse": mouse, "base": base}
+    )
     gview = gtable[gtable.k == 1].set_index("variant")
     sec = {n: gruns[n].info["train_seconds"] / max(gruns[n].info["epochs_run"], 1) for n in ggrid}
     display(gview[["stem_stride", "selected_epoch", "epochs_run", "accuracy", "ci_low", "ci_high"]]
             .rename(columns={"accuracy": "test top-1"}).round(3))
-    display(Markdown(
-        f"With the stride-2 geometry test top-1 is {gview.loc['stem-stride2', 'accuracy']:.3f} "
-        f"({sec['stem-stride2']:.1f} s per epoch when trained), with the stride-4 stem "
-        f"{gview.loc['stem-stride4', 'accuracy']:.3f} ({sec['stem-stride4']:.1f} s per epoch, as recorded when each "
-        f"run was trained, possibly in different sessions)."))
+    display(
+        Markdown(
+            "With the stride-2 geometry test top-1 is"
+            f" {gview.loc['stem-stride2', 'accuracy']:.3f} ({sec['stem-stride2']:.1f} s per epoch"
+            " when trained), with the stride-4 stem"
+            f" {gview.loc['stem-stride4', 'accuracy']:.3f} ({sec['stem-stride4']:.1f} s per epoch,"
+            " as recorded when each run was trained, possibly in different sessions)."
+        )
+    )
 else:
-    display(Markdown("Not trained in this profile (`geometry=False`): the quick profile leaves the geometry grid "
-                     "out to keep the chapter within its time budget."))
+    display(
+        Markdown(
+            "Not trained in this profile (`geometry=False`): the quick profile leaves the geometry"
+            " grid out to keep the chapter within its time budget."
+        )
+    )
 
 # %% [markdown]
 # Intervals come from one mouse's {glue:text}`n_test_controls` test images and one seed: differences inside

@@ -23,10 +23,12 @@
 # %% tags=["parameters"]
 profile = "quick"
 source = "auto"        # "auto": real recordings when present, else the twin; "real"; "twin"
-twin_size: str | None = None   # twin size when the twin is used: smoke | quick | paper (None: the profile's)
+# twin size when the twin is used: smoke | quick | paper (None: the profile's)
+twin_size: str | None = None
 twin_seed = 0
 mice = ["M1", "M2", "M3", "M4", "W1", "W2", "D1", "D2"]
-paper_check_neurons = 2000   # neurons of the in-memory paper-size twin mouse (not in the paper profile)
+# neurons of the in-memory paper-size twin mouse (not in the paper profile)
+paper_check_neurons = 2000
 
 # %%
 import numpy as np
@@ -40,19 +42,40 @@ from alignlib.data.twin import TwinConfig
 from alignlib.data.twin.stimuli import MIX_KINDS, PHOTO_SOURCES
 from alignlib.claims import Measurement, record
 from alignlib.experiments.dina import cast, settings
-from alignlib.experiments.dina.stats import (PUBLISHED_ALPHA_NATURAL, describe_recordings, near_duplicates,
-                                             twin_mouse_alpha)
+from alignlib.experiments.dina.stats import (
+    PUBLISHED_ALPHA_NATURAL,
+    describe_recordings,
+    near_duplicates,
+    twin_mouse_alpha,
+)
 from alignlib.paths import data_dir
 from alignlib.report import save_table, show_provenance
 
 twin_size = twin_size or settings.resolve(profile)["twin_size"]
-recordings = {m: cast.load_mouse(m, source=source, twin_size=twin_size, twin_seed=twin_seed) for m in mice}
+recordings = {
+    m: cast.load_mouse(m, source=source, twin_size=twin_size, twin_seed=twin_seed) for m in mice
+}
 sources = sorted({r.source for r in recordings.values()})
-twin_manifest = cast.ensure_twin(twin_size, twin_seed, progress=False) if "twin" in sources else None
-twin_cfg = twin_manifest.config if twin_manifest else cast.twin_config(twin_size, twin_seed).to_dict()
-glue("n_photographs", len(twin_manifest.source_images) if twin_manifest else len(PHOTO_SOURCES), display=False)
-glue("twin_mix", Markdown(", ".join(f"{100 * f:.0f} % {k}" for k, f in zip(MIX_KINDS, twin_cfg["stimulus_fractions"]))
-                           if twin_cfg["stimuli"] == "mixed" else "legacy photograph crops"), display=False)
+twin_manifest = (
+    cast.ensure_twin(twin_size, twin_seed, progress=False) if "twin" in sources else None
+)
+twin_cfg = (
+    twin_manifest.config if twin_manifest else cast.twin_config(twin_size, twin_seed).to_dict()
+)
+glue(
+    "n_photographs",
+    len(twin_manifest.source_images) if twin_manifest else len(PHOTO_SOURCES),
+    display=False,
+)
+glue(
+    "twin_mix",
+    Markdown(
+        ", ".join(f"{100 * f:.0f} % {k}" for k, f in zip(MIX_KINDS, twin_cfg["stimulus_fractions"]))
+        if twin_cfg["stimuli"] == "mixed"
+        else "legacy photograph crops"
+    ),
+    display=False,
+)
 show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values()})),
                 {"Mice": ", ".join(f"{m} ({r.source})" for m, r in recordings.items())})
 
@@ -77,8 +100,16 @@ show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values(
 # Huang (2001): opaque disks and ellipses with random grey levels whose radii follow the
 # scale-invariant power law $p(r) \propto r^{-3}$; and **1/f textures with edges**,
 # Gaussian textures with a power-law spectrum in regions bounded by the level sets of a smoother
-# random field. The whitened and 8D sets are derived from these natural images as Stringer et al.
-# derived theirs. Earlier versions of the twin cropped 14 scikit-image photographs at random, which
+# random field. The whitened set divides each natural image's Fourier transform by the natural set's
+# **average** amplitude spectrum (one filter for the whole set: each image keeps its phase, its own
+# deviations from the average spectrum and its RMS contrast; `alignlib.data.twin.whiten_images`). How we
+# established this: the authors' public code (MouseLand/stringer-pachitariu-et-al-2018b) describes the set
+# as "same 2800 natural images were whitened with a degree of 1" (README.md) and labels it "whitened
+# (partially)" in its figure code (mainfigs/fig3.m, fig4.m, suppfigs/suppfig_gabors.m): one filter for the
+# whole set leaves each image partly unwhitened, whereas dividing each image by its own spectrum (this twin
+# before the converged-runs issue) flattens every image completely. The code that made their images is not
+# public, so this is our reading of those statements. The 8D set is derived as Stringer et al. describe.
+# Earlier versions of the twin cropped 14 scikit-image photographs at random, which
 # produced near-duplicate images (see below); that generator is kept as `stimuli="photo-crops"`.
 #
 # The paper does not say which recordings are its M1–M4; with the real data we use the first four
@@ -88,8 +119,18 @@ show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values(
 
 # %%
 sessions, spectra, fits, snrs = describe_recordings(recordings.values())
-save_table(sessions, "dina", "data_sessions",
-           {"profile": profile, "source": source, "twin_size": twin_size, "twin_seed": twin_seed, "mice": mice})
+save_table(
+    sessions,
+    "dina",
+    "data_sessions",
+    {
+        "profile": profile,
+        "source": source,
+        "twin_size": twin_size,
+        "twin_seed": twin_seed,
+        "mice": mice,
+    },
+)
 sessions.set_index("mouse").round(3)
 
 # %% [markdown]
@@ -112,9 +153,14 @@ meta
 # ## Example stimuli
 
 # %%
-first = {s: next(r for r in recordings.values() if r.stimset == s) for s in ("natural", "whitened", "8D")
-         if any(r.stimset == s for r in recordings.values())}
+first = {
+    s: next(r for r in recordings.values() if r.stimset == s)
+    for s in ("natural", "whitened", "8D")
+    if any(r.stimset == s for r in recordings.values())
+}
 fig = plots.image_rows({f"{s}\n({r.label})": r.session.images[:4] for s, r in first.items()})
+
+# %%
 _ = plots.save_figure(fig, "dina", "data_example_stimuli", page="dina/data",
                       caption="Example stimuli: natural, whitened and 8D images")
 
@@ -134,25 +180,44 @@ _ = plots.save_figure(fig, "dina", "data_example_stimuli", page="dina/data",
 
 # %%
 near, near_values = near_duplicates(recordings.values(), twin_size, twin_seed)
-save_table(near, "dina", "data_near_duplicates",
-           {"profile": profile, "source": source, "twin_size": twin_size, "twin_seed": twin_seed, "mice": mice,
-            "split": "split_indices(n_images, 0.1, 0.1, seed=0): test vs train"})
+save_table(
+    near,
+    "dina",
+    "data_near_duplicates",
+    {
+        "profile": profile,
+        "source": source,
+        "twin_size": twin_size,
+        "twin_seed": twin_seed,
+        "mice": mice,
+        "split": "split_indices(n_images, 0.1, 0.1, seed=0): test vs train",
+    },
+)
 natural_rows = near[near.stimset.eq("natural") & near.set.isin(mice)]
 legacy_row = near[near.set == "legacy photo crops (twin v1)"].iloc[0]
 reference_row = near[near.set == "reference: distinct photographs"].iloc[0]
-for name, value in {"near07_natural": natural_rows["frac_above_0.7"].mean(),
-                    "near09_natural": natural_rows["frac_above_0.9"].mean(),
-                    "near07_legacy": legacy_row["frac_above_0.7"], "near09_legacy": legacy_row["frac_above_0.9"],
-                    "near07_reference": reference_row["frac_above_0.7"],
-                    "near09_reference": reference_row["frac_above_0.9"]}.items():
+for name, value in {
+    "near07_natural": natural_rows["frac_above_0.7"].mean(),
+    "near09_natural": natural_rows["frac_above_0.9"].mean(),
+    "near07_legacy": legacy_row["frac_above_0.7"],
+    "near09_legacy": legacy_row["frac_above_0.9"],
+    "near07_reference": reference_row["frac_above_0.7"],
+    "near09_reference": reference_row["frac_above_0.9"],
+}.items():
     glue(name, float(100 * value), display=False)
 glue("near_n_test", int(legacy_row["n_test"]), display=False)
 glue("natural_source", Markdown(", ".join(sorted(set(natural_rows.source)))), display=False)
 near.set_index("set").round(3)
 
 # %%
-shown = {f"{m} ({recordings[m].stimset})": near_values[m] for m in
-         [next((m for m in mice if recordings[m].stimset == s), None) for s in ("natural", "whitened", "8D")] if m}
+shown = {
+    f"{m} ({recordings[m].stimset})": near_values[m]
+    for m in [
+        next((m for m in mice if recordings[m].stimset == s), None)
+        for s in ("natural", "whitened", "8D")
+    ]
+    if m
+}
 shown.update({"legacy photo crops": near_values["legacy photo crops (twin v1)"],
               "distinct photographs (reference)": near_values["reference: distinct photographs"]})
 fig = plots.histograms(shown, "highest pixel correlation of a test image with any training image",
@@ -195,25 +260,50 @@ glue("frac_snr_natural", float(100 * natural["frac_snr_above_0.1"].mean()), disp
 # images and steeper (low-dimensional) for 8D images.
 
 # %%
-fig = plots.eigenspectra({f"{m} ({recordings[m].stimset})": spectra[m] for m in spectra},
-                         {f"{m} ({recordings[m].stimset})": fits[m][:2] for m in spectra},
-                         fit_range=next(iter(fits.values()))[2], reference_alpha=PUBLISHED_ALPHA_NATURAL)
+fig = plots.eigenspectra(
+    {f"{m} ({recordings[m].stimset})": spectra[m] for m in spectra},
+    {f"{m} ({recordings[m].stimset})": fits[m][:2] for m in spectra},
+    fit_range=next(iter(fits.values()))[2],
+    reference_alpha=PUBLISHED_ALPHA_NATURAL,
+)
+
+# %%
 _ = plots.save_figure(fig, "dina", "data_eigenspectra", page="dina/data",
                       caption="cvPCA eigenspectra of every mouse, with power-law fits")
-_ = save_table(pd.concat([pd.DataFrame({"mouse": m, "rank": np.arange(1, len(sp) + 1), "variance": sp})
-                          for m, sp in spectra.items()]), "dina", "data_eigenspectra", {"profile": profile})
+_ = save_table(
+    pd.concat([
+        pd.DataFrame({"mouse": m, "rank": np.arange(1, len(sp) + 1), "variance": sp})
+        for m, sp in spectra.items()
+    ]),
+    "dina",
+    "data_eigenspectra",
+    {"profile": profile},
+)
 
 # %%
 alpha_by_set = sessions.groupby("stimset").cvpca_alpha.mean()
-spectra_table = pd.DataFrame({"stimset": alpha_by_set.index, "alpha_measured": alpha_by_set.values,
-                              "alpha_published": [PUBLISHED_ALPHA_NATURAL if s == "natural" else np.nan
-                                                  for s in alpha_by_set.index],
-                              "source": ", ".join(sources)})
-save_table(spectra_table, "dina", "data_spectra", {"profile": profile, "fit_ranks": sorted(set(sessions.fit_ranks))})
+spectra_table = pd.DataFrame({
+    "stimset": alpha_by_set.index,
+    "alpha_measured": alpha_by_set.values,
+    "alpha_published": [
+        PUBLISHED_ALPHA_NATURAL if s == "natural" else np.nan for s in alpha_by_set.index
+    ],
+    "source": ", ".join(sources),
+})
+save_table(
+    spectra_table,
+    "dina",
+    "data_spectra",
+    {"profile": profile, "fit_ranks": sorted(set(sessions.fit_ranks))},
+)
 for s, a in alpha_by_set.items():
     glue(f"alpha_{s}", float(a), display=False)
 glue("alpha_published", PUBLISHED_ALPHA_NATURAL, display=False)
-glue("alpha_order", Markdown(" < ".join(f"{s} ({a:.2f})" for s, a in alpha_by_set.sort_values().items())), display=False)
+glue(
+    "alpha_order",
+    Markdown(" < ".join(f"{s} ({a:.2f})" for s, a in alpha_by_set.sort_values().items())),
+    display=False,
+)
 spectra_table.round(3)
 
 # %% [markdown]
@@ -236,31 +326,55 @@ spectra_table.round(3)
 # %%
 natural_twin = [r for r in recordings.values() if r.stimset == "natural" and r.source == "twin"]
 if twin_size == "paper" and natural_twin:
-    check = {"alpha": float(sessions[sessions.stimset == "natural"].cvpca_alpha.mean()),
-             "n_images": natural_twin[0].session.n_images, "n_neurons": natural_twin[0].session.n_neurons,
-             "fit_range": fits[natural_twin[0].label][2], "seconds": np.nan,
-             "how": "the mice above (mean over the natural-image mice)"}
+    check = {
+        "alpha": float(sessions[sessions.stimset == "natural"].cvpca_alpha.mean()),
+        "n_images": natural_twin[0].session.n_images,
+        "n_neurons": natural_twin[0].session.n_neurons,
+        "fit_range": fits[natural_twin[0].label][2],
+        "seconds": np.nan,
+        "how": "the mice above (mean over the natural-image mice)",
+    }
 else:
     check_cfg = cast.twin_config("smoke" if twin_size == "smoke" else "paper", twin_seed)
     check_cfg = TwinConfig.from_dict({**check_cfg.to_dict(),
                                      "n_neurons": min(paper_check_neurons, check_cfg.n_neurons)})
-    check = {**twin_mouse_alpha(check_cfg, "M1"), "how": "one natural mouse (M1) simulated in memory"}
-check_table = pd.DataFrame([{"twin": f"{'smoke' if twin_size == 'smoke' else 'paper'} size", "how": check["how"],
-                             "n_images": check["n_images"], "n_neurons": check["n_neurons"],
-                             "fit_ranks": f"{check['fit_range'][0]}-{check['fit_range'][1]}",
-                             "alpha": check["alpha"], "alpha_published": PUBLISHED_ALPHA_NATURAL,
-                             "seconds": check["seconds"]}])
+    check = {
+        **twin_mouse_alpha(check_cfg, "M1"),
+        "how": "one natural mouse (M1) simulated in memory",
+    }
+check_table = pd.DataFrame([{
+    "twin": f"{'smoke' if twin_size == 'smoke' else 'paper'} size",
+    "how": check["how"],
+    "n_images": check["n_images"],
+    "n_neurons": check["n_neurons"],
+    "fit_ranks": f"{check['fit_range'][0]}-{check['fit_range'][1]}",
+    "alpha": check["alpha"],
+    "alpha_published": PUBLISHED_ALPHA_NATURAL,
+    "seconds": check["seconds"],
+}])
 save_table(check_table, "dina", "data_spectra_paper_size",
            {"profile": profile, "twin_size": twin_size, "twin_seed": twin_seed,
             "paper_check_neurons": paper_check_neurons})
 glue("alpha_check", float(check["alpha"]), display=False)
-glue("check_size", Markdown(f"{check['n_images']:,} images × {check['n_neurons']:,} neurons"), display=False)
+glue(
+    "check_size",
+    Markdown(f"{check['n_images']:,} images × {check['n_neurons']:,} neurons"),
+    display=False,
+)
 glue("check_how", Markdown(check["how"]), display=False)
-glue("check_note", Markdown(
-    "These are the paper-size mice themselves." if check["n_neurons"] >= 10000 else
-    f"With {check['n_neurons']:,} neurons instead of the recordings' ~10,000 this is still a small-population "
-    "estimate, not the exponent at the recordings' size; the `paper` profile measures all eight full-size mice."),
-    display=False)
+glue(
+    "check_note",
+    Markdown(
+        "These are the paper-size mice themselves."
+        if check["n_neurons"] >= 10000
+        else (
+            f"With {check['n_neurons']:,} neurons instead of the recordings' ~10,000 this is still"
+            " a small-population estimate, not the exponent at the recordings' size; the `paper`"
+            " profile measures all eight full-size mice."
+        )
+    ),
+    display=False,
+)
 check_table.round(3)
 
 # %% [markdown]
@@ -268,11 +382,23 @@ check_table.round(3)
 # (published {glue:text}`alpha_published:.2f`). {glue:md}`check_note`
 
 # %%
-record("dina", "data", [Measurement(
-    "stringer2019.cvpca_alpha.natural", float(alpha_by_set.get("natural", np.nan)),
-    rule="not_comparable", page="dina/data",
-    our_data=f"{', '.join(sources)}: mean over the natural-image mice ({sessions.n_images.iloc[0]} images x "
-             f"{sessions.n_neurons.iloc[0]} neurons); {check['n_images']} x {check['n_neurons']}: {check['alpha']:.2f}")])
+record(
+    "dina",
+    "data",
+    [
+        Measurement(
+            "stringer2019.cvpca_alpha.natural",
+            float(alpha_by_set.get("natural", np.nan)),
+            rule="not_comparable",
+            page="dina/data",
+            our_data=(
+                f"{', '.join(sources)}: mean over the natural-image mice"
+                f" ({sessions.n_images.iloc[0]} images x {sessions.n_neurons.iloc[0]} neurons);"
+                f" {check['n_images']} x {check['n_neurons']}: {check['alpha']:.2f}"
+            ),
+        )
+    ],
+)
 
 # %% [markdown]
 # ## Real image classes of the natimg2800 set
@@ -285,8 +411,12 @@ label_file = data_dir() / "stringer2019" / "stimuli_class_assignment_confident.m
 if label_file.exists():
     labels, names = load_class_labels(label_file)
     counts = pd.Series(np.bincount(labels, minlength=len(names)), index=names, name="images")
-    save_table(counts.rename_axis("class").reset_index(), "dina", "data_classes", {"file": label_file.name})
-    display(Markdown(f"Read from `{label_file.name}` ({len(labels)} images, {len(names)} classes)."))
+    save_table(
+        counts.rename_axis("class").reset_index(), "dina", "data_classes", {"file": label_file.name}
+    )
+    display(
+        Markdown(f"Read from `{label_file.name}` ({len(labels)} images, {len(names)} classes).")
+    )
     ax = counts.plot.barh(figsize=(5, 3.2))
     ax.set_xlabel("images")
 else:
@@ -302,7 +432,8 @@ from alignlib.interpret.spectra import cvpca_spectrum, powerlaw_exponent
 
 
 def exponent(neurons: np.ndarray) -> tuple[float, str]:
-    """cvPCA exponent of the chosen neurons of ``ex_mouse``, and its fit ranks (NaN if too few neurons)."""
+    """cvPCA exponent of the chosen neurons of ``ex_mouse``, and its fit ranks (NaN if too few
+    neurons)."""
     rep1, rep2 = (ex_resp[:, neurons, i] for i in (0, 1))
     if len(neurons) < 30:
         return float("nan"), "too few neurons"
@@ -313,11 +444,17 @@ def exponent(neurons: np.ndarray) -> tuple[float, str]:
 ex_mouse = next(m for m in mice if recordings[m].stimset == "natural")
 ex_resp = recordings[ex_mouse].session.responses
 n_all = ex_resp.shape[1]
-subsets = {"all neurons": np.arange(n_all),
-           "random half (seed 0)": np.sort(np.random.default_rng(0).choice(n_all, n_all // 2, replace=False)),
-           "SNR > 0.1": np.flatnonzero(snrs[ex_mouse] > 0.1)}
-ex_table = pd.DataFrame([{"neurons": name, "n": len(idx), **dict(zip(("alpha", "fit_ranks"), exponent(idx)))}
-                         for name, idx in subsets.items()])
+subsets = {
+    "all neurons": np.arange(n_all),
+    "random half (seed 0)": np.sort(
+        np.random.default_rng(0).choice(n_all, n_all // 2, replace=False)
+    ),
+    "SNR > 0.1": np.flatnonzero(snrs[ex_mouse] > 0.1),
+}
+ex_table = pd.DataFrame([
+    {"neurons": name, "n": len(idx), **dict(zip(("alpha", "fit_ranks"), exponent(idx)))}
+    for name, idx in subsets.items()
+])
 save_table(ex_table, "dina", "data_exercises", {"profile": profile, "mouse": ex_mouse, "seed": 0})
 glue("ex_mouse", ex_mouse, display=False)
 for key, name in (("all", "all neurons"), ("half", "random half (seed 0)"), ("snr", "SNR > 0.1")):

@@ -58,7 +58,8 @@ batch_size = 64                 # occluded copies per forward pass (small batche
 sti_alpha = 1.0
 blob_threshold = 0.6
 n_boot = 1000                   # bootstrap resamples over images (ground-truth occlusion check)
-fixed_window = [14, 54, 60, 160]  # rows [r0, r1), columns [c0, c1) of the model-free STI control window
+# rows [r0, r1), columns [c0, c1) of the model-free STI control window
+fixed_window = [14, 54, 60, 160]
 
 # %%
 import time
@@ -85,8 +86,14 @@ mouse_data = {m: analyse_mouse(m, cfg, source, twin_seed, seed, split_seed) for 
 first = mouse_data[mice[0]]
 occ_cfg = occlusion.OcclusionConfig(stride=occlusion_stride, repetitions=occlusion_repetitions,
                                     batch_size=batch_size, seed=seed)
-n_occ = {m: len(d.test_index) if n_occlusion_images is None else min(n_occlusion_images, len(d.test_index))
-         for m, d in mouse_data.items()}
+n_occ = {
+    m: (
+        len(d.test_index)
+        if n_occlusion_images is None
+        else min(n_occlusion_images, len(d.test_index))
+    )
+    for m, d in mouse_data.items()
+}
 shrunk = []
 if occlusion_stride != 2:
     shrunk.append(f"occlusion grid stride {occlusion_stride} px instead of 2")
@@ -102,19 +109,34 @@ glue("occ_eps", occ_cfg.eps, display=False)
 glue("blob_threshold_value", blob_threshold, display=False)
 glue("sti_alpha_value", sti_alpha, display=False)
 glue("sti_min_segments", sti.MIN_SEGMENTS, display=False)
-show_provenance(profile, first.recording.dataset, {
-    "Runs": ", ".join(f"`{d.run.name}`" for d in mouse_data.values()),
-    "Shrunk in quick": "; ".join(shrunk + ["the twin and narrow towers of the training pages"]) or "nothing",
-    "Occlusion": f"stride {occ_cfg.stride}, σ {occ_cfg.sigma} px, window {2 * occ_cfg.half_width + 1} px, "
-                 f"α {occ_cfg.alpha}, {occ_cfg.repetitions} repetition(s), {sum(n_occ.values())} images"})
+show_provenance(
+    profile,
+    first.recording.dataset,
+    {
+        "Runs": ", ".join(f"`{d.run.name}`" for d in mouse_data.values()),
+        "Shrunk in quick": (
+            "; ".join(shrunk + ["the twin and narrow towers of the training pages"]) or "nothing"
+        ),
+        "Occlusion": (
+            f"stride {occ_cfg.stride}, σ {occ_cfg.sigma} px, window"
+            f" {2 * occ_cfg.half_width + 1} px, α {occ_cfg.alpha},"
+            f" {occ_cfg.repetitions} repetition(s), {sum(n_occ.values())} images"
+        ),
+    },
+)
 
 # %% [markdown]
 # ## Pathway masking (Fig. 5a)
 
 # %%
 mask_win = 7                    # SSIM window of the masking comparison (scikit-image's default)
-masking = pd.concat([pathways.pathway_masking(d.image_tower, d.images_std, win_size=mask_win).assign(mouse=m)
-                     for m, d in mouse_data.items()], ignore_index=True)
+masking = pd.concat(
+    [
+        pathways.pathway_masking(d.image_tower, d.images_std, win_size=mask_win).assign(mouse=m)
+        for m, d in mouse_data.items()
+    ],
+    ignore_index=True,
+)
 tower0 = first.image_tower
 glue("mask_win", mask_win, display=False)
 glue("mask_global_channels", " and ".join(str(c // 2) for c in tower0.dims), display=False)
@@ -125,7 +147,9 @@ fig, ax = plt.subplots(figsize=(8, 3.5))
 pos = np.arange(len(mice))
 for j, (kept, colour) in enumerate((("global", "C0"), ("local", "C1"))):
     data = [masking[(masking.mouse == m) & (masking.kept == kept)].ssim for m in mice]
-    bp = ax.boxplot(data, positions=pos + (j - 0.5) * 0.35, widths=0.3, patch_artist=True, showfliers=False)
+    bp = ax.boxplot(
+        data, positions=pos + (j - 0.5) * 0.35, widths=0.3, patch_artist=True, showfliers=False
+    )
     for b in bp["boxes"]:
         b.set_facecolor(colour)
     ax.plot([], [], "s", color=colour, label=f"{kept} pathway kept")
@@ -166,7 +190,9 @@ mk.round(3)
 maps, timings = {}, {}
 for m, d in mouse_data.items():
     t0 = time.perf_counter()
-    maps[m] = occlusion.occlusion_maps(d.image_tower, d.images_std[:n_occ[m]], occ_cfg, progress=True)
+    maps[m] = occlusion.occlusion_maps(
+        d.image_tower, d.images_std[: n_occ[m]], occ_cfg, progress=True
+    )
     timings[m] = time.perf_counter() - t0
 timing = pd.DataFrame({"mouse": list(timings), "images": [n_occ[m] for m in timings],
                        "seconds": list(timings.values())})
@@ -178,7 +204,9 @@ timing.round(2)
 ex = first.images[0].astype(float)
 rows_c, cols_c = occlusion.grid_centres(ex.shape, occ_cfg.stride)
 k_demo = (len(rows_c) // 2) * len(cols_c) + len(cols_c) // 3
-demo = occlusion.occluded_copies(first.images_std[0], rows_c, cols_c, occ_cfg, k_demo, k_demo + 1)[0].numpy()
+demo = occlusion.occluded_copies(first.images_std[0], rows_c, cols_c, occ_cfg, k_demo, k_demo + 1)[
+    0
+].numpy()
 fig, axes = plt.subplots(1, 3, figsize=(10, 1.8))
 axes[0].imshow(ex, cmap="gray", vmin=0, vmax=255)
 axes[0].set_title("stimulus")
@@ -208,12 +236,26 @@ fig.tight_layout()
 # ## Blobs (Fig. 5d–f)
 
 # %%
-blob_tab = pd.concat([blobs.blob_table(maps[m]["ssim"], blob_threshold, mouse=m) for m in mice], ignore_index=True)
-counts = pd.concat([pd.DataFrame({"mouse": m, "image": np.arange(n_occ[m]),
-                                  "n_blobs": blobs.blobs_per_image(blob_tab[blob_tab.mouse == m], n_occ[m])})
-                    for m in mice], ignore_index=True)
-save_table(blob_tab.drop(columns="bbox"), "dina", "interp_blobs", {"profile": profile, "threshold": blob_threshold,
-                                                                 "occlusion": occ_cfg.__dict__})
+blob_tab = pd.concat(
+    [blobs.blob_table(maps[m]["ssim"], blob_threshold, mouse=m) for m in mice], ignore_index=True
+)
+counts = pd.concat(
+    [
+        pd.DataFrame({
+            "mouse": m,
+            "image": np.arange(n_occ[m]),
+            "n_blobs": blobs.blobs_per_image(blob_tab[blob_tab.mouse == m], n_occ[m]),
+        })
+        for m in mice
+    ],
+    ignore_index=True,
+)
+save_table(
+    blob_tab.drop(columns="bbox"),
+    "dina",
+    "interp_blobs",
+    {"profile": profile, "threshold": blob_threshold, "occlusion": occ_cfg.__dict__},
+)
 save_table(counts, "dina", "interp_blob_counts", {"profile": profile, "threshold": blob_threshold})
 
 fig, axes = plt.subplots(1, 3, figsize=(10, 3))
@@ -224,8 +266,14 @@ axes[0].set_title("blobs: 0.6 isocontour")
 axes[0].axis("off")
 top = int(counts.n_blobs.max()) + 1
 for m in mice:
-    axes[1].hist(counts[counts.mouse == m].n_blobs, bins=np.arange(top + 1) - 0.5, histtype="step", lw=1.5,
-                 label=m, density=True)
+    axes[1].hist(
+        counts[counts.mouse == m].n_blobs,
+        bins=np.arange(top + 1) - 0.5,
+        histtype="step",
+        lw=1.5,
+        label=m,
+        density=True,
+    )
     if len(blob_tab):
         axes[2].hist(blob_tab[blob_tab.mouse == m].area, histtype="step", lw=1.5, density=True,
                      bins=np.logspace(0, np.log10(max(blob_tab.area.max(), 10)), 25))
@@ -239,9 +287,17 @@ fig.tight_layout()
 per_mouse = pd.DataFrame({"count": counts.groupby("mouse").n_blobs.mean(),
                           "size_px": blob_tab.groupby("mouse").area.mean()})
 glue("blob_count_mean", float(per_mouse["count"].mean()), display=False)
-glue("blob_count_std", float(per_mouse["count"].std(ddof=1)) if len(per_mouse) > 1 else float("nan"), display=False)
+glue(
+    "blob_count_std",
+    float(per_mouse["count"].std(ddof=1)) if len(per_mouse) > 1 else float("nan"),
+    display=False,
+)
 glue("blob_size_mean", float(per_mouse["size_px"].mean()), display=False)
-glue("blob_size_std", float(per_mouse["size_px"].std(ddof=1)) if len(per_mouse) > 1 else float("nan"), display=False)
+glue(
+    "blob_size_std",
+    float(per_mouse["size_px"].std(ddof=1)) if len(per_mouse) > 1 else float("nan"),
+    display=False,
+)
 per_mouse.round(2)
 
 # %% [markdown]
@@ -265,16 +321,28 @@ sources = cast.ensure_twin(cfg["twin_size"], twin_seed, progress=False).image_so
 
 def kind_of(m, i):
     d = mouse_data[m]
-    return stimulus_kind(sources[int(d.recording.session.image_ids[d.test_index[i]])]) if sources else "unknown"
+    return (
+        stimulus_kind(sources[int(d.recording.session.image_ids[d.test_index[i]])])
+        if sources
+        else "unknown"
+    )
 
 
 sti_tab["image_kind"] = [kind_of(m, i) for m, i in zip(sti_tab.mouse, sti_tab.image)]
-save_table(sti_tab, "dina", "interp_sti", {"profile": profile, "alpha": sti_alpha, "binarisation": "otsu"})
+save_table(
+    sti_tab, "dina", "interp_sti", {"profile": profile, "alpha": sti_alpha, "binarisation": "otsu"}
+)
 valid = sti_tab.dropna(subset=["STI"])
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), gridspec_kw={"width_ratios": [1, 1.4]})
 for m in mice:
-    axes[0].hist(valid[valid.mouse == m].STI, bins=np.linspace(-1, 1, 21), histtype="step", lw=1.5, label=m,
-                 density=True)
+    axes[0].hist(
+        valid[valid.mouse == m].STI,
+        bins=np.linspace(-1, 1, 21),
+        histtype="step",
+        lw=1.5,
+        label=m,
+        density=True,
+    )
 axes[0].axvline(0, ls="--", color="k", lw=0.8)
 axes[0].set_xlabel("STI")
 axes[0].set_ylabel("density")
@@ -298,11 +366,18 @@ fig.tight_layout()
 sti_stats = valid.groupby("mouse").STI.describe()[["count", "mean", "50%", "std"]]
 glue("sti_median", float(valid.STI.median()) if len(valid) else float("nan"), display=False)
 glue("sti_std", float(valid.STI.std()) if len(valid) else float("nan"), display=False)
-glue("sti_frac_negative", float((valid.STI < 0).mean()) if len(valid) else float("nan"), display=False)
+glue(
+    "sti_frac_negative",
+    float((valid.STI < 0).mean()) if len(valid) else float("nan"),
+    display=False,
+)
 glue("sti_n_no_segments", int((sti_tab.n_segments == 0).sum()), display=False)
 glue("sti_n_one_segment", int((sti_tab.n_segments == 1).sum()), display=False)
-glue("sti_frac_undefined", float((sti_tab.n_segments < sti.MIN_SEGMENTS).mean()) if len(sti_tab) else float("nan"),
-     display=False)
+glue(
+    "sti_frac_undefined",
+    float((sti_tab.n_segments < sti.MIN_SEGMENTS).mean()) if len(sti_tab) else float("nan"),
+    display=False,
+)
 glue("sti_n_blobs", len(sti_tab), display=False)
 sti_stats.round(3)
 
@@ -349,38 +424,91 @@ for m in mice:
         continue
     gt = load_groundtruth(d.recording.groundtruth_path)
     coverage[m] = groundtruth.rf_coverage_map(gt)
-    untrained = build_dina(d.z_responses.shape[1], cfg["width"], stem_stride=cfg["stem_stride"]).image_tower.eval()
+    untrained = build_dina(
+        d.z_responses.shape[1], cfg["width"], stem_stride=cfg["stem_stride"]
+    ).image_tower.eval()
     n_c = min(n_control_images, n_occ[m])
     ctrl_maps = occlusion.occlusion_maps(untrained, d.images_std[:n_c], occ_cfg)["ssim"]
-    c = groundtruth.bootstrap_map_check(maps[m]["ssim"][:n_c], ctrl_maps, coverage[m], gt["rf_region"], n_boot, seed)
+    c = groundtruth.bootstrap_map_check(
+        maps[m]["ssim"][:n_c], ctrl_maps, coverage[m], gt["rf_region"], n_boot, seed
+    )
     occ_checks[m] = c
     area = groundtruth.region_mass(coverage[m], gt["rf_region"])[1]
-    gt_rows.append({"mouse": m, "method": "Gaussian occlusion (Δ_ssim)", "planted": "RF coverage of the neurons",
-                    "recovered": "Pearson r(mean occlusion map, coverage)", "value": c["r"], "control": c["r_control"],
-                    "control_kind": "untrained tower, same images", "p": c["p"], "ci_low": c["diff_ci_low"],
-                    "ci_high": c["diff_ci_high"], "ci_of": "value - control", "n_images": n_c})
-    gt_rows.append({"mouse": m, "method": "Gaussian occlusion (Δ_ssim)", "planted": "RF region (rectangle)",
-                    "recovered": "share of map mass inside the RF region", "value": c["mass_excess"] + area,
-                    "control": area, "control_kind": "share of the area (uniform map)", "p": np.nan,
-                    "ci_low": c["mass_excess_ci_low"], "ci_high": c["mass_excess_ci_high"],
-                    "ci_of": "value - control", "n_images": n_c})
+    gt_rows.append({
+        "mouse": m,
+        "method": "Gaussian occlusion (Δ_ssim)",
+        "planted": "RF coverage of the neurons",
+        "recovered": "Pearson r(mean occlusion map, coverage)",
+        "value": c["r"],
+        "control": c["r_control"],
+        "control_kind": "untrained tower, same images",
+        "p": c["p"],
+        "ci_low": c["diff_ci_low"],
+        "ci_high": c["diff_ci_high"],
+        "ci_of": "value - control",
+        "n_images": n_c,
+    })
+    gt_rows.append({
+        "mouse": m,
+        "method": "Gaussian occlusion (Δ_ssim)",
+        "planted": "RF region (rectangle)",
+        "recovered": "share of map mass inside the RF region",
+        "value": c["mass_excess"] + area,
+        "control": area,
+        "control_kind": "share of the area (uniform map)",
+        "p": np.nan,
+        "ci_low": c["mass_excess_ci_low"],
+        "ci_high": c["mass_excess_ci_high"],
+        "ci_of": "value - control",
+        "n_images": n_c,
+    })
 kinds = sti_tab.dropna(subset=["STI"]).groupby("image_kind").STI.mean()
 if {"dead-leaves", "textures"} <= set(kinds.index):
     window = np.zeros(first.images.shape[1:], bool)
     window[fixed_window[0]:fixed_window[1], fixed_window[2]:fixed_window[3]] = True
-    fixed = pd.DataFrame([{"kind": kind_of(mice[0], i), **sti.blob_sti(first.images[i], window, sti_alpha)}
-                          for i in range(len(first.images))])          # every test image, once
+    fixed = pd.DataFrame([
+        {"kind": kind_of(mice[0], i), **sti.blob_sti(first.images[i], window, sti_alpha)}
+        for i in range(len(first.images))
+    ])  # every test image, once
     fk = fixed.dropna(subset=["STI"]).groupby("kind").STI.mean()
-    gt_rows.append({"mouse": "all", "method": "Shape-Texture Index of model blobs",
-                    "planted": "dead leaves (shape) vs 1/f textures (texture)",
-                    "recovered": "mean STI, dead-leaves minus texture images",
-                    "value": kinds["dead-leaves"] - kinds["textures"],
-                    "control": fk["dead-leaves"] - fk["textures"], "control_kind": "fixed window, no model",
-                    "p": np.nan})
-gt_image = pd.DataFrame(gt_rows, columns=["mouse", "method", "planted", "recovered", "value", "control",
-                                          "control_kind", "p", "ci_low", "ci_high", "ci_of", "n_images"])
-save_table(gt_image, "dina", "interp_groundtruth_image", {"profile": profile, "n_control_images": n_control_images,
-                                                          "n_boot": n_boot, "fixed_window": fixed_window})
+    gt_rows.append({
+        "mouse": "all",
+        "method": "Shape-Texture Index of model blobs",
+        "planted": "dead leaves (shape) vs 1/f textures (texture)",
+        "recovered": "mean STI, dead-leaves minus texture images",
+        "value": kinds["dead-leaves"] - kinds["textures"],
+        "control": fk["dead-leaves"] - fk["textures"],
+        "control_kind": "fixed window, no model",
+        "p": np.nan,
+    })
+gt_image = pd.DataFrame(
+    gt_rows,
+    columns=[
+        "mouse",
+        "method",
+        "planted",
+        "recovered",
+        "value",
+        "control",
+        "control_kind",
+        "p",
+        "ci_low",
+        "ci_high",
+        "ci_of",
+        "n_images",
+    ],
+)
+save_table(
+    gt_image,
+    "dina",
+    "interp_groundtruth_image",
+    {
+        "profile": profile,
+        "n_control_images": n_control_images,
+        "n_boot": n_boot,
+        "fixed_window": fixed_window,
+    },
+)
 if coverage:
     fig, axes = plt.subplots(1, 2, figsize=(10, 1.8))
     axes[0].imshow(maps[mice[0]]["ssim"].mean(axis=0), cmap="viridis")
@@ -393,7 +521,9 @@ if coverage:
 occ_rows = gt_image[gt_image.recovered.str.startswith("Pearson")]
 mass_rows = gt_image[gt_image.recovered.str.startswith("share")]
 glue("gt_occ_r", float(occ_rows.value.mean()) if len(occ_rows) else float("nan"), display=False)
-glue("gt_occ_ctrl", float(occ_rows.control.mean()) if len(occ_rows) else float("nan"), display=False)
+glue(
+    "gt_occ_ctrl", float(occ_rows.control.mean()) if len(occ_rows) else float("nan"), display=False
+)
 n_above = int(sum(c["diff_ci_low"] > 0 for c in occ_checks.values()))
 n_higher = int(sum(c["diff"] > 0 for c in occ_checks.values()))
 glue("gt_occ_n_higher", n_higher, display=False)
@@ -401,20 +531,30 @@ glue("gt_occ_n_ci_above", n_above, display=False)
 glue("gt_occ_n_mice", len(occ_checks), display=False)
 glue("gt_mass_excess", float(np.mean([c["mass_excess"] for c in occ_checks.values()])) if occ_checks
      else float("nan"), display=False)
-glue("gt_mass_area", float(mass_rows.control.mean()) if len(mass_rows) else float("nan"), display=False)
+glue(
+    "gt_mass_area",
+    float(mass_rows.control.mean()) if len(mass_rows) else float("nan"),
+    display=False,
+)
 if not occ_checks:
     occ_verdict = "Not measured: these recordings have no ground truth."
 elif any(c["n_images"] < 2 for c in occ_checks.values()):
-    occ_verdict = ("Not judged: with a single image per mouse there is no bootstrap CI; the numbers above are "
-                   "not evidence either way.")
+    occ_verdict = (
+        "Not judged: with a single image per mouse there is no bootstrap CI; the numbers above are "
+        "not evidence either way."
+    )
 elif n_above == len(occ_checks):
-    occ_verdict = ("The check passes its control: in every mouse the trained tower's r exceeds the untrained "
-                   "tower's on the same images, with a bootstrap 95 % CI of the difference above zero.")
+    occ_verdict = (
+        "The check passes its control: in every mouse the trained tower's r exceeds the untrained "
+        "tower's on the same images, with a bootstrap 95 % CI of the difference above zero."
+    )
 else:
-    occ_verdict = (f"**The check fails its control**: the trained tower's r is above the untrained tower's in "
-                   f"{n_higher} of {len(occ_checks)} mice, and its bootstrap 95 % CI excludes zero in only "
-                   f"{n_above}; an untrained network's occlusion maps already follow the RF coverage to a "
-                   "similar degree (image contrast, not learned RFs, could explain the correlation).")
+    occ_verdict = (
+        "**The check fails its control**: the trained tower's r is above the untrained tower's in "
+        f"{n_higher} of {len(occ_checks)} mice, and its bootstrap 95 % CI excludes zero in only "
+        f"{n_above}; an untrained network's occlusion maps already follow the RF coverage to a "
+        "similar degree (image contrast, not learned RFs, could explain the correlation)."
+    )
 glue("gt_occ_verdict", occ_verdict, display=False)
 sti_row = gt_image[gt_image.method.str.startswith("Shape")]
 sti_value = float(sti_row.value.iloc[0]) if len(sti_row) else float("nan")
@@ -424,7 +564,9 @@ glue("gt_sti_fixed", sti_fixed, display=False)
 if not len(sti_row):
     sti_verdict = "Not measured: these images have no planted kinds."
 elif sti_value > 0 and sti_value > sti_fixed:
-    sti_verdict = "The check passes: the model's blobs separate the kinds more than the fixed window does."
+    sti_verdict = (
+        "The check passes: the model's blobs separate the kinds more than the fixed window does."
+    )
 else:
     sti_verdict = ("**The check fails its model-free control**: " + (
         "the model's blobs do not score dead-leaves images above textures" if sti_value <= 0 else
@@ -447,17 +589,53 @@ gt_image.round(3)
 # predicts. {glue:text}`gt_sti_verdict`
 
 # %%
-data_desc = f"{first.recording.dataset}; occlusion " + (", ".join(shrunk) if shrunk else "as in App. A.1")
-claims = record("dina", "interpret_image", [
-    Measurement("dina.global_pathway", float(mk["global"].mean() - mk["local"].mean()), our_data=data_desc,
-                page="dina/interpret_image", note="mean SSIM keeping the global minus keeping the local pathway"),
-    Measurement("dina.blobs.count_mean", float(per_mouse["count"].mean()), our_data=data_desc, page="dina/interpret_image"),
-    Measurement("dina.blobs.count_std", float(per_mouse["count"].std(ddof=1)), our_data=data_desc, page="dina/interpret_image"),
-    Measurement("dina.blobs.size_px_mean", float(per_mouse["size_px"].mean()), our_data=data_desc, page="dina/interpret_image"),
-    Measurement("dina.blobs.size_px_std", float(per_mouse["size_px"].std(ddof=1)), our_data=data_desc, page="dina/interpret_image"),
-    Measurement("dina.sti_centred", float(valid.STI.median()) if len(valid) else float("nan"), our_data=data_desc,
-                page="dina/interpret_image", note=f"median STI over blobs (alpha = {sti_alpha})"),
-])
+data_desc = f"{first.recording.dataset}; occlusion " + (
+    ", ".join(shrunk) if shrunk else "as in App. A.1"
+)
+claims = record(
+    "dina",
+    "interpret_image",
+    [
+        Measurement(
+            "dina.global_pathway",
+            float(mk["global"].mean() - mk["local"].mean()),
+            our_data=data_desc,
+            page="dina/interpret_image",
+            note="mean SSIM keeping the global minus keeping the local pathway",
+        ),
+        Measurement(
+            "dina.blobs.count_mean",
+            float(per_mouse["count"].mean()),
+            our_data=data_desc,
+            page="dina/interpret_image",
+        ),
+        Measurement(
+            "dina.blobs.count_std",
+            float(per_mouse["count"].std(ddof=1)),
+            our_data=data_desc,
+            page="dina/interpret_image",
+        ),
+        Measurement(
+            "dina.blobs.size_px_mean",
+            float(per_mouse["size_px"].mean()),
+            our_data=data_desc,
+            page="dina/interpret_image",
+        ),
+        Measurement(
+            "dina.blobs.size_px_std",
+            float(per_mouse["size_px"].std(ddof=1)),
+            our_data=data_desc,
+            page="dina/interpret_image",
+        ),
+        Measurement(
+            "dina.sti_centred",
+            float(valid.STI.median()) if len(valid) else float("nan"),
+            our_data=data_desc,
+            page="dina/interpret_image",
+            note=f"median STI over blobs (alpha = {sti_alpha})",
+        ),
+    ],
+)
 claims[["claim", "published", "value", "verdict"]]
 
 # %% [markdown]
@@ -494,4 +672,8 @@ claims[["claim", "published", "value", "verdict"]]
 
 # %%
 ex_alpha = valid.assign(Tex3=[sti.texture_strength(t, 3.0) for t in valid["T"]])
-glue("ex_sti_alpha3", float((ex_alpha.R - ex_alpha.Tex3).median()) if len(valid) else float("nan"), display=False)
+glue(
+    "ex_sti_alpha3",
+    float((ex_alpha.R - ex_alpha.Tex3).median()) if len(valid) else float("nan"),
+    display=False,
+)

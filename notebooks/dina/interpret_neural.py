@@ -43,7 +43,8 @@ seed = 0
 split_seed = 0
 overrides: dict = {}          # DINA settings changed for every mouse (as on the training pages)
 n_random = 10                 # random draws per subset size (paper: 10)
-fractions: list | None = None # population fractions tried (None: alignlib.interpret.ablation.DEFAULT_FRACTIONS)
+# population fractions tried (None: alignlib.interpret.ablation.DEFAULT_FRACTIONS)
+fractions: list | None = None
 attention_rows = 64           # sampled query rows per stimulus
 n_fit = 20000                 # attention values per distribution fit
 ssim_window = 7               # SSIM window of the ablation (scikit-image's default)
@@ -69,26 +70,68 @@ fractions = tuple(fractions or ablation.DEFAULT_FRACTIONS)
 cfg = settings.resolve(profile, **overrides)
 mouse_data = {m: analyse_mouse(m, cfg, source, twin_seed, seed, split_seed) for m in mice}
 first = mouse_data[mice[0]]
-show_provenance(profile, first.recording.dataset, {
-    "Runs": ", ".join(f"`{d.run.name}`" for d in mouse_data.values()),
-    "Shrunk in quick": "the twin's 600 neurons per mouse instead of ~10,000 and narrow towers (see the training "
-                       "pages); every test stimulus is used; "
-                       f"{len(fractions)} population fractions tried ({min(fractions):g} to {max(fractions):g})",
-    "Attention": f"{attention_rows} sampled query rows per test stimulus; fits on {n_fit} sampled values"})
+show_provenance(
+    profile,
+    first.recording.dataset,
+    {
+        "Runs": ", ".join(f"`{d.run.name}`" for d in mouse_data.values()),
+        "Shrunk in quick": (
+            "the twin's 600 neurons per mouse instead of ~10,000 and narrow towers (see the"
+            f" training pages); every test stimulus is used; {len(fractions)} population fractions"
+            f" tried ({min(fractions):g} to {max(fractions):g})"
+        ),
+        "Attention": (
+            f"{attention_rows} sampled query rows per test stimulus; fits on {n_fit} sampled values"
+        ),
+    },
+)
 
 # %% [markdown]
 # ## Neuron ablation (Fig. 6a)
 
 # %%
-curves = pd.concat([ablation.ablation_curves(d.neural_tower, d.z_responses, d.raw_responses, fractions,
-                                             n_random=n_random, win_size=ssim_window, seed=seed).assign(mouse=m)
-                    for m, d in mouse_data.items()], ignore_index=True)
-save_table(curves, "dina", "interp_ablation", {"profile": profile, "mice": mice, "n_random": n_random,
-                                                "runs": {m: d.run.name for m, d in mouse_data.items()}})
-estimates = {(m, sel): ablation.fraction_for_ssim(g, 0.9) for (m, sel), g in curves.groupby(["mouse", "selection"])}
-needed = pd.DataFrame([{"mouse": m, "selection": sel, "fraction_for_ssim_0.9": e.value, "estimate": e.kind,
-                        "bracket_low": e.low, "bracket_high": e.high, "percent": e.label()}
-                       for (m, sel), e in estimates.items()])
+curves = pd.concat(
+    [
+        ablation.ablation_curves(
+            d.neural_tower,
+            d.z_responses,
+            d.raw_responses,
+            fractions,
+            n_random=n_random,
+            win_size=ssim_window,
+            seed=seed,
+        ).assign(mouse=m)
+        for m, d in mouse_data.items()
+    ],
+    ignore_index=True,
+)
+save_table(
+    curves,
+    "dina",
+    "interp_ablation",
+    {
+        "profile": profile,
+        "mice": mice,
+        "n_random": n_random,
+        "runs": {m: d.run.name for m, d in mouse_data.items()},
+    },
+)
+estimates = {
+    (m, sel): ablation.fraction_for_ssim(g, 0.9)
+    for (m, sel), g in curves.groupby(["mouse", "selection"])
+}
+needed = pd.DataFrame([
+    {
+        "mouse": m,
+        "selection": sel,
+        "fraction_for_ssim_0.9": e.value,
+        "estimate": e.kind,
+        "bracket_low": e.low,
+        "bracket_high": e.high,
+        "percent": e.label(),
+    }
+    for (m, sel), e in estimates.items()
+])
 save_table(needed, "dina", "interp_ablation_fraction", {"profile": profile, "level": 0.9,
                                                          "max_bracket": ablation.MAX_BRACKET,
                                                          "fractions": list(fractions)})
@@ -107,23 +150,48 @@ axes[0, 0].legend(fontsize=8)
 fig.tight_layout()
 
 # %%
-srt = needed[needed.selection == "sorted"]["fraction_for_ssim_0.9"].to_numpy() * 100    # NaN where only a bound
+srt = (
+    needed[needed.selection == "sorted"]["fraction_for_ssim_0.9"].to_numpy() * 100
+)  # NaN where only a bound
 rnd = needed[needed.selection == "random"]["fraction_for_ssim_0.9"].to_numpy() * 100
 raw_signed = needed[needed.selection == "signed raw"]["fraction_for_ssim_0.9"].to_numpy() * 100
 glue("abl_win", ssim_window, display=False)
 glue("abl_n_random", n_random, display=False)
 glue("abl_max_bracket", ablation.MAX_BRACKET, display=False)
 glue("abl_n_sorted_interp", int(np.isfinite(srt).sum()), display=False)
-glue("abl_sorted_bounds", ", ".join(f"{r.mouse}: {r.percent} %" for r in needed[(needed.selection == "sorted")
-                                    & (needed.estimate != "interpolated")].itertuples()) or "none", display=False)
-glue("abl_signed_mean", float(np.nanmean(raw_signed)) if np.isfinite(raw_signed).any() else float("nan"),
-     display=False)
+glue(
+    "abl_sorted_bounds",
+    ", ".join(
+        f"{r.mouse}: {r.percent} %"
+        for r in needed[
+            (needed.selection == "sorted") & (needed.estimate != "interpolated")
+        ].itertuples()
+    )
+    or "none",
+    display=False,
+)
+glue(
+    "abl_signed_mean",
+    float(np.nanmean(raw_signed)) if np.isfinite(raw_signed).any() else float("nan"),
+    display=False,
+)
 glue("paper_abl_mean", published_value("dina.neuron_ablation.mean"), display=False)
 glue("paper_abl_sem", published_value("dina.neuron_ablation.sem"), display=False)
-glue("abl_sorted_mean", float(np.nanmean(srt)) if np.isfinite(srt).any() else float("nan"), display=False)
-glue("abl_sorted_sem", float(stats.sem(srt, nan_policy="omit")) if np.isfinite(srt).sum() > 1 else float("nan"),
-     display=False)
-glue("abl_random_mean", float(np.nanmean(rnd)) if np.isfinite(rnd).any() else float("nan"), display=False)
+glue(
+    "abl_sorted_mean",
+    float(np.nanmean(srt)) if np.isfinite(srt).any() else float("nan"),
+    display=False,
+)
+glue(
+    "abl_sorted_sem",
+    float(stats.sem(srt, nan_policy="omit")) if np.isfinite(srt).sum() > 1 else float("nan"),
+    display=False,
+)
+glue(
+    "abl_random_mean",
+    float(np.nanmean(rnd)) if np.isfinite(rnd).any() else float("nan"),
+    display=False,
+)
 glue("abl_n_mice", len(mice), display=False)
 glue("abl_n_neurons", int(first.z_responses.shape[1]), display=False)
 needed.pivot(index="mouse", columns="selection", values="percent")
@@ -150,19 +218,34 @@ torch.manual_seed(seed)
 att_untrained = {m: attention_scores.sample_attention(
     build_dina(d.z_responses.shape[1], cfg["width"], stem_stride=cfg["stem_stride"]).neural_tower,
     d.z_responses, attention_rows, seed) for m, d in mouse_data.items()}
-fits = pd.concat([attention_scores.fit_distributions(a, n_fit, seed).assign(mouse=m, tower="trained")
-                  for m, a in att.items()]
-                 + [attention_scores.fit_distributions(a, n_fit, seed).assign(mouse=m, tower="untrained (control)")
-                    for m, a in att_untrained.items()], ignore_index=True)
-save_table(fits, "dina", "interp_attention_fits", {"profile": profile, "rows_per_stimulus": attention_rows,
-                                                    "n_fit": n_fit})
+fits = pd.concat(
+    [
+        attention_scores.fit_distributions(a, n_fit, seed).assign(mouse=m, tower="trained")
+        for m, a in att.items()
+    ]
+    + [
+        attention_scores.fit_distributions(a, n_fit, seed).assign(
+            mouse=m, tower="untrained (control)"
+        )
+        for m, a in att_untrained.items()
+    ],
+    ignore_index=True,
+)
+save_table(
+    fits,
+    "dina",
+    "interp_attention_fits",
+    {"profile": profile, "rows_per_stimulus": attention_rows, "n_fit": n_fit},
+)
 fig, axes = plt.subplots(1, len(mice), figsize=(10, 3.2), squeeze=False)
 for ax, m in zip(axes[0], mice):
     v = att[m].ravel()
     v = v[v > 0]
     bins = np.logspace(np.log10(v.min()), np.log10(v.max()), 60)
     ax.hist(v, bins=bins, density=True, color="0.7", label="scores")
-    ln = fits[(fits.mouse == m) & (fits.distribution == "lognormal") & (fits.tower == "trained")].iloc[0]
+    ln = fits[
+        (fits.mouse == m) & (fits.distribution == "lognormal") & (fits.tower == "trained")
+    ].iloc[0]
     ax.plot(bins, stats.lognorm.pdf(bins, ln.sigma, scale=np.exp(ln.mu)), label="log-normal fit")
     u = att_untrained[m].ravel()
     ax.hist(u[u > 0], bins=bins, density=True, histtype="step", color="C3", label="untrained tower")
@@ -176,7 +259,9 @@ fig.tight_layout()
 # %%
 trained_fits, control_fits = fits[fits.tower == "trained"], fits[fits.tower != "trained"]
 best = trained_fits.loc[trained_fits.groupby("mouse").ks.idxmin()].set_index("mouse").distribution
-best_ctrl = control_fits.loc[control_fits.groupby("mouse").ks.idxmin()].set_index("mouse").distribution
+best_ctrl = (
+    control_fits.loc[control_fits.groupby("mouse").ks.idxmin()].set_index("mouse").distribution
+)
 n_lognormal_best = int((best == "lognormal").sum())
 ks_ln = trained_fits[trained_fits.distribution == "lognormal"].ks
 ln_ctrl = control_fits[control_fits.distribution == "lognormal"]
@@ -184,7 +269,11 @@ glue("att_n_lognormal_best", n_lognormal_best, display=False)
 glue("att_n_lognormal_best_ctrl", int((best_ctrl == "lognormal").sum()), display=False)
 glue("att_ks_lognormal", float(ks_ln.mean()), display=False)
 glue("att_ks_lognormal_ctrl", float(ln_ctrl.ks.mean()), display=False)
-glue("att_sigma", float(trained_fits[trained_fits.distribution == "lognormal"].sigma.mean()), display=False)
+glue(
+    "att_sigma",
+    float(trained_fits[trained_fits.distribution == "lognormal"].sigma.mean()),
+    display=False,
+)
 glue("att_sigma_ctrl", float(ln_ctrl.sigma.mean()), display=False)
 glue("att_skew", float(np.mean([stats.skew(a.ravel()) for a in att.values()])), display=False)
 fits.pivot_table(index=["tower", "mouse"], columns="distribution", values="ks").round(3)
@@ -221,7 +310,9 @@ for m, d in mouse_data.items():
     gt = load_groundtruth(d.recording.groundtruth_path)
     snr = groundtruth.true_snr(gt)
     rho, p = groundtruth.keep_order_vs_snr(ablation.response_ranking(d.z_responses), snr)
-    ctrl, _ = groundtruth.keep_order_vs_snr(np.argsort(rng.random(d.raw_responses.shape), axis=1), snr)
+    ctrl, _ = groundtruth.keep_order_vs_snr(
+        np.argsort(rng.random(d.raw_responses.shape), axis=1), snr
+    )
     rows.append({"mouse": m, "method": "neuron ablation ranking", "planted": "per-neuron SNR",
                  "recovered": "Spearman(kept early, true SNR)", "value": rho, "control": ctrl,
                  "control_kind": "random ranking", "p": p})
@@ -238,8 +329,9 @@ if len(gt_neural):
 else:
     glue("gt_snr_rho", float("nan"), display=False)
     glue("gt_snr_ctrl", float("nan"), display=False)
-summary.groupby(["method", "planted", "recovered", "control_kind"], as_index=False)[["value", "control"]].mean() \
-    .round(3)
+summary.groupby(["method", "planted", "recovered", "control_kind"], as_index=False)[
+    ["value", "control"]
+].mean().round(3)
 
 # %% [markdown]
 # One row per method (mean over the mice measured; per-mouse rows in `results/dina/interp_groundtruth.csv`).
@@ -253,21 +345,54 @@ summary.groupby(["method", "planted", "recovered", "control_kind"], as_index=Fal
 fr = needed.set_index(["mouse", "selection"])["fraction_for_ssim_0.9"].unstack()
 data_desc = f"{first.recording.dataset}, {first.z_responses.shape[1]} neurons per mouse"
 n_interp = int(np.isfinite(srt).sum())
-bound_note = f"mean over the {n_interp} of {len(mice)} mice with an interpolated crossing (others only bounded)"
-claims = record("dina", "interpret_neural", [
-    Measurement("dina.neuron_ablation.mean", float(np.nanmean(srt)) if n_interp else float("nan"), our_data=data_desc,
-                page="dina/interpret_neural", note=f"ranking by |z|; {bound_note}"),
-    Measurement("dina.neuron_ablation.sem", float(stats.sem(srt, nan_policy="omit")) if n_interp > 1 else float("nan"),
-                our_data=data_desc, page="dina/interpret_neural"),
-    Measurement("dina.random_neurons_slower",
-                float(np.nanmean(rnd) - np.nanmean(srt)) if n_interp and np.isfinite(rnd).any() else float("nan"),
-                our_data=data_desc,
-                page="dina/interpret_neural",
-                note="random minus sorted percentage of neurons for SSIM >= 0.9 (positive: random is slower)"),
-    Measurement("dina.attention_lognormal", float(ks_ln.mean()), our_data=data_desc, page="dina/interpret_neural",
-                note=f"mean KS of the log-normal fit; log-normal fits best in {n_lognormal_best} of {len(mice)} mice; "
-                     f"untrained control: {int((best_ctrl == 'lognormal').sum())} (log-normal by construction)"),
-])
+bound_note = (
+    f"mean over the {n_interp} of {len(mice)} mice with an interpolated crossing (others only"
+    " bounded)"
+)
+claims = record(
+    "dina",
+    "interpret_neural",
+    [
+        Measurement(
+            "dina.neuron_ablation.mean",
+            float(np.nanmean(srt)) if n_interp else float("nan"),
+            our_data=data_desc,
+            page="dina/interpret_neural",
+            note=f"ranking by |z|; {bound_note}",
+        ),
+        Measurement(
+            "dina.neuron_ablation.sem",
+            float(stats.sem(srt, nan_policy="omit")) if n_interp > 1 else float("nan"),
+            our_data=data_desc,
+            page="dina/interpret_neural",
+        ),
+        Measurement(
+            "dina.random_neurons_slower",
+            (
+                float(np.nanmean(rnd) - np.nanmean(srt))
+                if n_interp and np.isfinite(rnd).any()
+                else float("nan")
+            ),
+            our_data=data_desc,
+            page="dina/interpret_neural",
+            note=(
+                "random minus sorted percentage of neurons for SSIM >= 0.9 (positive: random is"
+                " slower)"
+            ),
+        ),
+        Measurement(
+            "dina.attention_lognormal",
+            float(ks_ln.mean()),
+            our_data=data_desc,
+            page="dina/interpret_neural",
+            note=(
+                f"mean KS of the log-normal fit; log-normal fits best in {n_lognormal_best} of"
+                f" {len(mice)} mice; untrained control:"
+                f" {int((best_ctrl == 'lognormal').sum())} (log-normal by construction)"
+            ),
+        ),
+    ],
+)
 claims[["claim", "published", "value", "verdict"]]
 
 # %% [markdown]

@@ -33,7 +33,8 @@
 profile = "quick"
 spectra_mice: list | None = None     # natural mice whose maps enter the spectra (default M1-M4)
 control_mice: list = ["W1", "W2", "D1", "D2"]
-reference_mice: list = ["M1"]        # natural mice trained with the same settings as the control mice
+# natural mice trained with the same settings as the control mice
+reference_mice: list = ["M1"]
 control_epochs: int | None = None    # None: the profile's epochs (the training pages' settings)
 source = "auto"
 twin_seed = 0
@@ -59,12 +60,24 @@ cfg = settings.resolve(profile, **overrides)
 ctrl_cfg = settings.resolve(profile, **{**overrides, "epochs": control_epochs})
 recordings = {m: cast.load_mouse(m, source=source, twin_size=cfg["twin_size"], twin_seed=twin_seed)
               for m in dict.fromkeys(spectra_mice + reference_mice + control_mice)}
-show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values()})), {
-    "Spectra": f"test images and maps of {', '.join(spectra_mice)} (runs of the training pages)",
-    "Stimulus controls": f"{', '.join(control_mice)} and reference {', '.join(reference_mice)} trained here for up to "
-                         f"{ctrl_cfg['epochs']} epochs (training pages: {cfg['epochs']})",
-    "Shrunk in quick": "the twin (1,000 images, 600 neurons), narrow towers; control runs "
-                       + ("shorter than the training pages'" if ctrl_cfg["epochs"] < cfg["epochs"] else "as the training pages'")})
+show_provenance(
+    profile,
+    "; ".join(sorted({r.dataset for r in recordings.values()})),
+    {
+        "Spectra": (
+            f"test images and maps of {', '.join(spectra_mice)} (runs of the training pages)"
+        ),
+        "Stimulus controls": (
+            f"{', '.join(control_mice)} and reference {', '.join(reference_mice)} trained here for"
+            f" up to {ctrl_cfg['epochs']} epochs (training pages: {cfg['epochs']})"
+        ),
+        "Shrunk in quick": "the twin (1,000 images, 600 neurons), narrow towers; control runs " + (
+            "shorter than the training pages'"
+            if ctrl_cfg["epochs"] < cfg["epochs"]
+            else "as the training pages'"
+        ),
+    },
+)
 
 # %% [markdown]
 # ## Variance spectra (Fig. 4b)
@@ -73,11 +86,17 @@ show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values(
 spec_rows, fits = [], []
 for m in spectra_mice:
     emb = find_run(run_spec(recordings[m], cfg, seed, split_seed)).test_embeddings()
-    sets = {"images": recordings[m].session.images[emb["test_index"]], "image-tower maps": emb["img_maps"],
-            "neural-tower maps": emb["neu_maps"]}
+    sets = {
+        "images": recordings[m].session.images[emb["test_index"]],
+        "image-tower maps": emb["img_maps"],
+        "neural-tower maps": emb["neu_maps"],
+    }
     for name, x in sets.items():
         s = pca_variance_spectrum(x)
-        spec_rows += [{"mouse": m, "set": name, "rank": k + 1, "variance_fraction": float(v)} for k, v in enumerate(s)]
+        spec_rows += [
+            {"mouse": m, "set": name, "rank": k + 1, "variance_fraction": float(v)}
+            for k, v in enumerate(s)
+        ]
         alpha, _ = powerlaw_exponent(s, tuple(fit_range))
         fits.append({"mouse": m, "set": name, "alpha": alpha, "top5_share": float(s[:5].sum()),
                      "fit_from": fit_range[0], "fit_to": min(fit_range[1], len(s))})
@@ -104,7 +123,11 @@ fig.tight_layout()
 # %%
 alpha = fits.groupby("set").alpha.mean()
 share = fits.groupby("set").top5_share.mean()
-for key, name in (("images", "images"), ("imgmaps", "image-tower maps"), ("neumaps", "neural-tower maps")):
+for key, name in (
+    ("images", "images"),
+    ("imgmaps", "image-tower maps"),
+    ("neumaps", "neural-tower maps"),
+):
     glue(f"spec_alpha_{key}", float(alpha[name]), display=False)
     glue(f"spec_top5_{key}", float(share[name]), display=False)
 glue("spec_fit_from", int(fit_range[0]), display=False)
@@ -131,19 +154,32 @@ groups = {"natural": reference_mice, "whitened": [m for m in control_mice if m.s
 tables = []
 for stimset, ms in groups.items():
     if ms:
-        tables.append(retrieval_table({m: runs[m] for m in ms}, model="DINA", variant=stimset, seed=seed)
-                      .assign(stimset=stimset))
+        tables.append(
+            retrieval_table(
+                {m: runs[m] for m in ms}, model="DINA", variant=stimset, seed=seed
+            ).assign(stimset=stimset)
+        )
 control = pd.concat(tables, ignore_index=True)
-save_table(control, "dina", "interp_stimulus_control", {"profile": profile, "settings": ctrl_cfg,
-                                                        "runs": {m: r.name for m, r in runs.items()}})
+save_table(
+    control,
+    "dina",
+    "interp_stimulus_control",
+    {"profile": profile, "settings": ctrl_cfg, "runs": {m: r.name for m, r in runs.items()}},
+)
 means = control[control.mouse == "mean"]
 fig, ax = plt.subplots(figsize=(8, 3.5))
 width = 0.25
 for j, (stimset, g) in enumerate(means.groupby("stimset", sort=False)):
     g = g.sort_values("k")
     x = np.arange(len(g)) + (j - 1) * width
-    ax.bar(x, 100 * g.accuracy, width, yerr=[100 * (g.accuracy - g.ci_low), 100 * (g.ci_high - g.accuracy)],
-           capsize=3, label=stimset)
+    ax.bar(
+        x,
+        100 * g.accuracy,
+        width,
+        yerr=[100 * (g.accuracy - g.ci_low), 100 * (g.ci_high - g.accuracy)],
+        capsize=3,
+        label=stimset,
+    )
 ch = means.groupby("k").chance.first()
 ax.scatter(np.arange(len(ch)), 100 * ch, marker="_", s=600, color="k", label="chance")
 ax.set_xticks(np.arange(len(ch)), [f"top-{k}" for k in ch.index])
@@ -153,8 +189,16 @@ fig.tight_layout()
 
 
 def cells(df):
-    return df.assign(cell=[f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in zip(df.accuracy, df.ci_low, df.ci_high)]) \
-             .pivot(index=["stimset", "mouse"], columns="k", values="cell").rename(columns=lambda k: f"top-{k}")
+    return (
+        df.assign(
+            cell=[
+                f"{a:.3f} [{lo:.3f}, {hi:.3f}]"
+                for a, lo, hi in zip(df.accuracy, df.ci_low, df.ci_high)
+            ]
+        )
+        .pivot(index=["stimset", "mouse"], columns="k", values="cell")
+        .rename(columns=lambda k: f"top-{k}")
+    )
 
 
 cells(control)
@@ -180,10 +224,22 @@ glue("ctrl_epochs", int(ctrl_cfg["epochs"]), display=False)
 rows = []
 for _, r in means.iterrows():
     if r.stimset in ("whitened", "8D"):
-        rows.append(Measurement(f"dina.stimulus_control.{r.stimset}.{int(r.k)}", 100 * r.accuracy, 100 * r.ci_low,
-                                100 * r.ci_high, rule="not_comparable", chance=100 * r.chance,
-                                our_data=f"{recordings[control_mice[0]].dataset}, {int(control.n_test.dropna().iloc[0])}-way,"
-                                         f" up to {ctrl_cfg['epochs']} epochs", page="dina/interpret_stimuli"))
+        rows.append(
+            Measurement(
+                f"dina.stimulus_control.{r.stimset}.{int(r.k)}",
+                100 * r.accuracy,
+                100 * r.ci_low,
+                100 * r.ci_high,
+                rule="not_comparable",
+                chance=100 * r.chance,
+                our_data=(
+                    f"{recordings[control_mice[0]].dataset},"
+                    f" {int(control.n_test.dropna().iloc[0])}-way, up to"
+                    f" {ctrl_cfg['epochs']} epochs"
+                ),
+                page="dina/interpret_stimuli",
+            )
+        )
 rows.append(Measurement("dina.spectral_bias", float(share["image-tower maps"] - share["images"]),
                         our_data=f"{recordings[spectra_mice[0]].dataset}, test images",
                         page="dina/interpret_stimuli",

@@ -80,6 +80,7 @@ show_provenance(profile, f"none (models built with random weights for {n_neurons
 # %%
 from alignlib.experiments.dina.settings import PROFILES
 
+# %%
 for prof in ("paper", "quick"):
     glue(f"patience_{prof}", PROFILES[prof]["patience"], display=False)
     glue(f"epochs_{prof}", f"{PROFILES[prof]['epochs']:,}", display=False)
@@ -146,7 +147,8 @@ params.set_index("width").T
 # ## Exercises
 
 # %%
-# Variants for the exercises: cheap computations with the book's own model, loss and metric functions.
+# Variants for the exercises: cheap computations with the book's own model, loss and metric
+# functions.
 import numpy as np
 
 from alignlib.losses.info_nce import info_nce
@@ -166,11 +168,15 @@ batch, dim = 128, 1024
 gen = torch.Generator().manual_seed(0)
 z_random = torch.randn(batch, dim, generator=gen)
 collapsed = torch.ones(batch, dim)
-loss_rows = [{"embeddings": name, "temperature": t, "InfoNCE": float(info_nce(a, b, temperature=t))}
-             for name, (a, b) in {"collapsed (all alike)": (collapsed, collapsed),
-                                  "independent random": (z_random, torch.randn(batch, dim, generator=gen)),
-                                  "perfectly paired": (z_random, z_random)}.items()
-             for t in (0.01, 0.1)]
+loss_rows = [
+    {"embeddings": name, "temperature": t, "InfoNCE": float(info_nce(a, b, temperature=t))}
+    for name, (a, b) in {
+        "collapsed (all alike)": (collapsed, collapsed),
+        "independent random": (z_random, torch.randn(batch, dim, generator=gen)),
+        "perfectly paired": (z_random, z_random),
+    }.items()
+    for t in (0.01, 0.1)
+]
 losses_table = pd.DataFrame(loss_rows)
 save_table(losses_table, "dina", "methods_exercise_losses", {"batch": batch, "dim": dim, "seed": 0})
 loss_at = losses_table.set_index(["embeddings", "temperature"]).InfoNCE

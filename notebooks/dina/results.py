@@ -25,7 +25,7 @@ profile = "quick"
 mice: list | None = None      # default: the natural-image mice M1-M4
 source = "auto"               # must match the training pages
 twin_seed = 0
-seed = 0
+seeds: list | None = None     # training seeds; None: the profile's (settings.SEEDS)
 split_seed = 0
 overrides: dict = {}          # DINA settings to change for every mouse (as on the training pages)
 n_queries = 5                 # rows of the top-5 retrieval panel
@@ -40,39 +40,65 @@ from alignlib.claims import Measurement, published, record
 from alignlib.experiments.dina import cast, settings
 from alignlib.experiments.dina.workflow import find_run, retrieval_table, run_spec
 from alignlib.metrics.retrieval import representative_queries, retrieval_ranks, similarity_matrix
-from alignlib.report import save_table, show_provenance
+from alignlib.report import interval_table, save_table, show_provenance
 
 mice = list(mice or settings.MICE)
 cfg = settings.resolve(profile, **overrides)
-recordings = {m: cast.load_mouse(m, source=source, twin_size=cfg["twin_size"], twin_seed=twin_seed) for m in mice}
-runs = {m: find_run(run_spec(rec, cfg, seed, split_seed)) for m, rec in recordings.items()}
-show_provenance(profile, "; ".join(sorted({r.dataset for r in recordings.values()})),
-                {"Runs": ", ".join(f"`{r.name}`" for r in runs.values()),
-                 "Model selection": cfg["select"]})
+recordings = {
+    m: cast.load_mouse(m, source=source, twin_size=cfg["twin_size"], twin_seed=twin_seed)
+    for m in mice
+}
+seeds = [int(s) for s in (seeds if seeds is not None else settings.SEEDS[profile])]
+seed_runs = {
+    m: [find_run(run_spec(rec, cfg, s, split_seed)) for s in seeds] for m, rec in recordings.items()
+}
+runs = {m: rs[0] for m, rs in seed_runs.items()}     # the first seed's run: figures below
+n_runs = sum(len(rs) for rs in seed_runs.values())
+n_conv = sum(r.converged is True for rs in seed_runs.values() for r in rs)
+show_provenance(
+    profile,
+    "; ".join(sorted({r.dataset for r in recordings.values()})),
+    {
+        "Runs": (
+            f"{n_runs} ({len(mice)} mice x seeds {', '.join(map(str, seeds))};"
+            f" {n_conv} converged), listed under Reproduce this page"
+        ),
+        "Model selection": cfg["select"],
+    },
+)
 
 # %% [markdown]
 # ## Table 1, DINA column
 #
-# Accuracy with a 95 % percentile-bootstrap interval over test queries (2,000 resamples), per mouse; the
-# mean over mice has an interval from resampling test images within each mouse, so it reflects the
-# sampling of test images for these mice, not the variation between mice. Chance is k / (number of test images).
+# Accuracy averaged over the training seeds, with a 95 % percentile-bootstrap interval over test queries
+# (2,000 resamples; each query's hit averaged over the seeds first), per mouse; the mean over mice has an
+# interval from resampling test images within each mouse, so it reflects the sampling of test images for
+# these mice and seeds, not the variation between mice. The `converged` column says whether every run
+# behind a row stopped by its patience rule (see the training pages). Chance is k / (number of test images).
 # The runs of one row must share their whole configuration except the data (checked: mixing runs of
-# different settings raises an error naming the difference).
+# different settings raises an error naming the difference). Cells read "top-k accuracy [95 % interval]"
+# in percent; `results/dina/table1.csv` holds every number in full.
 
 # %%
-main = retrieval_table(runs, model="DINA", variant=profile, seed=seed)
-literal = retrieval_table(runs, criterion="val_loss", model="DINA", variant=profile, seed=seed)
+main = retrieval_table(seed_runs, model="DINA", variant=profile)
+literal = retrieval_table(seed_runs, criterion="val_loss", model="DINA", variant=profile)
 table = pd.concat([main, literal], ignore_index=True).drop_duplicates(["mouse", "selection", "k"])
-save_table(table, "dina", "table1", {"profile": profile, "mice": mice, "seed": seed, "source": source,
-                                      "settings": cfg, "runs": {m: r.name for m, r in runs.items()}})
+interval_table(main, "mouse", "k", "accuracy", digits=1, scale=100, column_label="top-{} (%)")
 
-
-def cells(df):
-    return df.assign(cell=[f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in zip(df.accuracy, df.ci_low, df.ci_high)]) \
-             .pivot(index="mouse", columns="k", values="cell").rename(columns=lambda k: f"top-{k}")
-
-
-cells(main)
+# %%
+save_table(
+    table,
+    "dina",
+    "table1",
+    {
+        "profile": profile,
+        "mice": mice,
+        "seeds": seeds,
+        "source": source,
+        "settings": cfg,
+        "runs": {m: [r.name for r in rs] for m, rs in seed_runs.items()},
+    },
+)
 
 # %%
 mean = main[main.mouse == "mean"].set_index("k")
@@ -85,10 +111,20 @@ glue("n_test", int(main.n_test.dropna().iloc[0]), display=False)
 glue("top1_over_chance", float(mean.loc[1, "accuracy"] / mean.loc[1, "chance"]), display=False)
 glue("paper_top1", float(published("dina.table1.DINA.mean.1").value.iloc[0]), display=False)
 real = all(r.source == "real" for r in recordings.values())
-glue("data_difference", "These runs use the real recordings, but the quick profile shrinks the models and training, so"
-     " the numbers are shown side by side in the claims ledger rather than compared." if real else
-     "These runs use the ground-truth twin, not the recordings, and a smaller test set (chance is higher), so"
-     " the two numbers are shown side by side in the claims ledger, not compared.", display=False)
+glue(
+    "data_difference",
+    (
+        "These runs use the real recordings, but the quick profile shrinks the models and training,"
+        " so the numbers are shown side by side in the claims ledger rather than compared."
+        if real
+        else (
+            "These runs use the ground-truth twin, not the recordings, and a smaller test set"
+            " (chance is higher), so the two numbers are shown side by side in the claims ledger,"
+            " not compared."
+        )
+    ),
+    display=False,
+)
 
 # %% [markdown]
 # Averaged over mice, DINA retrieves the right image first in {glue:text}`mean_top1:.3f`
@@ -110,18 +146,29 @@ glue("data_difference", "These runs use the real recordings, but the quick profi
 # mean rank) before the loss's own patience ran out, so a run selecting on the loss might have gone on.
 
 # %%
-both = table[table.k.isin([1, 10])].assign(
-    value=lambda d: [f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in zip(d.accuracy, d.ci_low, d.ci_high)])
-both.pivot_table(index="mouse", columns=["selection", "k"], values="value", aggfunc="first") \
-    .rename(columns=lambda c: f"top-{c}" if isinstance(c, (int, np.integer)) else c)
+interval_table(
+    table[table.k.isin([1, 10])],
+    "mouse",
+    ["selection", "k"],
+    "accuracy",
+    digits=1,
+    scale=100,
+    column_label=lambda c: f"top-{c} (%)" if isinstance(c, (int, np.integer)) else c,
+)
 
 # %%
-epochs = pd.DataFrame({m: {**{c: s["epoch"] for c, s in r.info["selections"].items()},
-                           "val_loss selection complete": r.info["selections"]["val_loss"]["complete"]}
-                       for m, r in runs.items()}).T
+epochs = pd.DataFrame({
+    m: {
+        **{c: s["epoch"] for c, s in r.info["selections"].items()},
+        "val_loss selection complete": r.info["selections"]["val_loss"]["complete"],
+    }
+    for m, r in runs.items()
+}).T
+epochs.rename(columns=lambda c: c if "complete" in c else f"epoch selected by {c}")
+
+# %%
 lit_mean = literal[(literal.mouse == "mean") & (literal.k == 1)].accuracy.iloc[0]
 glue("literal_top1", float(lit_mean), display=False)
-epochs.rename(columns=lambda c: c if "complete" in c else f"epoch selected by {c}")
 
 # %% [markdown]
 # With the literal validation loss the mean top-1 would be {glue:text}`literal_top1:.3f` instead of
@@ -130,15 +177,37 @@ epochs.rename(columns=lambda c: c if "complete" in c else f"epoch selected by {c
 # %%
 rows = []
 for _, r in main.iterrows():
-    data = f"{recordings[mice[0]].dataset}, {int(r.n_test) if r.mouse != 'mean' else int(main.n_test.dropna().iloc[0])}-way"
-    rows.append(Measurement(f"dina.table1.DINA.{r.mouse}.{int(r.k)}", 100 * r.accuracy, 100 * r.ci_low,
-                            100 * r.ci_high, rule="not_comparable", chance=100 * r.chance, our_data=data,
-                            page="dina/results"))
+    data = (
+        f"{recordings[mice[0]].dataset},"
+        f" {int(r.n_test) if r.mouse != 'mean' else int(main.n_test.dropna().iloc[0])}-way"
+    )
+    rows.append(
+        Measurement(
+            f"dina.table1.DINA.{r.mouse}.{int(r.k)}",
+            100 * r.accuracy,
+            100 * r.ci_low,
+            100 * r.ci_high,
+            rule="not_comparable",
+            chance=100 * r.chance,
+            our_data=data,
+            page="dina/results",
+            converged=bool(r.converged),
+        )
+    )
 m1 = mean.loc[1]
-rows.append(Measurement("dina.retrieval_above_chance", 100 * m1.accuracy, 100 * m1.ci_low, 100 * m1.ci_high,
-                        rule="above_chance" if real else "not_comparable", chance=100 * m1.chance,
-                        our_data=f"{recordings[mice[0]].dataset}, mean top-1 over {len(mice)} mice",
-                        page="dina/results"))
+rows.append(
+    Measurement(
+        "dina.retrieval_above_chance",
+        100 * m1.accuracy,
+        100 * m1.ci_low,
+        100 * m1.ci_high,
+        rule="above_chance" if real else "not_comparable",
+        chance=100 * m1.chance,
+        our_data=f"{recordings[mice[0]].dataset}, mean top-1 over {len(mice)} mice",
+        page="dina/results",
+        converged=bool(m1.converged),
+    )
+)
 claims = record("dina", "results", rows)
 claims[["claim", "published", "value", "ci_low", "ci_high", "verdict"]].round(2).tail(6)
 
@@ -166,5 +235,8 @@ fig = plots.retrieval_panel(test_images[queries], test_images[topk], topk == que
 # means each response is closest to its own image.
 
 # %%
-mats = {m: similarity_matrix(r.test_embeddings()["z_neu"], r.test_embeddings()["z_img"]) for m, r in runs.items()}
+mats = {
+    m: similarity_matrix(r.test_embeddings()["z_neu"], r.test_embeddings()["z_img"])
+    for m, r in runs.items()
+}
 fig = plots.similarity_matrices(mats)

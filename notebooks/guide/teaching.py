@@ -22,7 +22,8 @@
 # %% tags=["parameters"]
 profile = "quick"
 class_minutes = 90        # length of one class
-reading_minutes = 60      # of which kept for reading, discussion and exercises (the rest may run pages)
+# of which kept for reading, discussion and exercises (the rest may run pages)
+reading_minutes = 60
 
 # %%
 import json
@@ -42,16 +43,24 @@ executed = default_executed_dir()
 rows = []
 for run in [r for r in pipeline.expand(profile) if r.notebook != "guide/teaching"]:  # not this page
     m = read_manifest(executed, run.output) or {}
-    rows.append({"page": run.output, "chapter": run.output.split("/")[0],
-                 "profile": m.get("components", {}).get("parameters", {}).get("profile", ""),
-                 "seconds": m.get("duration_s", float("nan")), "started": m.get("started", ""),
-                 "cpus": m.get("machine", {}).get("cpu_count"), "status": m.get("status", "not executed yet")})
+    rows.append({
+        "page": run.output,
+        "chapter": run.output.split("/")[0],
+        "profile": m.get("components", {}).get("parameters", {}).get("profile", ""),
+        "seconds": m.get("duration_s", float("nan")),
+        "started": m.get("started", ""),
+        "cpus": m.get("machine", {}).get("cpu_count"),
+        "status": m.get("status", "not executed yet"),
+    })
 pages = pd.DataFrame(rows)
 measured = pages[pages.profile == profile].dropna(subset=["seconds"])
 machines = sorted({int(c) for c in measured.cpus.dropna()})
 where = executed.relative_to(REPO_ROOT) if executed.is_relative_to(REPO_ROOT) else executed.name
-show_provenance(profile, f"the runner's manifests in `{where}/` ({len(measured)} of {len(pages)} pages "
-                         "executed in this profile)")
+show_provenance(
+    profile,
+    f"the runner's manifests in `{where}/` ({len(measured)} of {len(pages)} pages "
+    "executed in this profile)",
+)
 _ = save_table(pages, "guide", "page_times", {"profile": profile, "executed_dir": str(executed)})
 
 # %% [markdown]
@@ -87,10 +96,17 @@ for spec_file in sorted(runs_dir().glob("*/*/run.json")):
 trained = pd.DataFrame(trained, columns=["chapter", "run", "train_seconds", "epochs", "threads"])
 _ = save_table(trained, "guide", "run_times", {"runs_dir": str(runs_dir())})
 glue("n_runs", len(trained), display=False)
-glue("median_run_minutes", float(trained.train_seconds.median() / 60) if len(trained) else float("nan"),
-     display=False)
-(trained.groupby("chapter").train_seconds.agg(["count", "median", "sum"])
- .rename(columns={"count": "runs", "median": "median seconds per run", "sum": "total seconds"}).round(1))
+glue(
+    "median_run_minutes",
+    float(trained.train_seconds.median() / 60) if len(trained) else float("nan"),
+    display=False,
+)
+(
+    trained.groupby("chapter")
+    .train_seconds.agg(["count", "median", "sum"])
+    .rename(columns={"count": "runs", "median": "median seconds per run", "sum": "total seconds"})
+    .round(1)
+)
 
 # %% [markdown]
 # The {glue:text}`n_runs` training runs cached in `runs/` took a median of
@@ -117,7 +133,9 @@ plan = per_chapter.assign(minutes=lambda d: (d.seconds / 60).round(1),
 fitting_pages = measured[measured.seconds <= budget_s].page.tolist()
 glue("n_fitting", len(fitting_pages), display=False)
 glue("n_measured", len(measured), display=False)
-_ = save_table(plan.reset_index(), "guide", "class_plan", {"profile": profile, "budget_s": budget_s})
+_ = save_table(
+    plan.reset_index(), "guide", "class_plan", {"profile": profile, "budget_s": budget_s}
+)
 plan
 
 # %% [markdown]

@@ -48,42 +48,88 @@ from myst_nb import glue
 
 from alignlib.experiments.vist import settings as vist_settings
 from alignlib.experiments.vist import workflow as W
-from alignlib.report import save_table, show_provenance
+from alignlib.report import interval_column, save_table, show_provenance
 
 cfg = vist_settings.resolve(profile, **overrides)
 experiment = experiment or cfg["experiments"][0]
 if int(train_movie) not in (1, 2):
     raise ValueError(f"train_movie must be 1 or 2, got {train_movie}")
 prior = W.prior_spec(cfg, prior_weights)
-show_provenance(profile, f"Onken et al. 2016 salamander retina, {experiment}, "
-                f"Mov{train_movie}->Mov{3 - train_movie} (cross-movie)",
-                {"Prior of the full model": prior.label,
-                 "Shrunk in this profile": (f"one direction, one seed; prior layers {cfg['ablation_layers']}; "
-                                            f"cells jointly {cfg['ablation_cells']}; training as on the training page")
-                 if profile != "paper" else "one direction and one seed (the paper shows both directions)"})
+show_provenance(
+    profile,
+    f"Onken et al. 2016 salamander retina, {experiment}, "
+    f"Mov{train_movie}->Mov{3 - train_movie} (cross-movie)",
+    {
+        "Prior of the full model": prior.label,
+        "Shrunk in this profile": (
+            f"one direction, one seed; prior layers {cfg['ablation_layers']}; "
+            f"cells jointly {cfg['ablation_cells']}; training as on the training page"
+            if profile != "paper"
+            else "one direction and one seed (the paper shows both directions)"
+        ),
+    },
+)
 
 # %%
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", category=UserWarning)
     movies = W.load_experiment(experiment, cfg, prior, progress=True)
-    per_cell = W.ablation_scores(movies, cfg, int(train_movie), int(seed), prior_weights, device=device, progress=True)
-save_table(per_cell, "vist", "ablations_per_cell", {"profile": profile, "experiment": experiment,
-                                                    "train_movie": train_movie, "seed": seed, "settings": cfg})
+    per_cell = W.ablation_scores(
+        movies, cfg, int(train_movie), int(seed), prior_weights, device=device, progress=True
+    )
+
+# %%
+save_table(
+    per_cell,
+    "vist",
+    "ablations_per_cell",
+    {
+        "profile": profile,
+        "experiment": experiment,
+        "train_movie": train_movie,
+        "seed": seed,
+        "settings": cfg,
+    },
+)
 
 # %%
 main = per_cell[per_cell.group != "cells"]
 table = W.summarise(main, ["group", "variant"])
-save_table(table, "vist", "ablations", {"profile": profile, "experiment": experiment, "train_movie": train_movie,
-                                        "seed": seed, "settings": cfg, "prior": prior.label})
-table.set_index(["group", "variant"])[["mean_cc", "ci_low", "ci_high", "mean_abs_cc", "median_sd_kl",
-                                        "mean_cc_over_ceiling"]].round(3)
+table.assign(**{"CC [95 % CI]": interval_column(table, "mean_cc")}).set_index(["group", "variant"])[
+    ["CC [95 % CI]", "mean_abs_cc", "median_sd_kl", "mean_cc_over_ceiling"]] \
+    .rename(columns={"mean_abs_cc": "|CC|", "median_sd_kl": "SD-KL (median)",
+                     "mean_cc_over_ceiling": "CC / ceiling"}).round(2)
+
+# %%
+save_table(
+    table,
+    "vist",
+    "ablations",
+    {
+        "profile": profile,
+        "experiment": experiment,
+        "train_movie": train_movie,
+        "seed": seed,
+        "settings": cfg,
+        "prior": prior.label,
+    },
+)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharey=True)
-for ax, group, title in zip(axes, ("loss", "prior", "modules"), ("loss (Fig. 5a)", "prior (Fig. 5b)", "modules (Fig. 6a)")):
+for ax, group, title in zip(
+    axes, ("loss", "prior", "modules"), ("loss (Fig. 5a)", "prior (Fig. 5b)", "modules (Fig. 6a)")
+):
     g = table[table.group == group]
     y = np.arange(len(g))
-    ax.errorbar(g.mean_cc, y, xerr=[g.mean_cc - g.ci_low, g.ci_high - g.mean_cc], fmt="o", color="#0173b2", capsize=3)
+    ax.errorbar(
+        g.mean_cc,
+        y,
+        xerr=[g.mean_cc - g.ci_low, g.ci_high - g.mean_cc],
+        fmt="o",
+        color="#0173b2",
+        capsize=3,
+    )
     ax.set_yticks(y, g.variant)
     ax.axvline(0, color="0.6", lw=0.8)
     ax.set(title=title, xlabel="mean CC over cells (95 % CI)")
@@ -95,18 +141,30 @@ t = table.set_index("variant")
 glue("vist_ab_vistloss", float(t.loc["Vi-ST loss", "mean_cc"]), display=False)
 glue("vist_ab_rmse", float(t.loc["RMSE", "mean_cc"]), display=False)
 glue("vist_ab_full", float(t.loc["full model", "mean_cc"]), display=False)
-for key, name in (("c3tcn", "without C3TCN"), ("adaln", "without AdaLN-Zero"), ("cmst", "without CMST")):
+for key, name in (
+    ("c3tcn", "without C3TCN"),
+    ("adaln", "without AdaLN-Zero"),
+    ("cmst", "without CMST"),
+):
     glue(f"vist_ab_no_{key}", float(t.loc[name, "mean_cc"]), display=False)
 prior_rows = table[table.group == "prior"]
 best_prior = prior_rows.loc[prior_rows.mean_cc.idxmax()]
 glue("vist_ab_best_prior", best_prior.variant, display=False)
 glue("vist_ab_best_prior_cc", float(best_prior.mean_cc), display=False)
 off_zero = table[(table.ci_low > 0) | (table.ci_high < 0)]
-glue("vist_ab_reading", (
-    "No variant's 95 % CI excludes 0, so this page cannot rank the variants: an ablation needs a model that predicts "
-    "something to remove parts from." if off_zero.empty else
-    "Variants whose 95 % CI excludes 0: " + "; ".join(f"{r.variant} ({r.mean_cc:+.3f})" for r in off_zero.itertuples())
-    + ". With one seed, differences between variants smaller than their intervals are not evidence."), display=False)
+glue(
+    "vist_ab_reading",
+    (
+        "No variant's 95 % CI excludes 0, so this page cannot rank the variants: an ablation needs"
+        " a model that predicts something to remove parts from."
+        if off_zero.empty
+        else "Variants whose 95 % CI excludes 0: "
+        + "; ".join(f"{r.variant} ({r.mean_cc:+.3f})" for r in off_zero.itertuples())
+        + ". With one seed, differences between variants smaller than their intervals are not"
+        " evidence."
+    ),
+    display=False,
+)
 
 # %% [markdown]
 # With the Vi-ST loss the mean CC is {glue:text}`vist_ab_vistloss:.3f`, with RMSE alone {glue:text}`vist_ab_rmse:.3f`.
@@ -127,11 +185,24 @@ curve = []
 for n, g in cells.groupby("n_joint"):
     top1 = g[g["rank"] == 0].cc
     top8 = g[g["rank"] < 8].cc if n >= 8 else pd.Series(dtype=float)
-    curve.append({"n_joint": int(n), "cc_top_cell": float(top1.mean()), "mean_cc_top8": float(top8.mean()),
-                  "mean_cc_all_predicted": float(g.cc.mean())})
+    curve.append({
+        "n_joint": int(n),
+        "cc_top_cell": float(top1.mean()),
+        "mean_cc_top8": float(top8.mean()),
+        "mean_cc_all_predicted": float(g.cc.mean()),
+    })
 curve = pd.DataFrame(curve)
-save_table(curve, "vist", "ablations_cells", {"profile": profile, "experiment": experiment, "seed": seed,
-                                              "ranking": "split-half reliability on the training movie"})
+save_table(
+    curve,
+    "vist",
+    "ablations_cells",
+    {
+        "profile": profile,
+        "experiment": experiment,
+        "seed": seed,
+        "ranking": "split-half reliability on the training movie",
+    },
+)
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.plot(curve.n_joint, curve.cc_top_cell, "o-", label="most reliable cell", color="#0173b2")
 ax.plot(curve.n_joint, curve.mean_cc_top8, "s-", label="top 8 cells (n ≥ 8)", color="#de8f05")

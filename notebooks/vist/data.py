@@ -36,9 +36,12 @@ ln_grid = 10            # LN model: frames downsampled to ln_grid x ln_grid
 ln_lags = 8             # LN model: number of past lag bins
 ln_lag_width = 4        # frames per lag bin
 n_shuffles = 50         # image shuffles of the RF-geometry control
-scan_recordings = ["Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2"]  # recordings in the timing scan
-scan_periods_ms = [10.0, 11.25, 12.45, 16.667, 20.0, 25.0, 33.333, 40.0, 50.0]  # frame periods, both movies
-fine_periods_ms = [12.3, 12.35, 12.4, 12.45, 12.5, 12.55, 12.6]  # refinement, the movie of the file name only
+# recordings in the timing scan
+scan_recordings = ["Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2"]
+# frame periods, both movies
+scan_periods_ms = [10.0, 11.25, 12.45, 16.667, 20.0, 25.0, 33.333, 40.0, 50.0]
+# refinement, the movie of the file name only
+fine_periods_ms = [12.3, 12.35, 12.4, 12.45, 12.5, 12.55, 12.6]
 
 # %%
 import numpy as np
@@ -55,15 +58,29 @@ from alignlib.metrics.neural_prediction import (noise_ceiling, normalized_cc, pe
 from alignlib.models.linear_nonlinear import LinearNonlinear
 from alignlib.report import save_table, show_provenance
 
-show_provenance(profile, "Onken et al. 2016 salamander retina, Dryad doi:10.5061/dryad.4ch10 (real recordings; "
-                "movie frames 2x2-binned to 180 px in this copy)",
-                {"recordings": recordings, "n_splits": n_splits, "LN": f"{ln_grid}x{ln_grid} px, {ln_lags} lags x "
-                 f"{ln_lag_width} frames", "timing scan": f"{scan_recordings}, periods {scan_periods_ms} ms, "
-                 f"refined {fine_periods_ms} ms", "loader timing": {n: onken.recording_timing(n)[2] for n in recordings}})
+show_provenance(
+    profile,
+    "Onken et al. 2016 salamander retina, Dryad doi:10.5061/dryad.4ch10 (real recordings; "
+    "movie frames 2x2-binned to 180 px in this copy)",
+    {
+        "recordings": recordings,
+        "n_splits": n_splits,
+        "LN": f"{ln_grid}x{ln_grid} px, {ln_lags} lags x {ln_lag_width} frames",
+        "timing scan": (
+            f"{scan_recordings}, periods {scan_periods_ms} ms, refined {fine_periods_ms} ms"
+        ),
+        "loader timing": {n: onken.recording_timing(n)[2] for n in recordings},
+    },
+)
 verified = onken.verify_checksums()   # raises on any file that differs from the pinned sha256
-print(f"sha256 verified for {len(verified)} neural-data files (spikes and RFs of the movie and natural-image recordings)")
+print(
+    f"sha256 verified for {len(verified)} neural-data files (spikes and RFs of the movie and"
+    " natural-image recordings)"
+)
 recs = {name: onken.load_recording(name) for name in tqdm(recordings, desc="recordings")}
-ln_kwargs = dict(grid=ln_grid, n_lags=ln_lags, lag_width=ln_lag_width, alphas=(1e1, 1e2, 1e3, 1e4), n_folds=3)
+ln_kwargs = dict(
+    grid=ln_grid, n_lags=ln_lags, lag_width=ln_lag_width, alphas=(1e1, 1e2, 1e3, 1e4), n_folds=3
+)
 
 # %% [markdown]
 # ## Frame period: what the files say
@@ -79,14 +96,20 @@ timing = timing[timing.recording.isin(recordings)]
 timing["loaded_frame_ms"] = [recs[n].frame_ms for n in timing.recording]
 timing["loaded_onset_ms"] = [recs[n].meta["onset_ms"] for n in timing.recording]
 timing["frames_in_trial"] = [recs[n].n_frames for n in timing.recording]
-timing["spikes_outside_frames_pct"] = [100 * recs[n].meta["n_spikes_outside_frames"] / recs[n].meta["n_spikes"]
-                                       for n in timing.recording]
+timing["spikes_outside_frames_pct"] = [
+    100 * recs[n].meta["n_spikes_outside_frames"] / recs[n].meta["n_spikes"]
+    for n in timing.recording
+]
 save_table(timing, "vist", "data_frame_period", {"profile": profile})
 profiles = {n: onken.reliability_by_window(n, n_splits=max(2, n_splits // 4)) for n in recordings}
 fig, ax = plt.subplots(figsize=(10, 3.5))
 for n, r in profiles.items():
     ax.plot(np.arange(len(r)) + 0.5, r, marker="o", label=f"{n} (movie {onken.MOVIE_OF[n]})")
-ax.set(xlabel="time in trial (s)", ylabel="split-half r (1-s window)", title="Repeatability across the trial")
+ax.set(
+    xlabel="time in trial (s)",
+    ylabel="split-half r (1-s window)",
+    title="Repeatability across the trial",
+)
 ax.legend(fontsize=8)
 plt.show()
 pd.DataFrame({n: r for n, r in profiles.items()}).assign(second=lambda d: d.index).pipe(
@@ -117,14 +140,27 @@ timing
 
 # %%
 orient = pd.DataFrame(onken.rf_orientation_evidence(n_shuffles=n_shuffles))
-save_table(orient, "vist", "data_rf_orientation", {"profile": profile, "window_ms": [0, 300],
-                                                   "n_shuffles": n_shuffles, "rf_y_flipped": onken.RF_Y_FLIPPED})
+save_table(
+    orient,
+    "vist",
+    "data_rf_orientation",
+    {
+        "profile": profile,
+        "window_ms": [0, 300],
+        "n_shuffles": n_shuffles,
+        "rf_y_flipped": onken.RF_Y_FLIPPED,
+    },
+)
 fig, ax = plt.subplots(figsize=(10, 3.5))
 sns.barplot(data=orient, x="orientation", y="mean_abs_r", hue="recording", ax=ax)
 for k, (_, r) in enumerate(orient.drop_duplicates("recording").iterrows()):
     ax.axhspan(r.shuffled_mean_abs_r - 2 * r.shuffled_sd, r.shuffled_mean_abs_r + 2 * r.shuffled_sd,
                color=f"C{k}", alpha=0.15)
-ax.set(ylabel="mean |r| over cells", xlabel="", title="RF luminance vs flash response (band: shuffled images, ±2 s.d.)")
+ax.set(
+    ylabel="mean |r| over cells",
+    xlabel="",
+    title="RF luminance vs flash response (band: shuffled images, ±2 s.d.)",
+)
 ax.tick_params(axis="x", rotation=25)
 plt.show()
 as_loaded = orient[orient.orientation == "as loaded"].set_index("recording")
@@ -162,47 +198,104 @@ orient.pivot(index="orientation", columns="recording", values="mean_abs_r").roun
 # %%
 movie_frames = {m: onken.load_frames(m) for m in onken.MOVIE_FRAMES}
 scan_recs = [n for n in scan_recordings if n in recs]
-rates_10ms = {n: onken.population_rate(n, bin_ms=10.0, duration_ms=onken.TRIAL_MS) for n in scan_recs}
-lums = {(n, m): timing_scan.rf_luminance(f, recs[n].rf_masks) for n in scan_recs for m, f in movie_frames.items()}
+rates_10ms = {
+    n: onken.population_rate(n, bin_ms=10.0, duration_ms=onken.TRIAL_MS) for n in scan_recs
+}
+lums = {
+    (n, m): timing_scan.rf_luminance(f, recs[n].rf_masks)
+    for n in scan_recs
+    for m, f in movie_frames.items()
+}
 
 
 curves, rows = [], []
 for n in tqdm(scan_recs, desc="timing scan"):
-    c, summary = timing_scan.scan_recording(rates_10ms[n], {m: lums[n, m] for m in movie_frames}, onken.MOVIE_OF[n],
-                                            scan_periods_ms, fine_periods_ms, onken.FRAME_MS, onken.TIMING.get(n),
-                                            onken.TRIAL_MS)
+    c, summary = timing_scan.scan_recording(
+        rates_10ms[n],
+        {m: lums[n, m] for m in movie_frames},
+        onken.MOVIE_OF[n],
+        scan_periods_ms,
+        fine_periods_ms,
+        onken.FRAME_MS,
+        onken.TIMING.get(n),
+        onken.TRIAL_MS,
+    )
     curves.append(c.assign(recording=n))
-    rows.append({"recording": n, "movie_by_name": onken.MOVIE_OF[n], "movie_by_readme": onken.MOVIE_BY_README[n],
-                 **summary})
+    rows.append({
+        "recording": n,
+        "movie_by_name": onken.MOVIE_OF[n],
+        "movie_by_readme": onken.MOVIE_BY_README[n],
+        **summary,
+    })
 curves = pd.concat(curves, ignore_index=True)
 scan = pd.DataFrame(rows)
-# the positive control: planted responses in the first recording's RFs, at the loader's period, trial 2 s in
+# the positive control: planted responses in the first recording's RFs, at the loader's period,
+# trial 2 s in
 planted_at = {"frame_ms": onken.FRAME_MS, "onset_ms": -2000.0}
 control_movie = onken.MOVIE_OF[scan_recs[0]]
-planted = timing_scan.planted_rates(lums[scan_recs[0], control_movie], planted_at["frame_ms"], planted_at["onset_ms"],
-                                    int(onken.TRIAL_MS / 10), seed=0)
-control = pd.concat([pd.DataFrame(dict(zip(("onset_ms", "cv_cc"),
-                                           timing_scan.scan_curve(planted, lums[scan_recs[0], control_movie], p,
-                                                                  onken.TRIAL_MS))))
-                     .assign(recording=f"planted ({scan_recs[0]} RFs)", movie=control_movie, frame_ms=p)
-                     for p in (onken.FRAME_MS, scan_periods_ms[0])], ignore_index=True)
+planted = timing_scan.planted_rates(
+    lums[scan_recs[0], control_movie],
+    planted_at["frame_ms"],
+    planted_at["onset_ms"],
+    int(onken.TRIAL_MS / 10),
+    seed=0,
+)
+control = pd.concat(
+    [
+        pd.DataFrame(
+            dict(
+                zip(
+                    ("onset_ms", "cv_cc"),
+                    timing_scan.scan_curve(
+                        planted, lums[scan_recs[0], control_movie], p, onken.TRIAL_MS
+                    ),
+                )
+            )
+        ).assign(recording=f"planted ({scan_recs[0]} RFs)", movie=control_movie, frame_ms=p)
+        for p in (onken.FRAME_MS, scan_periods_ms[0])
+    ],
+    ignore_index=True,
+)
 curves = pd.concat([curves, control], ignore_index=True)
-save_table(scan, "vist", "data_timing_scan", {"profile": profile, "periods_ms": scan_periods_ms,
-                                              "fine_periods_ms": fine_periods_ms, "planted": planted_at,
-                                              "lags_ms": list(timing_scan.LAG_EDGES_MS), "folds": 5,
-                                              "found_rule": "best CC >= max(time-reversed, RF-shuffled) + "
-                                                            f"{timing_scan.FOUND_MARGIN}"})
+save_table(
+    scan,
+    "vist",
+    "data_timing_scan",
+    {
+        "profile": profile,
+        "periods_ms": scan_periods_ms,
+        "fine_periods_ms": fine_periods_ms,
+        "planted": planted_at,
+        "lags_ms": list(timing_scan.LAG_EDGES_MS),
+        "folds": 5,
+        "found_rule": f"best CC >= max(time-reversed, RF-shuffled) + {timing_scan.FOUND_MARGIN}",
+    },
+)
 save_table(curves.round(4), "vist", "data_timing_scan_curves", {"profile": profile})
 
 fig, axes = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [1, 2]})
-peak = curves[~curves.recording.str.startswith("planted")].groupby(["recording", "movie", "frame_ms"]).cv_cc.max().reset_index()
+peak = (
+    curves[~curves.recording.str.startswith("planted")]
+    .groupby(["recording", "movie", "frame_ms"])
+    .cv_cc.max()
+    .reset_index()
+)
 for (n, m), g in peak.groupby(["recording", "movie"], sort=False):
     axes[0].plot(g.frame_ms, g.cv_cc, marker="o" if m == onken.MOVIE_OF[n] else "x", lw=0.8,
                  ls="-" if m == onken.MOVIE_OF[n] else ":", label=f"{n} × movie {m}")
-axes[0].set(xscale="log", xlabel="frame period (ms)", ylabel="best CV CC over onsets", title="Which frame period?")
+axes[0].set(
+    xscale="log",
+    xlabel="frame period (ms)",
+    ylabel="best CV CC over onsets",
+    title="Which frame period?",
+)
 axes[0].legend(fontsize=7)
 for n in scan_recs:
-    g = curves[(curves.recording == n) & (curves.movie == onken.MOVIE_OF[n]) & (curves.frame_ms == onken.FRAME_MS)]
+    g = curves[
+        (curves.recording == n)
+        & (curves.movie == onken.MOVIE_OF[n])
+        & (curves.frame_ms == onken.FRAME_MS)
+    ]
     axes[1].plot(g.onset_ms / 1000, g.cv_cc, lw=0.8, label=f"{n} × movie {onken.MOVIE_OF[n]}")
 g = control[control.frame_ms == onken.FRAME_MS]
 axes[1].plot(g.onset_ms / 1000, g.cv_cc, color="k", lw=1.2, alpha=0.5, label="planted control")
@@ -219,25 +312,71 @@ hit = hit.loc[hit.cv_cc.idxmax()]
 planted_error = float(abs(hit.onset_ms - planted_at["onset_ms"]))
 glue("scan_planted_best", float(hit.cv_cc), display=False)
 glue("scan_planted_error_ms", planted_error, display=False)
-glue("scan_planted_other", float(control[control.frame_ms != planted_at["frame_ms"]].cv_cc.max()), display=False)
-glue("scan_planted_reading", "found where they were put" if planted_error <= 2 * planted_at["frame_ms"]
-     else "NOT found where they were put (the scan is not trustworthy on this run)", display=False)
+glue(
+    "scan_planted_other",
+    float(control[control.frame_ms != planted_at["frame_ms"]].cv_cc.max()),
+    display=False,
+)
+glue(
+    "scan_planted_reading",
+    (
+        "found where they were put"
+        if planted_error <= 2 * planted_at["frame_ms"]
+        else "NOT found where they were put (the scan is not trustworthy on this run)"
+    ),
+    display=False,
+)
 glue("scan_margin", float(timing_scan.FOUND_MARGIN), display=False)
 glue("scan_n_found", int(len(found)), display=False)
 glue("scan_n_recordings", int(len(scan)), display=False)
 glue("scan_found_names", ", ".join(found.recording) or "none", display=False)
-glue("scan_found_cc_min", float(found.best_cv_cc.min()) if len(found) else float("nan"), display=False)
-glue("scan_found_cc_max", float(found.best_cv_cc.max()) if len(found) else float("nan"), display=False)
-glue("scan_found_period_min", float(found.best_frame_ms.min()) if len(found) else float("nan"), display=False)
-glue("scan_found_period_max", float(found.best_frame_ms.max()) if len(found) else float("nan"), display=False)
-glue("scan_found_hz", 1000.0 / float(found.best_frame_ms.median()) if len(found) else float("nan"), display=False)
+glue(
+    "scan_found_cc_min",
+    float(found.best_cv_cc.min()) if len(found) else float("nan"),
+    display=False,
+)
+glue(
+    "scan_found_cc_max",
+    float(found.best_cv_cc.max()) if len(found) else float("nan"),
+    display=False,
+)
+glue(
+    "scan_found_period_min",
+    float(found.best_frame_ms.min()) if len(found) else float("nan"),
+    display=False,
+)
+glue(
+    "scan_found_period_max",
+    float(found.best_frame_ms.max()) if len(found) else float("nan"),
+    display=False,
+)
+glue(
+    "scan_found_hz",
+    1000.0 / float(found.best_frame_ms.median()) if len(found) else float("nan"),
+    display=False,
+)
 edge = found[found.best_period_on_grid_edge].recording.tolist()
-glue("scan_edge_reading", (f" For {', '.join(edge)} the best period is at the edge of the periods tried here, so "
-                           "the period is not bracketed in this profile (the paper profile refines a wider grid)."
-                           if edge else ""), display=False)
-glue("scan_null_max", float(scan[["null_time_reversed", "null_rf_shuffled"]].max().max()), display=False)
+glue(
+    "scan_edge_reading",
+    (
+        f" For {', '.join(edge)} the best period is at the edge of the periods tried here, so "
+        "the period is not bracketed in this profile (the paper profile refines a wider grid)."
+        if edge
+        else ""
+    ),
+    display=False,
+)
+glue(
+    "scan_null_max",
+    float(scan[["null_time_reversed", "null_rf_shuffled"]].max().max()),
+    display=False,
+)
 glue("frame_ms_pinned", float(onken.FRAME_MS), display=False)
-glue("scan_other_movie_max", float(found.best_cv_cc_other_movie.max()) if len(found) else float("nan"), display=False)
+glue(
+    "scan_other_movie_max",
+    float(found.best_cv_cc_other_movie.max()) if len(found) else float("nan"),
+    display=False,
+)
 # the swap verdict: the README's movie must fail the same rule that the file name's movie passes
 named_wins = scan[scan.found & ~scan.found_other_movie]
 readme_wins = scan[~scan.found & scan.found_other_movie]
@@ -245,16 +384,19 @@ both = scan[scan.found & scan.found_other_movie]
 disagree = named_wins[named_wins.movie_by_name != named_wins.movie_by_readme]
 parts = []
 if len(disagree):
-    parts.append(f"For {', '.join(disagree.recording)} the movie of the file name passes the rule and the movie the "
-                 "README assigns does not: the data contradict the README's naming swap, and this chapter follows "
-                 "the file names.")
+    parts.append(f"For {', '.join(disagree.recording)} the movie of the file name passes the "
+                 "rule and the movie the README assigns does not: the data contradict the "
+                 "README's naming swap, and this chapter follows the file names.")
 if len(readme_wins):
-    parts.append(f"For {', '.join(readme_wins.recording)} only the other movie passes: there the README (or another "
-                 "pairing) would be right, and the loader's file-name pairing is wrong.")
+    parts.append(f"For {', '.join(readme_wins.recording)} only the other movie passes: there "
+                 "the README (or another pairing) would be right, and the loader's file-name "
+                 "pairing is wrong.")
 if len(both):
-    parts.append(f"For {', '.join(both.recording)} both movies pass the rule, so the pairing is not settled.")
+    parts.append(f"For {', '.join(both.recording)} both movies pass the rule, so the pairing "
+                 "is not settled.")
 glue("scan_swap_reading", " ".join(parts) or
-     "No recording separates the two movies by this rule, so the data do not test the README's swap.", display=False)
+     "No recording separates the two movies by this rule, so the data do not test the README's "
+     "swap.", display=False)
 pinned_ok = scan.dropna(subset=["cv_cc_at_loader_timing"])
 glue("scan_loader_ratio_min", float((pinned_ok.cv_cc_at_loader_timing / pinned_ok.best_cv_cc).min())
      if len(pinned_ok) else float("nan"), display=False)
@@ -263,10 +405,10 @@ mismatch = [r.recording for r in scan.itertuples()
             if r.found != (r.loader_onset_ms is not None and np.isfinite(r.loader_onset_ms))
             or (r.found and abs(r.best_onset_at_frame_ms - r.loader_onset_ms) > 2 * onken.FRAME_MS)]
 glue("scan_loader_reading", (
-    "agrees with this scan: the recordings with a pinned onset are exactly those found, and each pinned onset is "
-    "within two frames of the best onset at the pinned period" if not mismatch else
-    f"DISAGREES with this scan for {', '.join(mismatch)}: re-pin `onken.TIMING` from the table above before "
-    "reading the training pages"), display=False)
+    "agrees with this scan: the recordings with a pinned onset are exactly those found, and each "
+    "pinned onset is within two frames of the best onset at the pinned period" if not mismatch else
+    f"DISAGREES with this scan for {', '.join(mismatch)}: re-pin `onken.TIMING` from the table "
+    "above before reading the training pages"), display=False)
 unfound = scan[~scan.found].recording.tolist()
 glue("scan_unfound_reading", (
     f"The recording(s) without a timing ({', '.join(unfound)}) load at the working reading "
@@ -312,24 +454,44 @@ for n, rec in recs.items():
     r_half = split_half_reliability(rec.counts[:, :t16], n_splits=n_splits, corrected=False)
     rel = 2 * r_half / (1 + r_half)
     for k in range(rec.n_cells):
-        rows.append({"recording": n, "movie": rec.movie, "cell": k, "rate_hz": float(rec.rates[:, k].mean() * 1000 / rec.frame_ms),
-                     "split_half_r": r_half[k], "reliability_sb": rel[k], "noise_ceiling_cc": float(noise_ceiling(rel[k]))})
+        rows.append({
+            "recording": n,
+            "movie": rec.movie,
+            "cell": k,
+            "rate_hz": float(rec.rates[:, k].mean() * 1000 / rec.frame_ms),
+            "split_half_r": r_half[k],
+            "reliability_sb": rel[k],
+            "noise_ceiling_cc": float(noise_ceiling(rel[k])),
+        })
 ceiling = pd.DataFrame(rows)
-save_table(ceiling, "vist", "data_noise_ceiling", {"profile": profile, "n_splits": n_splits, "window_s": 16})
-summary = ceiling.groupby("recording", sort=False)[["split_half_r", "reliability_sb", "noise_ceiling_cc"]].mean()
+save_table(
+    ceiling,
+    "vist",
+    "data_noise_ceiling",
+    {"profile": profile, "n_splits": n_splits, "window_s": 16},
+)
+summary = ceiling.groupby("recording", sort=False)[
+    ["split_half_r", "reliability_sb", "noise_ceiling_cc"]
+].mean()
 glue("split_half_best_name", str(summary.split_half_r.idxmax()), display=False)
 glue("split_half_min", float(summary.split_half_r.min()), display=False)
 glue("split_half_max", float(summary.split_half_r.max()), display=False)
 
 rec = recs[recordings[0]]
-cell = int(np.argmax(ceiling[ceiling.recording == recordings[0]].split_half_r.fillna(-1).to_numpy()))
-fig, axes = plt.subplots(2, 1, figsize=(10, 4.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+cell = int(
+    np.argmax(ceiling[ceiling.recording == recordings[0]].split_half_r.fillna(-1).to_numpy())
+)
+fig, axes = plt.subplots(
+    2, 1, figsize=(10, 4.5), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+)
 window = slice(0, min(rec.n_frames, 500))
 t_ms = np.arange(rec.n_frames)[window] * rec.frame_ms
 for trial in range(rec.n_trials):
     hits = np.flatnonzero(rec.counts[trial, window, cell])
     axes[0].vlines(t_ms[hits], trial, trial + 0.8, color="k", lw=0.6)
-axes[0].set(ylabel="trial", title=f"{rec.name}, cell {cell}: 30 repeats (first {t_ms[-1] / 1000:.0f} s)")
+axes[0].set(
+    ylabel="trial", title=f"{rec.name}, cell {cell}: 30 repeats (first {t_ms[-1] / 1000:.0f} s)"
+)
 axes[1].plot(t_ms, rec.rates[window, cell] * 1000 / rec.frame_ms, color="C0")
 axes[1].set(xlabel="time (ms)", ylabel="rate (Hz)")
 plt.show()
@@ -357,9 +519,19 @@ im = axes[2].imshow(grid.sum(0), cmap="viridis")
 axes[2].set(title="sum of RF area fractions, 16 x 16 grid")
 fig.colorbar(im, ax=axes[2], fraction=0.046)
 plt.show()
-rf_rows = [{"recording": n, "cell": k, "rf_area_px": int(r.rf_masks[k].sum()), "rf_area_patches": float(g.sum()),
-            "clipped": k in r.meta["rf_clipped_cells"]}
-           for n, r in recs.items() for k, g in enumerate(r.rf_masks_on_grid(16))]
+rf_rows = [
+    {
+        "recording": n,
+        "cell": k,
+        "rf_area_px": int(r.rf_masks[k].sum()),
+        "rf_area_patches": float(g.sum()),
+        "clipped": k in r.meta["rf_clipped_cells"],
+    }
+    for n, r in recs.items()
+    for k, g in enumerate(r.rf_masks_on_grid(16))
+]
+
+# %%
 save_table(pd.DataFrame(rf_rows), "vist", "data_rf_masks", {"profile": profile, "grid": 16})
 
 # %% [markdown]
@@ -378,16 +550,27 @@ for n, rec in tqdm(recs.items(), desc="LN"):
     model = LinearNonlinear(**ln_kwargs).fit(rec.frames[train], rec.rates[train])
     cc = pearson_cc(model.predict(rec.frames)[test], rec.rates[test])
     rel = ceiling[ceiling.recording == n].reliability_sb.to_numpy()
-    ln_rows.append({"recording": n, "protocol": "within", "train": f"movie {rec.movie}", "test": f"movie {rec.movie}",
-                    "mean_cc": float(np.nanmean(cc)), "mean_normalized_cc": float(np.nanmean(normalized_cc(cc, rel)))})
+    ln_rows.append({
+        "recording": n,
+        "protocol": "within",
+        "train": f"movie {rec.movie}",
+        "test": f"movie {rec.movie}",
+        "mean_cc": float(np.nanmean(cc)),
+        "mean_normalized_cc": float(np.nanmean(normalized_cc(cc, rel))),
+    })
     other = [m for m in recs.values() if m.name[-4:] == n[-4:] and m.movie != rec.movie]
     if other:
         src = other[0]
         model = LinearNonlinear(**ln_kwargs).fit(src.frames, src.rates)
         cc = pearson_cc(model.predict(rec.frames), rec.rates)
-        ln_rows.append({"recording": n, "protocol": "cross", "train": f"movie {src.movie} ({src.name})",
-                        "test": f"movie {rec.movie}", "mean_cc": float(np.nanmean(cc)),
-                        "mean_normalized_cc": float(np.nanmean(normalized_cc(cc, rel)))})
+        ln_rows.append({
+            "recording": n,
+            "protocol": "cross",
+            "train": f"movie {src.movie} ({src.name})",
+            "test": f"movie {rec.movie}",
+            "mean_cc": float(np.nanmean(cc)),
+            "mean_normalized_cc": float(np.nanmean(normalized_cc(cc, rel))),
+        })
 ln_table = pd.DataFrame(ln_rows)
 save_table(ln_table, "vist", "data_ln_baseline", {"profile": profile, "ln": ln_kwargs, "gap": gap})
 glue("ln_within_mean", float(ln_table[ln_table.protocol == "within"].mean_cc.mean()), display=False)
@@ -449,5 +632,7 @@ ln_table
 # %%
 from alignlib.metrics.neural_prediction import sd_kl
 shifted = np.roll(rec.rates, 10, axis=0)
+
+# %%
 glue("shift_cc", float(np.nanmean(pearson_cc(shifted, rec.rates))), display=False)
 glue("shift_sdkl", float(np.median(sd_kl(shifted, rec.rates))), display=False)

@@ -35,10 +35,13 @@
 
 # %% tags=["parameters"]
 profile = "quick"
-experiments: list | None = None     # default: the profile's (Exp2: the experiment whose two recordings are aligned)
+# default: the profile's (Exp2: the experiment whose two recordings are aligned)
+experiments: list | None = None
 seeds: list | None = None           # default: the profile's (quick: one seed)
-prior_weights: str | None = None    # local DINOv2 weights directory; None -> a RANDOMLY INITIALISED ViT (labelled)
-overrides: dict = {}                # Vi-ST settings to change (see alignlib.experiments.vist.settings)
+# local DINOv2 weights directory; None -> a RANDOMLY INITIALISED ViT (labelled)
+prior_weights: str | None = None
+# Vi-ST settings to change (see alignlib.experiments.vist.settings)
+overrides: dict = {}
 device = "auto"
 n_example_cells = 2
 
@@ -55,23 +58,44 @@ from tqdm.auto import tqdm
 from alignlib.claims import Measurement, published, record
 from alignlib.experiments.vist import settings as vist_settings
 from alignlib.experiments.vist import workflow as W
-from alignlib.report import save_table, show_provenance
+from alignlib.report import interval_table, save_table, show_provenance
 
 cfg = vist_settings.resolve(profile, **overrides)
 experiments = list(experiments or cfg["experiments"])
 seeds = [int(s) for s in (seeds or cfg["seeds"])]
 prior = W.prior_spec(cfg, prior_weights)
-MODEL_NAMES = {"vist": "Vi-ST", "mstcn": ("DINOv2+MSTCN" if prior.pretrained else "random-ViT+MSTCN"),
-               "ln": "LN (classical)"}
-show_provenance(profile, "Onken et al. 2016 salamander retina recordings (Dryad doi:10.5061/dryad.4ch10), "
-                f"experiments {', '.join(experiments)} (38 and 49 cells; the paper reports 90 cells of the dataset organised by Onken et al.)",
-                {"Prior": prior.label,
-                 "Shrunk in this profile": (f"Vi-ST width {cfg['width']} with {cfg['c3tcn_layers']} C3TCN layers; "
-                                            f"{cfg['epochs']} epochs x {cfg['batches_per_epoch']} batches of "
-                                            f"{cfg['batch_size']} windows of {cfg['window']} bins; seeds {seeds}; "
-                                            "cross-movie " + ("runs trained on the whole movie" if cfg["cross_uses_whole_movie"]
-                                                              else "scored with the within-movie runs (trained on the first 80 %)"))
-                 if profile != "paper" else "nothing (the paper's settings)"})
+SUMMARY_LABELS = {"mean_cc": "CC", "mean_abs_cc": "|CC|", "median_sd_kl": "SD-KL (median)",
+                  "frac_sd_kl_fill": "SD-KL filled", "mean_cc_over_ceiling": "CC / ceiling",
+                  "mean_ceiling": "ceiling"}
+MODEL_NAMES = {
+    "vist": "Vi-ST",
+    "mstcn": "DINOv2+MSTCN" if prior.pretrained else "random-ViT+MSTCN",
+    "ln": "LN (classical)",
+}
+show_provenance(
+    profile,
+    "Onken et al. 2016 salamander retina recordings (Dryad doi:10.5061/dryad.4ch10), experiments"
+    f" {', '.join(experiments)} (38 and 49 cells; the paper reports 90 cells of the dataset"
+    " organised by Onken et al.)",
+    {
+        "Prior": prior.label,
+        "Shrunk in this profile": (
+            (
+                f"Vi-ST width {cfg['width']} with {cfg['c3tcn_layers']} C3TCN layers; "
+                f"{cfg['epochs']} epochs x {cfg['batches_per_epoch']} batches of "
+                f"{cfg['batch_size']} windows of {cfg['window']} bins; seeds {seeds}; "
+                "cross-movie "
+                + (
+                    "runs trained on the whole movie"
+                    if cfg["cross_uses_whole_movie"]
+                    else "scored with the within-movie runs (trained on the first 80 %)"
+                )
+            )
+            if profile != "paper"
+            else "nothing (the paper's settings)"
+        ),
+    },
+)
 
 # %%
 per_cell, predictions, movies = [], {}, {}
@@ -84,32 +108,52 @@ with warnings.catch_warnings():
         predictions.update({(exp, *k): v for k, v in preds.items()})
 per_cell = pd.concat(per_cell, ignore_index=True)
 per_cell["model"] = per_cell.model.map(MODEL_NAMES)
-save_table(per_cell, "vist", "table2_per_cell", {"profile": profile, "settings": cfg, "prior": prior.label,
-                                                  "seeds": seeds})
+
+# %%
+save_table(
+    per_cell,
+    "vist",
+    "table2_per_cell",
+    {"profile": profile, "settings": cfg, "prior": prior.label, "seeds": seeds},
+)
 
 # %% [markdown]
 # ## Table 2, our data
 #
-# Mean CC over cells [95 % CI], per experiment; within-movie columns first, as in the paper.
+# Mean CC over cells [95 % CI], per experiment; within-movie columns first, as in the paper
+# (`results/vist/table2.csv` holds every number in full).
 
 # %%
 ORDER = [W.protocol_label(a, b) for a, b in vist_settings.PROTOCOLS]
 table = W.summarise(per_cell, ["experiment", "model", "protocol", "kind"])
 table.insert(0, "prior", prior.label)
-save_table(table, "vist", "table2", {"profile": profile, "settings": cfg, "prior": prior.label, "seeds": seeds,
-                                     "experiments": experiments})
-table.assign(cell=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(table.mean_cc, table.ci_low, table.ci_high)]) \
-    .pivot(index=["experiment", "model"], columns="protocol", values="cell")[ORDER]
+interval_table(table, ["experiment", "model"], "protocol", "mean_cc", column_order=ORDER)
+
+# %%
+save_table(
+    table,
+    "vist",
+    "table2",
+    {
+        "profile": profile,
+        "settings": cfg,
+        "prior": prior.label,
+        "seeds": seeds,
+        "experiments": experiments,
+    },
+)
 
 # %% [markdown]
 # The same runs, other summaries: mean |CC| (what the official code logs as `val/corr`; it cannot be negative,
 # so it is never below the plain mean), median SD-KL with the fraction of cells at its fill value 1000 (a prediction
 # or response with fewer than two peaks has no duration distribution; where most cells are filled, the median is
-# the fill value and says nothing), and the mean of CC / noise ceiling.
+# the fill value and says nothing), and the mean of CC / noise ceiling (all means over cells; "SD-KL filled"
+# is the fraction of cells at the fill value).
 
 # %%
-table.set_index(["experiment", "model", "protocol"])[
-    ["mean_cc", "mean_abs_cc", "median_sd_kl", "frac_sd_kl_fill", "mean_cc_over_ceiling", "mean_ceiling"]].round(3)
+table.set_index(["experiment", "model", "protocol"])[list(SUMMARY_LABELS)].rename(
+    columns=SUMMARY_LABELS
+).round(2)
 
 # %%
 first = experiments[0]
@@ -125,18 +169,44 @@ largest = float(table.mean_cc.abs().max())
 glue("vist_largest_abs_mean_cc", largest, display=False)
 above = table[table.ci_low > 0]
 below = table[table.ci_high < 0]
-glue("vist_reading", (
-    ("Rows whose 95 % CI lies above 0: " + "; ".join(f"{r.model} {r.protocol} ({r.experiment})" for r in above.itertuples())
-     + ". Every other row is indistinguishable from chance" if len(above) else
-     "No row's 95 % CI lies above 0: every model, the classical LN model included, is indistinguishable from chance")
-    + (" (and " + "; ".join(f"{r.model} {r.protocol}" for r in below.itertuples()) + " lie below 0)" if len(below) else "")
-    + ", although the responses are highly repeatable over trials (noise ceilings near 1). The data page's timing "
-    "scan shows how little of these responses the frames explain even at the right timing with an RF-luminance "
-    "model, and the positive control below shows which of these models, at the same settings, learn responses "
-    "that the frames drive strongly."), display=False)
+glue(
+    "vist_reading",
+    (
+        (
+            "Rows whose 95 % CI lies above 0: "
+            + "; ".join(f"{r.model} {r.protocol} ({r.experiment})" for r in above.itertuples())
+            + ". Every other row is indistinguishable from chance"
+            if len(above)
+            else (
+                "No row's 95 % CI lies above 0: every model, the classical LN model included, is"
+                " indistinguishable from chance"
+            )
+        )
+        + (
+            " (and "
+            + "; ".join(f"{r.model} {r.protocol}" for r in below.itertuples())
+            + " lie below 0)"
+            if len(below)
+            else ""
+        )
+        + ", although the responses are highly repeatable over trials (noise ceilings near 1). The"
+        " data page's timing scan shows how little of these responses the frames explain even at"
+        " the right timing with an RF-luminance model, and the positive control below shows which"
+        " of these models, at the same settings, learn responses that the frames drive strongly."
+    ),
+    display=False,
+)
 glue("vist_ceiling_cross", float(t1.loc[("Vi-ST", "Mov1->Mov2"), "mean_ceiling"]), display=False)
-glue("vist_paper_cross12", float(published("vist.table2.Vi-ST.Mov1-Mov2").value.iloc[0]), display=False)
-glue("vist_paper_within11", float(published("vist.table2.Vi-ST.Mov1-Mov1").value.iloc[0]), display=False)
+glue(
+    "vist_paper_cross12",
+    float(published("vist.table2.Vi-ST.Mov1-Mov2").value.iloc[0]),
+    display=False,
+)
+glue(
+    "vist_paper_within11",
+    float(published("vist.table2.Vi-ST.Mov1-Mov1").value.iloc[0]),
+    display=False,
+)
 
 # %% [markdown]
 # In {glue:text}`vist_first_experiment`, Vi-ST reaches a mean CC of {glue:text}`vist_vist_Mov1_Mov2:.3f` from movie 1
@@ -165,28 +235,63 @@ glue("vist_paper_within11", float(published("vist.table2.Vi-ST.Mov1-Mov1").value
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", category=UserWarning)
     planted = {m: W.planted_movie(movies[first][m], seed=0) for m in (1, 2)}
-    control, _ = W.table2_scores(planted, cfg, seeds[:1], device=device, progress=True, train_movies=(1,))
+    control, _ = W.table2_scores(
+        planted, cfg, seeds[:1], device=device, progress=True, train_movies=(1,)
+    )
 control["model"] = control.model.map(MODEL_NAMES)
 control_table = W.summarise(control, ["model", "protocol", "kind"])
-save_table(control_table, "vist", "table2_planted_control",
-           {"profile": profile, "settings": cfg, "prior": prior.label, "seed": seeds[0], "experiment": first,
-            "responses": "planted: RF-luminance LN cells, biphasic kernels over 400 ms, each at its recorded cell's "
-                         "mean rate, 30 Poisson trials, seed 0"})
+interval_table(control_table, "model", "protocol", "mean_cc")
+
+# %%
+save_table(
+    control_table,
+    "vist",
+    "table2_planted_control",
+    {
+        "profile": profile,
+        "settings": cfg,
+        "prior": prior.label,
+        "seed": seeds[0],
+        "experiment": first,
+        "responses": (
+            "planted: RF-luminance LN cells, biphasic kernels over 400 ms, each at its recorded"
+            " cell's mean rate, 30 Poisson trials, seed 0"
+        ),
+    },
+)
 pc = control_table.set_index(["model", "protocol"])
 for key, model in (("vist", "Vi-ST"), ("mstcn", MODEL_NAMES["mstcn"]), ("ln", MODEL_NAMES["ln"])):
     for proto in ("Mov1->Mov1", "Mov1->Mov2"):
-        glue(f"vist_planted_{key}_{proto.replace('->', '_')}", float(pc.loc[(model, proto), "mean_cc"]), display=False)
-strong = [MODEL_NAMES[k] for k in ("vist", "mstcn", "ln") if float(pc.loc[(MODEL_NAMES[k], "Mov1->Mov2"), "ci_low"]) > 0.1]
+        glue(
+            f"vist_planted_{key}_{proto.replace('->', '_')}",
+            float(pc.loc[(model, proto), "mean_cc"]),
+            display=False,
+        )
+strong = [
+    MODEL_NAMES[k]
+    for k in ("vist", "mstcn", "ln")
+    if float(pc.loc[(MODEL_NAMES[k], "Mov1->Mov2"), "ci_low"]) > 0.1
+]
 weak = [MODEL_NAMES[k] for k in ("vist", "mstcn", "ln") if MODEL_NAMES[k] not in strong]
-glue("vist_planted_reading", (
-    (f"Across movies, {', '.join(strong)} clearly transfer{'s' if len(strong) == 1 else ''} (95 % CI above 0.1)"
-     if strong else "No model transfers clearly across movies (no 95 % CI above 0.1)")
-    + (f"; {', '.join(weak)} do{'es' if len(weak) == 1 else ''} not, even on planted responses, so "
-       f"{'its' if len(weak) == 1 else 'their'} scores on the recordings say little about "
-       f"{'it' if len(weak) == 1 else 'them'} at this training budget." if weak else ".")), display=False)
-control_table.assign(cell=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
-                           zip(control_table.mean_cc, control_table.ci_low, control_table.ci_high)]) \
-    .pivot(index="model", columns="protocol", values="cell")
+glue(
+    "vist_planted_reading",
+    (
+        (
+            f"Across movies, {', '.join(strong)} clearly"
+            f" transfer{'s' if len(strong) == 1 else ''} (95 % CI above 0.1)"
+            if strong
+            else "No model transfers clearly across movies (no 95 % CI above 0.1)"
+        )
+        + (
+            f"; {', '.join(weak)} do{'es' if len(weak) == 1 else ''} not, even on planted"
+            f" responses, so {'its' if len(weak) == 1 else 'their'} scores on the recordings say"
+            f" little about {'it' if len(weak) == 1 else 'them'} at this training budget."
+            if weak
+            else "."
+        )
+    ),
+    display=False,
+)
 
 # %% [markdown]
 # On planted responses Vi-ST reaches {glue:text}`vist_planted_vist_Mov1_Mov1:.3f` within movie 1 and
@@ -213,18 +318,34 @@ ours = table.assign(paper_model=table.model.replace({MODEL_NAMES["mstcn"]: "DINO
 side = pub.merge(ours.groupby(["paper_model", "protocol"], as_index=False)["mean_cc"].mean(),
                  left_on=["model", "protocol"], right_on=["paper_model", "protocol"], how="left")
 side[["model", "protocol", "value", "mean_cc"]].rename(
-    columns={"value": "paper (90 cells, 30 fps)", "mean_cc": f"ours (mean over {', '.join(experiments)})"}).round(3)
+    columns={
+        "value": "paper (90 cells, 30 fps)",
+        "mean_cc": f"ours (mean over {', '.join(experiments)})",
+    }
+).round(3)
 
 # %%
 rows = []
 for _, r in table[table.model.isin(["Vi-ST", MODEL_NAMES["mstcn"]])].iterrows():
     paper_model = "Vi-ST" if r.model == "Vi-ST" else "DINOv2+MSTCN"
-    rows.append(Measurement(f"vist.table2.{paper_model}.{r.protocol.replace('->', '-')}", float(r.mean_cc),
-                            float(r.ci_low), float(r.ci_high), rule="not_comparable",
-                            our_data=f"Onken 2016 {r.experiment} ({r.n_cells} cells), {profile} profile, prior: {prior.short}",
-                            page="vist/train",
-                            note="" if prior.pretrained else "randomly initialised ViT, not DINOv2"))
-record("vist", "train", rows)[["claim", "published", "value", "ci_low", "ci_high", "verdict"]].round(3)
+    rows.append(
+        Measurement(
+            f"vist.table2.{paper_model}.{r.protocol.replace('->', '-')}",
+            float(r.mean_cc),
+            float(r.ci_low),
+            float(r.ci_high),
+            rule="not_comparable",
+            our_data=(
+                f"Onken 2016 {r.experiment} ({r.n_cells} cells), {profile} profile, prior:"
+                f" {prior.short}"
+            ),
+            page="vist/train",
+            note="" if prior.pretrained else "randomly initialised ViT, not DINOv2",
+        )
+    )
+record("vist", "train", rows)[
+    ["claim", "published", "value", "ci_low", "ci_high", "verdict"]
+].round(3)
 
 # %% [markdown]
 # ## Per cell: CC against the noise ceiling
@@ -232,14 +353,29 @@ record("vist", "train", rows)[["claim", "published", "value", "ci_low", "ci_high
 # Each dot is a cell; the diagonal is the ceiling (a model as good as the trial-to-trial noise allows).
 
 # %%
-sub = per_cell[per_cell.experiment == first].groupby(["model", "kind", "cell"], as_index=False)[["cc", "ceiling"]].mean()
+sub = (
+    per_cell[per_cell.experiment == first]
+    .groupby(["model", "kind", "cell"], as_index=False)[["cc", "ceiling"]]
+    .mean()
+)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
 for ax, kind in zip(axes, ("within-movie", "cross-movie")):
-    sns.scatterplot(data=sub[sub.kind == kind], x="ceiling", y="cc", hue="model", palette="colorblind", ax=ax, s=25)
+    sns.scatterplot(
+        data=sub[sub.kind == kind],
+        x="ceiling",
+        y="cc",
+        hue="model",
+        palette="colorblind",
+        ax=ax,
+        s=25,
+    )
     ax.plot([0, 1], [0, 1], color="0.5", lw=1, ls="--")
     ax.axhline(0, color="0.7", lw=0.8)
-    ax.set(title=f"{first}, {kind} (both directions)", xlabel="noise ceiling (sqrt split-half reliability)",
-           ylabel="Pearson CC with the trial average")
+    ax.set(
+        title=f"{first}, {kind} (both directions)",
+        xlabel="noise ceiling (sqrt split-half reliability)",
+        ylabel="Pearson CC with the trial average",
+    )
 fig.tight_layout()
 
 # %% [markdown]

@@ -50,14 +50,25 @@ from alignlib.report import save_table, show_provenance
 t_start = time.perf_counter()
 cfg = settings.resolve(profile, **overrides)
 allen = load_allen_ns118()
-recording = cast.load_mouse(cfg["twin_mouse"], source="twin", twin_size=cfg["twin_size"], twin_seed=twin_seed)
-show_provenance(profile, f"{allen.meta['dataset']}; {recording.dataset}, mouse {cfg['twin_mouse']}",
-                {"Settings": ", ".join(f"{k}={v}" for k, v in cfg.items()),
-                 "Shrunk in quick": (lambda q, p: f"smaller twin at {q['side_twin']} x {q['side_twin']} (paper profile: "
-                                     f"{p['side_twin']} x {p['side_twin']}), Allen at {q['side_allen']} x {q['side_allen']} "
-                                     f"(paper profile: {p['side_allen']}), {q['epochs']} epochs (paper profile: up to "
-                                     f"{p['epochs']}), {q['k_folds']}-fold CV on Allen (paper profile: {p['k_folds']})")(
-                                         settings.PROFILES["quick"], settings.PROFILES["paper"])})
+recording = cast.load_mouse(
+    cfg["twin_mouse"], source="twin", twin_size=cfg["twin_size"], twin_seed=twin_seed
+)
+show_provenance(
+    profile,
+    f"{allen.meta['dataset']}; {recording.dataset}, mouse {cfg['twin_mouse']}",
+    {
+        "Settings": ", ".join(f"{k}={v}" for k, v in cfg.items()),
+        "Shrunk in quick": (
+            lambda q, p: (
+                f"smaller twin at {q['side_twin']} x {q['side_twin']} (paper profile:"
+                f" {p['side_twin']} x {p['side_twin']}), Allen at {q['side_allen']} x"
+                f" {q['side_allen']} (paper profile: {p['side_allen']}), {q['epochs']} epochs"
+                f" (paper profile: up to {p['epochs']}), {q['k_folds']}-fold CV on Allen (paper"
+                f" profile: {p['k_folds']})"
+            )
+        )(settings.PROFILES["quick"], settings.PROFILES["paper"]),
+    },
+)
 
 # %% [markdown]
 # ## Settings and splits
@@ -90,7 +101,17 @@ show_provenance(profile, f"{allen.meta['dataset']}; {recording.dataset}, mouse {
 # leave-one-out RidgeCV on a grid from {glue:text}`ridge_alpha_min:.0e` to {glue:text}`ridge_alpha_max:.0e`.
 
 # %%
-for key in ("latent_dim", "temperature", "lr", "batch_size", "epochs", "patience", "side_allen", "side_twin", "k_folds"):
+for key in (
+    "latent_dim",
+    "temperature",
+    "lr",
+    "batch_size",
+    "epochs",
+    "patience",
+    "side_allen",
+    "side_twin",
+    "k_folds",
+):
     glue(key, cfg[key], display=False)
 glue("seeds", ", ".join(map(str, cfg["seeds"])), display=False)
 glue("n_seeds", len(cfg["seeds"]), display=False)
@@ -106,11 +127,21 @@ rng = np.random.default_rng(seed)
 stated = dict(allen.split)
 perm = rng.permutation(stated["train"])
 n_val = max(2, len(perm) // 10)
-stated = {"train": np.sort(perm[n_val:]), "val": np.sort(perm[:n_val]), "test": np.sort(stated["test"])}
-allen_methods = ["vna", "direct_encoding", "direct_decoding", "ridge"] + (["dina"] if cfg["dina_on_allen"] else [])
+stated = {
+    "train": np.sort(perm[n_val:]),
+    "val": np.sort(perm[:n_val]),
+    "test": np.sort(stated["test"]),
+}
+allen_methods = ["vna", "direct_encoding", "direct_decoding", "ridge"] + (
+    ["dina"] if cfg["dina_on_allen"] else []
+)
 allen_set = wf.prepare_set("Allen (real)", allen.images, allen.responses, cfg["side_allen"])
-twin_set = wf.prepare_set(f"twin {cfg['twin_mouse']}", recording.session.images, recording.session.mean_response,
-                          cfg["side_twin"])
+twin_set = wf.prepare_set(
+    f"twin {cfg['twin_mouse']}",
+    recording.session.images,
+    recording.session.mean_response,
+    cfg["side_twin"],
+)
 twin_split = dina_split(recording.session.n_images, split_seed)
 glue("n_stated_trainval", len(stated["train"]) + len(stated["val"]), display=False)
 glue("n_stated_val", len(stated["val"]), display=False)
@@ -122,31 +153,71 @@ glue("n_twin_test_split", len(twin_split["test"]), display=False)
 
 parts, nulls, examples = [], [], {}
 stated_name = f"stated {len(stated['train']) + len(stated['val'])}/{len(stated['test'])}"
-df, ex, null = wf.run_protocol(allen_set, [stated], allen_methods, cfg, protocol=stated_name, device=device)
+df, ex, null = wf.run_protocol(
+    allen_set, [stated], allen_methods, cfg, protocol=stated_name, device=device
+)
 parts.append(df), nulls.append(null)
 examples["Allen (real), stated split"] = ex
-df, ex, null = wf.run_protocol(allen_set, kfold_splits(allen.n_scenes, cfg["k_folds"], seed), allen_methods, cfg,
-                               protocol=f"{cfg['k_folds']}-fold CV", device=device)
+df, ex, null = wf.run_protocol(
+    allen_set,
+    kfold_splits(allen.n_scenes, cfg["k_folds"], seed),
+    allen_methods,
+    cfg,
+    protocol=f"{cfg['k_folds']}-fold CV",
+    device=device,
+)
 parts.append(df), nulls.append(null)
-df, ex, null = wf.run_protocol(twin_set, [twin_split], ["vna", "direct_encoding", "direct_decoding", "ridge"], cfg,
-                               protocol="DINA split", device=device)
+df, ex, null = wf.run_protocol(
+    twin_set,
+    [twin_split],
+    ["vna", "direct_encoding", "direct_decoding", "ridge"],
+    cfg,
+    protocol="DINA split",
+    device=device,
+)
 parts.append(df), nulls.append(null)
 examples[twin_set.name] = ex
 
 # DINA on the twin: the DINA chapter's run of this mouse (same test images)
 s_dina, test_index, dina_run = wf.dina_twin_scores(recording, 0, split_seed)
 if not np.array_equal(np.sort(test_index), twin_split["test"]):
-    raise RuntimeError(f"DINA run {dina_run} was tested on other images than this page's twin split")
+    raise RuntimeError(
+        f"DINA run {dina_run} was tested on other images than this page's twin split"
+    )
 order = np.argsort(test_index)
 s_dina = s_dina[order][:, order]
-parts.append(pd.DataFrame(wf.query_rows(s_dina, test_index[order], dataset=twin_set.name, protocol="DINA split", fold=0,
-                                   method="dina", seed=0)))
+parts.append(
+    pd.DataFrame(
+        wf.query_rows(
+            s_dina,
+            test_index[order],
+            dataset=twin_set.name,
+            protocol="DINA split",
+            fold=0,
+            method="dina",
+            seed=0,
+        )
+    )
+)
 examples[twin_set.name][("dina", 0)] = s_dina
-nulls.append(wf.pairing_null_rows([s_dina], 1000, seed=1000, dataset=twin_set.name, protocol="DINA split", fold=0,
-                                  method="dina"))
+nulls.append(
+    wf.pairing_null_rows(
+        [s_dina],
+        1000,
+        seed=1000,
+        dataset=twin_set.name,
+        protocol="DINA split",
+        fold=0,
+        method="dina",
+    )
+)
 per_query = pd.concat(parts, ignore_index=True)
 pairing_nulls = pd.concat(nulls, ignore_index=True)
-save_table(per_query, "vna", "per_query", {"profile": profile, "settings": cfg, "dina_twin_run": dina_run})
+
+# %%
+save_table(
+    per_query, "vna", "per_query", {"profile": profile, "settings": cfg, "dina_twin_run": dina_run}
+)
 
 # %% [markdown]
 # ## The table
@@ -170,24 +241,29 @@ save_table(per_query, "vna", "per_query", {"profile": profile, "settings": cfg, 
 # %%
 table = wf.summarize(per_query, seed=seed, null=pairing_nulls)
 table["label"] = table.method.map(settings.METHOD_LABELS)
-save_table(table, "vna", "table", {"profile": profile, "settings": cfg, "dina_twin_run": dina_run,
-                                   "ci": "95 % percentile bootstrap over test items, 2000 resamples",
-                                   "pairing_null": "columns of each score matrix permuted, 1000 permutations, "
-                                                   "one-sided p_pairing"})
+save_table(
+    table,
+    "vna",
+    "table",
+    {
+        "profile": profile,
+        "settings": cfg,
+        "dina_twin_run": dina_run,
+        "ci": "95 % percentile bootstrap over test items, 2000 resamples",
+        "pairing_null": (
+            "columns of each score matrix permuted, 1000 permutations, one-sided p_pairing"
+        ),
+    },
+)
 
-
-def cells(df):
-    v = df.assign(cell=[f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in zip(df.auc, df.ci_low, df.ci_high)])
-    return v.pivot_table(index=["dataset", "protocol", "label"], columns="task", values="cell", aggfunc="first",
-                         sort=False)[["encoding", "decoding", "average"]]
-
-
-cells(table)
+wf.auc_cells(table)
 
 # %%
 avg = table[table.task == "average"]
-topk = avg.set_index(["dataset", "protocol", "label"])[["top1", "top5", "chance_top1", "seed_sd", "n_seeds", "n_queries",
-                                                       "null_sd", "p_pairing"]]
+topk = avg.set_index(["dataset", "protocol", "label"])[
+    ["top1", "top5", "chance_top1", "seed_sd", "n_seeds", "n_queries", "null_sd", "p_pairing",
+     "fit"]
+]
 topk.round(3)
 
 # %%
@@ -200,8 +276,12 @@ width = 0.8 / len(methods)
 for i, m in enumerate(methods):
     d = avg_plot[avg_plot.method == m].set_index("group").reindex(groups)
     x = np.arange(len(groups)) + (i - (len(methods) - 1) / 2) * width
-    ax.bar(x, d.auc, width, color=pal[m], label=settings.METHOD_LABELS[m])
-    ax.errorbar(x, d.auc, yerr=[d.auc - d.ci_low, d.ci_high - d.auc], fmt="none", ecolor="k", lw=1)
+    ok = (d.fit.ne(wf.NO_FIT) & d.auc.notna()).to_numpy()      # a "no fit" row is not a measurement
+    ax.bar(x[ok], d.auc[ok], width, color=pal[m], label=settings.METHOD_LABELS[m])
+    ax.errorbar(x[ok], d.auc[ok], yerr=[(d.auc - d.ci_low)[ok], (d.ci_high - d.auc)[ok]],
+                fmt="none", ecolor="k", lw=1)
+    for xi in x[(~ok) & d.fit.eq(wf.NO_FIT).to_numpy()]:
+        ax.text(xi, 0.52, "no fit", rotation=90, ha="center", fontsize=7)
 ax.axhline(0.5, color="0.4", ls="--", lw=1, label="chance")
 ax.set(xticks=np.arange(len(groups)), xticklabels=groups, ylabel="average AUC (encoding, decoding)",
        ylim=(0.3, 1.0), title="Discriminative AUC with 95 % intervals")
@@ -210,7 +290,12 @@ fig.tight_layout()
 
 # %%
 def value(dataset, protocol, method, task="average", col="auc"):
-    r = table[(table.dataset == dataset) & (table.protocol == protocol) & (table.method == method) & (table.task == task)]
+    r = table[
+        (table.dataset == dataset)
+        & (table.protocol == protocol)
+        & (table.method == method)
+        & (table.task == task)
+    ]
     return float(r[col].iloc[0]) if len(r) else float("nan")
 
 
@@ -224,28 +309,48 @@ for m in ("vna", "direct_encoding", "direct_decoding", "dina", "ridge"):
 glue("twin_chance_top1", value(tw, tp, "vna", "decoding", "chance_top1"), display=False)
 best_twin = avg[avg.dataset == tw].sort_values("auc").iloc[-1]
 glue("twin_best", settings.METHOD_LABELS[best_twin.method], display=False)
-allen_rows = avg[avg.dataset == "Allen (real)"]
+allen_rows = avg[(avg.dataset == "Allen (real)") & (avg.fit != wf.NO_FIT)]
 glue("allen_min", float(allen_rows.auc.min()), display=False)
 glue("allen_max", float(allen_rows.auc.max()), display=False)
 glue("allen_ci_low", float(allen_rows.ci_low.min()), display=False)
 glue("allen_ci_high", float(allen_rows.ci_high.max()), display=False)
-allen_all = table[table.dataset == "Allen (real)"]
-glue("allen_n_excl", int(((allen_all.ci_low > 0.5) | (allen_all.ci_high < 0.5)).sum()), display=False)
+allen_all = table[(table.dataset == "Allen (real)") & (table.fit != wf.NO_FIT)]
+glue(
+    "allen_n_excl", int(((allen_all.ci_low > 0.5) | (allen_all.ci_high < 0.5)).sum()), display=False
+)
 glue("allen_n_above", int((allen_all.ci_low > 0.5).sum()), display=False)
 glue("allen_n_intervals", int(len(allen_all)), display=False)
 glue("allen_n_p05", int((allen_all.p_pairing < 0.05).sum()), display=False)
 glue("allen_min_p", float(allen_all.p_pairing.min()), display=False)
-glue("allen_null_sd_stated", float(allen_all[allen_all.protocol == stated_name].null_sd.mean()), display=False)
-alphas = per_query[per_query.method == "ridge"].groupby(["dataset", "protocol", "fold"]).ridge_alpha.first()
+glue(
+    "allen_null_sd_stated",
+    float(allen_all[allen_all.protocol == stated_name].null_sd.mean()),
+    display=False,
+)
+alphas = (
+    per_query[per_query.method == "ridge"]
+    .groupby(["dataset", "protocol", "fold"])
+    .ridge_alpha.first()
+)
 glue("ridge_alphas", ", ".join(f"{a:.0e}" for a in alphas), display=False)
 glue("ridge_alpha_at_top", int((alphas >= wf.RIDGE_ALPHAS.max()).sum()), display=False)
 glue("n_ridge_fits", int(len(alphas)), display=False)
+ridge_fit = (
+    per_query[per_query.method == "ridge"].groupby(["dataset", "protocol", "fold"]).fit.first()
+)
+glue("n_ridge_no_fit", int(ridge_fit.str.startswith(wf.NO_FIT).sum()), display=False)
 for m in ("direct_encoding", "ridge"):
-    glue(f"twin_{m}_gap", value(tw, tp, m, "decoding") - value(tw, tp, m, "encoding"), display=False)
+    glue(
+        f"twin_{m}_gap", value(tw, tp, m, "decoding") - value(tw, tp, m, "encoding"), display=False
+    )
 
 # %% [markdown]
 # Ridge's chosen penalty per fit (dataset × protocol × fold): {glue:text}`ridge_alphas`;
-# {glue:text}`ridge_alpha_at_top` of {glue:text}`n_ridge_fits` sit at the top of the grid.
+# {glue:text}`ridge_alpha_at_top` of {glue:text}`n_ridge_fits` sit at the top of the grid. A fit whose penalty
+# is the top of the grid has shrunk to the training mean: its predictions are (nearly) constant and its
+# encoding AUC is 0.5 by construction, so it is shown as "no fit" ({glue:text}`n_ridge_no_fit` of
+# {glue:text}`n_ridge_fits` fits), not as a measurement; `results/vna/table.csv` keeps its numbers with
+# `fit` = "no fit", and the Allen summaries here leave such rows out.
 #
 # **Twin.** Average AUC: VNA {glue:text}`twin_vna_average:.3f` [{glue:text}`twin_vna_low:.3f`,
 # {glue:text}`twin_vna_high:.3f`], Direct Encoding {glue:text}`twin_direct_encoding_average:.3f`
@@ -280,15 +385,22 @@ for m in ("direct_encoding", "ridge"):
 
 # %%
 fig, axes = plt.subplots(2, 2, figsize=(10, 8), sharex=True, sharey=True)
-for row, (name, ex) in enumerate([(twin_set.name, examples[twin_set.name]),
-                                  ("Allen (real), stated split", examples["Allen (real), stated split"])]):
+for row, (name, ex) in enumerate([
+    (twin_set.name, examples[twin_set.name]),
+    ("Allen (real), stated split", examples["Allen (real), stated split"]),
+]):
     for col, task in enumerate(("encoding", "decoding")):
         ax = axes[col, row]
         for (m, s_), s in ex.items():
             if s_ != 0:
                 continue
             fpr, tpr = mean_roc_curve(s if task == "encoding" else s.T)
-            ax.plot(fpr, tpr, color=pal[m], label=f"{settings.METHOD_LABELS[m]} ({np.trapezoid(tpr, fpr):.3f})")
+            ax.plot(
+                fpr,
+                tpr,
+                color=pal[m],
+                label=f"{settings.METHOD_LABELS[m]} ({np.trapezoid(tpr, fpr):.3f})",
+            )
         ax.plot([0, 1], [0, 1], color="0.5", ls="--", lw=1)
         ax.set(title=f"{name}: {task}", xlabel="false-positive rate", ylabel="true-positive rate")
         ax.legend(fontsize=7, loc="lower right")
@@ -306,17 +418,39 @@ fig.tight_layout()
 # side, not judged. On the twin, the ordering of the methods is the comparison this book can make.
 
 # %%
-claim_method = {"vna": "VNA", "direct_encoding": "direct-encoding", "direct_decoding": "direct-decoding"}
+claim_method = {
+    "vna": "VNA",
+    "direct_encoding": "direct-encoding",
+    "direct_decoding": "direct-decoding",
+}
 rows = []
-for (dataset, protocol), note in [((tw, tp), f"{recording.dataset}, {cfg['twin_mouse']}, DINA split"),
-                                  (("Allen (real)", f"{cfg['k_folds']}-fold CV"),
-                                   "Allen natural scenes, two-photon dF/F (psailamul preparation), k-fold CV")]:
+for (dataset, protocol), note in [
+    ((tw, tp), f"{recording.dataset}, {cfg['twin_mouse']}, DINA split"),
+    (
+        ("Allen (real)", f"{cfg['k_folds']}-fold CV"),
+        "Allen natural scenes, two-photon dF/F (psailamul preparation), k-fold CV",
+    ),
+]:
     for m, cm in claim_method.items():
         for task in ("encoding", "decoding", "average"):
-            r = table[(table.dataset == dataset) & (table.protocol == protocol) & (table.method == m) & (table.task == task)].iloc[0]
-            rows.append(Measurement(f"vna.table1.mouse-movie.{cm}.{task}", float(r.auc), float(r.ci_low), float(r.ci_high),
-                                    rule="not_comparable", chance=0.5, page="vna/alignment",
-                                    our_data=f"{note}; {int(r.n_queries)} queries, {profile} profile"))
+            r = table[
+                (table.dataset == dataset)
+                & (table.protocol == protocol)
+                & (table.method == m)
+                & (table.task == task)
+            ].iloc[0]
+            rows.append(
+                Measurement(
+                    f"vna.table1.mouse-movie.{cm}.{task}",
+                    float(r.auc),
+                    float(r.ci_low),
+                    float(r.ci_high),
+                    rule="not_comparable",
+                    chance=0.5,
+                    page="vna/alignment",
+                    our_data=f"{note}; {int(r.n_queries)} queries, {profile} profile",
+                )
+            )
 claims = record("vna", "alignment", rows)
 claims[["claim", "published", "value", "ci_low", "ci_high", "our_data", "verdict"]].round(4)
 
@@ -385,11 +519,21 @@ from alignlib.training import prepare_pairs
 
 seed_everything(0)
 data, _, _ = prepare_pairs(twin_set.images, twin_set.responses, dict(twin_split), standardize=False)
-untrained = build_vna_model("vna", twin_set.n_neurons, latent_dim=int(cfg["latent_dim"]), side=cfg["side_twin"])
-d = discrimination_scores(wf.score_matrix(untrained, data["test"]["images"], data["test"]["responses"]))
-glue("untrained_auc", float((d["encoding"]["auc"].mean() + d["decoding"]["auc"].mean()) / 2), display=False)
+untrained = build_vna_model(
+    "vna", twin_set.n_neurons, latent_dim=int(cfg["latent_dim"]), side=cfg["side_twin"]
+)
+d = discrimination_scores(
+    wf.score_matrix(untrained, data["test"]["images"], data["test"]["responses"])
+)
+glue(
+    "untrained_auc",
+    float((d["encoding"]["auc"].mean() + d["decoding"]["auc"].mean()) / 2),
+    display=False,
+)
 n_test = len(twin_split["test"])
 d = discrimination_scores(np.zeros((n_test, n_test)))
+
+# %%
 glue("collapsed_auc", float(d["decoding"]["auc"].mean()), display=False)
 glue("collapsed_top1", float(d["decoding"]["top1"].mean()), display=False)
 glue("n_twin_test", n_test, display=False)

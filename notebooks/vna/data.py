@@ -54,14 +54,25 @@ cfg = settings.resolve(profile)
 allen = load_allen_ns118()
 twin = cast.load_mouse(twin_mouse, source="twin", twin_size=cfg["twin_size"], twin_seed=twin_seed)
 rng = np.random.default_rng(seed)
-pick = np.sort(rng.choice(twin.session.n_images, size=min(allen.n_scenes, twin.session.n_images), replace=False))
+pick = np.sort(
+    rng.choice(
+        twin.session.n_images, size=min(allen.n_scenes, twin.session.n_images), replace=False
+    )
+)
 twin_images = np.stack([resize(im, allen.images.shape[1:], anti_aliasing=True, preserve_range=True)
                         for im in twin.session.images[pick]])
 twin_responses = twin.session.mean_response[pick]
-show_provenance(profile, f"{allen.meta['dataset']}; control: {twin.dataset}, mouse {twin_mouse}",
-                {"Split check": allen.meta["split_check"],
-                 "Shrunk in quick": f"{n_permutations} RSA permutations, {n_shuffles} shuffles, {k_folds}-fold CV "
-                                    "(the same in the paper profile: this page is cheap)"})
+show_provenance(
+    profile,
+    f"{allen.meta['dataset']}; control: {twin.dataset}, mouse {twin_mouse}",
+    {
+        "Split check": allen.meta["split_check"],
+        "Shrunk in quick": (
+            f"{n_permutations} RSA permutations, {n_shuffles} shuffles, {k_folds}-fold CV "
+            "(the same in the paper profile: this page is cheap)"
+        ),
+    },
+)
 glue("n_scenes", allen.n_scenes, display=False)
 glue("n_cells", allen.n_cells, display=False)
 glue("split_seed", SPLIT_SEED, display=False)
@@ -71,9 +82,15 @@ glue("side", allen.images.shape[1], display=False)
 glue("n_repeats", N_REPEATS, display=False)
 glue("n_permutations", n_permutations, display=False)
 glue("n_pixels", int(np.prod(allen.images.shape[1:])), display=False)
-glue("n_components", inspect.signature(sig.linear_cv_aucs).parameters["n_components"].default, display=False)
+glue(
+    "n_components",
+    inspect.signature(sig.linear_cv_aucs).parameters["n_components"].default,
+    display=False,
+)
 glue("n_cca_pairs", sig.N_CCA_PAIRS, display=False)
 grid = inspect.signature(sig.coarse_features).parameters["grid"].default
+
+# %%
 glue("feature_grid", grid, display=False)
 glue("n_features", 2 * grid ** 2, display=False)
 
@@ -112,19 +129,39 @@ fig.tight_layout()
 # row counted as a scene, would show up as a peak at s = ±1).
 
 # %%
-sets = {"Allen (real)": (allen.images, allen.responses), f"twin {twin_mouse} (control)": (twin_images, twin_responses)}
+sets = {
+    "Allen (real)": (allen.images, allen.responses),
+    f"twin {twin_mouse} (control)": (twin_images, twin_responses),
+}
 rsa_rows, nulls = [], {}
 for name, (imgs, resp) in sets.items():
     feats = sig.coarse_features(imgs)
     obs, null, p = sig.rsa_permutation_test(feats, resp, n_permutations, seed)
     nulls[name] = (obs, null)
-    rsa_rows.append({"data": name, "shift": 0, "rsa": obs, "null_sd": null.std(), "null_q95": np.quantile(null, 0.95),
-                     "p_value": p})
+    rsa_rows.append({
+        "data": name,
+        "shift": 0,
+        "rsa": obs,
+        "null_sd": null.std(),
+        "null_q95": np.quantile(null, 0.95),
+        "p_value": p,
+    })
     for s in (-2, -1, 1, 2):
-        rsa_rows.append({"data": name, "shift": s, "rsa": sig.rsa(feats, resp, s), "null_sd": null.std(),
-                         "null_q95": np.quantile(null, 0.95), "p_value": np.nan})
+        rsa_rows.append({
+            "data": name,
+            "shift": s,
+            "rsa": sig.rsa(feats, resp, s),
+            "null_sd": null.std(),
+            "null_q95": np.quantile(null, 0.95),
+            "p_value": np.nan,
+        })
 rsa_table = pd.DataFrame(rsa_rows)
-save_table(rsa_table, "vna", "signal_rsa", {"n_permutations": n_permutations, "seed": seed, "features": "4x4 block mean + s.d."})
+save_table(
+    rsa_table,
+    "vna",
+    "signal_rsa",
+    {"n_permutations": n_permutations, "seed": seed, "features": "4x4 block mean + s.d."},
+)
 a0 = rsa_table[(rsa_table.data == "Allen (real)") & (rsa_table["shift"] == 0)].iloc[0]
 t0 = rsa_table[(rsa_table.data != "Allen (real)") & (rsa_table["shift"] == 0)].iloc[0]
 glue("rsa_allen", float(a0.rsa), display=False)
@@ -133,13 +170,19 @@ glue("rsa_allen_p", float(a0.p_value), display=False)
 glue("rsa_allen_q95", float(a0.null_q95), display=False)
 glue("rsa_twin", float(t0.rsa), display=False)
 glue("rsa_twin_p", float(t0.p_value), display=False)
-glue("rsa_allen_max_shift", float(rsa_table[rsa_table.data == "Allen (real)"].rsa.abs().max()), display=False)
+glue(
+    "rsa_allen_max_shift",
+    float(rsa_table[rsa_table.data == "Allen (real)"].rsa.abs().max()),
+    display=False,
+)
 rsa_table.pivot(index="shift", columns="data", values="rsa").round(4)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 for ax, (name, (obs, null)) in zip(axes, nulls.items()):
-    ax.hist(null, bins=40, color=sns.color_palette("colorblind")[0], alpha=0.8, label="permutation null")
+    ax.hist(
+        null, bins=40, color=sns.color_palette("colorblind")[0], alpha=0.8, label="permutation null"
+    )
     ax.axvline(obs, color=sns.color_palette("colorblind")[3], lw=2, label=f"observed {obs:.3f}")
     ax.set(title=name, xlabel="RSA (Spearman of dissimilarities)", ylabel="permutations")
     ax.legend(fontsize=8, loc="upper left")
@@ -171,7 +214,14 @@ for name, (imgs, resp) in sets.items():
     for method, tasks in res.items():
         for task, v in {**tasks, "average": (tasks["encoding"] + tasks["decoding"]) / 2}.items():
             lo, hi = bootstrap_ci(v, seed=seed)
-            lin_rows.append({"data": name, "method": method, "task": task, "auc": v.mean(), "ci_low": lo, "ci_high": hi})
+            lin_rows.append({
+                "data": name,
+                "method": method,
+                "task": task,
+                "auc": v.mean(),
+                "ci_low": lo,
+                "ci_high": hi,
+            })
 linear = pd.DataFrame(lin_rows)
 save_table(linear, "vna", "signal_linear", {"k_folds": k_folds, "seed": seed})
 al = linear[(linear.data == "Allen (real)") & (linear.task == "average")]
@@ -185,8 +235,14 @@ glue("lin_twin_best", float(best_tw.auc), display=False)
 glue("lin_twin_best_low", float(best_tw.ci_low), display=False)
 glue("lin_twin_best_high", float(best_tw.ci_high), display=False)
 glue("lin_twin_best_method", best_tw.method.replace("_", " "), display=False)
-linear.assign(value=[f"{a:.3f} [{lo:.3f}, {hi:.3f}]" for a, lo, hi in zip(linear.auc, linear.ci_low, linear.ci_high)]) \
-      .pivot_table(index=["data", "method"], columns="task", values="value", aggfunc="first")[["encoding", "decoding", "average"]]
+linear.assign(
+    value=[
+        f"{a:.3f} [{lo:.3f}, {hi:.3f}]"
+        for a, lo, hi in zip(linear.auc, linear.ci_low, linear.ci_high)
+    ]
+).pivot_table(index=["data", "method"], columns="task", values="value", aggfunc="first")[
+    ["encoding", "decoding", "average"]
+]
 
 # %% [markdown]
 # On Allen, the linear models' average AUC lies between {glue:text}`lin_allen_min:.3f` and
@@ -216,10 +272,18 @@ lags = np.arange(1, 11)
 ac_resp, ac_null = sig.index_autocorrelation(allen.responses, lags, n_shuffles, seed)
 ac_img, _ = sig.index_autocorrelation(allen.images, lags, 2, seed)
 ac_twin, _ = sig.index_autocorrelation(twin_responses, lags, 2, seed)
-structure = pd.DataFrame({"lag": lags, "responses (Allen)": ac_resp, "images (Allen)": ac_img,
-                          "responses (twin, random order)": ac_twin, "null mean": ac_null.mean(0),
-                          "null q2.5": np.quantile(ac_null, 0.025, axis=0), "null q97.5": np.quantile(ac_null, 0.975, axis=0)})
-save_table(structure, "vna", "signal_index_autocorrelation", {"n_shuffles": n_shuffles, "seed": seed})
+structure = pd.DataFrame({
+    "lag": lags,
+    "responses (Allen)": ac_resp,
+    "images (Allen)": ac_img,
+    "responses (twin, random order)": ac_twin,
+    "null mean": ac_null.mean(0),
+    "null q2.5": np.quantile(ac_null, 0.025, axis=0),
+    "null q97.5": np.quantile(ac_null, 0.975, axis=0),
+})
+save_table(
+    structure, "vna", "signal_index_autocorrelation", {"n_shuffles": n_shuffles, "seed": seed}
+)
 glue("ev1", float(ev[0]), display=False)
 glue("ev1_null_max", float(ev_null.max()), display=False)
 glue("ev1_frac", float(ev[0] / ev.sum()), display=False)
@@ -229,8 +293,10 @@ glue("ac_null_sd", float(ac_null[:, 0].std()), display=False)
 glue("ac_min_lag", int(lags[np.argmin(ac_resp)]), display=False)
 glue("ac_min", float(ac_resp.min()), display=False)
 glue("ac2_resp", float(ac_resp[1]), display=False)
-below = ac_resp < structure["null q2.5"].to_numpy()          # lags below the random-order null's 2.5 % quantile
-first_neg = int(np.argmax(below & (lags > 2)))              # first such lag beyond distance 2 (index into lags)
+below = (
+    ac_resp < structure["null q2.5"].to_numpy()
+)  # lags below the random-order null's 2.5 % quantile
+first_neg = int(np.argmax(below & (lags > 2)))  # first such lag beyond distance 2 (index into lags)
 last_neg = first_neg
 while last_neg + 1 < len(lags) and below[last_neg + 1]:
     last_neg += 1
@@ -242,14 +308,47 @@ resp = np.asarray(allen.responses, dtype=float)
 last = resp[:, -1]
 cell_ac1 = np.array([np.corrcoef(c[:-1], c[1:])[0, 1] for c in resp.T])
 r_last = np.corrcoef(resp.T)[-1, :-1]
-last_col = pd.DataFrame({"statistic": ["mean", "min", "max", "fraction < 0", "s.d.", "median s.d. of the others",
-                                       "lag-1 autocorrelation", "median lag-1 of the others", "max |r| with another column"],
-                         "value": [last.mean(), last.min(), last.max(), (last < 0).mean(), last.std(ddof=1),
-                                   np.median(resp[:, :-1].std(0, ddof=1)), cell_ac1[-1], np.median(cell_ac1[:-1]),
-                                   np.abs(r_last).max()]})
-save_table(last_col, "vna", "signal_last_column", {"note": "hypothesis: last column = running speed dx"})
-for key, v in zip(["last_mean", "last_min", "last_max", "last_neg", "last_sd", "cell_sd_median", "last_ac1",
-                   "cell_ac1_median", "last_rmax"], last_col.value):
+last_col = pd.DataFrame({
+    "statistic": [
+        "mean",
+        "min",
+        "max",
+        "fraction < 0",
+        "s.d.",
+        "median s.d. of the others",
+        "lag-1 autocorrelation",
+        "median lag-1 of the others",
+        "max |r| with another column",
+    ],
+    "value": [
+        last.mean(),
+        last.min(),
+        last.max(),
+        (last < 0).mean(),
+        last.std(ddof=1),
+        np.median(resp[:, :-1].std(0, ddof=1)),
+        cell_ac1[-1],
+        np.median(cell_ac1[:-1]),
+        np.abs(r_last).max(),
+    ],
+})
+save_table(
+    last_col, "vna", "signal_last_column", {"note": "hypothesis: last column = running speed dx"}
+)
+for key, v in zip(
+    [
+        "last_mean",
+        "last_min",
+        "last_max",
+        "last_neg",
+        "last_sd",
+        "cell_sd_median",
+        "last_ac1",
+        "cell_ac1_median",
+        "last_rmax",
+    ],
+    last_col.value,
+):
     glue(key, float(v), display=False)
 last_col.round(3)
 
@@ -262,14 +361,24 @@ axes[0].axhline(ev_null.max(), color="0.5", ls="--", label="largest, shuffled nu
 axes[0].set(xlabel="component", ylabel="eigenvalue", title="cell-correlation spectrum")
 axes[0].legend(fontsize=8, loc="upper right")
 pal = sns.color_palette("colorblind")
-axes[1].fill_between(lags, structure["null q2.5"], structure["null q97.5"], color="0.85", label="null (random order)")
+axes[1].fill_between(
+    lags, structure["null q2.5"], structure["null q97.5"], color="0.85", label="null (random order)"
+)
 axes[1].plot(lags, ac_resp, "o-", color=pal[3], label="Allen responses")
 axes[1].plot(lags, ac_img, "s-", color=pal[0], label="Allen images")
 axes[1].plot(lags, ac_twin, "^-", color=pal[2], label="twin responses")
-axes[1].set(xlabel="distance in scene index", ylabel="mean correlation", title="neighbours in the template order")
+axes[1].set(
+    xlabel="distance in scene index",
+    ylabel="mean correlation",
+    title="neighbours in the template order",
+)
 axes[1].legend(fontsize=7, loc="lower right")
 axes[2].plot(u[:, 0] * s[0], color=pal[3])
-axes[2].set(xlabel="scene index (template order)", ylabel="score", title="first principal component of responses")
+axes[2].set(
+    xlabel="scene index (template order)",
+    ylabel="score",
+    title="first principal component of responses",
+)
 fig.tight_layout()
 
 # %% [markdown]
@@ -294,12 +403,24 @@ fig.tight_layout()
 storage_rows = []
 for name in ("train", "test"):
     stored = np.load(allen.folder / FILES[f"{name}_output"], allow_pickle=False)
-    storage_rows.append({"file": FILES[f"{name}_output"], **sig.storage_order_lag1(stored, allen.split[name], n_shuffles, seed)})
-storage_rows.append({"file": "both, in scene order (the loader's responses)",
-                     **sig.storage_order_lag1(allen.responses, np.arange(allen.n_scenes), n_shuffles, seed)})
+    storage_rows.append({
+        "file": FILES[f"{name}_output"],
+        **sig.storage_order_lag1(stored, allen.split[name], n_shuffles, seed),
+    })
+storage_rows.append({
+    "file": "both, in scene order (the loader's responses)",
+    **sig.storage_order_lag1(allen.responses, np.arange(allen.n_scenes), n_shuffles, seed),
+})
 storage = pd.DataFrame(storage_rows)
-storage.loc[storage.index[-1], "lag1_file_order"] = np.nan   # the loader's array is already in scene order
-save_table(storage, "vna", "signal_storage_order", {"n_shuffles": n_shuffles, "seed": seed, "split_seed": SPLIT_SEED})
+storage.loc[storage.index[-1], "lag1_file_order"] = (
+    np.nan
+)  # the loader's array is already in scene order
+save_table(
+    storage,
+    "vna",
+    "signal_storage_order",
+    {"n_shuffles": n_shuffles, "seed": seed, "split_seed": SPLIT_SEED},
+)
 tr, te, both = storage.iloc[0], storage.iloc[1], storage.iloc[2]
 glue("lag1_train_file", float(tr.lag1_file_order), display=False)
 glue("lag1_train_scene", float(tr.lag1_scene_order), display=False)
@@ -386,5 +507,7 @@ storage.round(3)
 
 # %%
 glue("twin_ac1", float(ac_twin[0]), display=False)
-glue("rsa_no_dx", sig.rsa(sig.coarse_features(allen.images), allen.responses[:, :-1]), display=False)
+glue(
+    "rsa_no_dx", sig.rsa(sig.coarse_features(allen.images), allen.responses[:, :-1]), display=False
+)
 glue("page_cpu_seconds", time.process_time(), display=False)   # kernel CPU time (for the budget)

@@ -15,7 +15,7 @@ fields. The parts are reusable on their own:
 from alignlib.data.twin.neurons import PARAM_KEYS, model_response, receptive_field_map
 from alignlib.data.twin.stimuli import (GRAY, HEIGHT, MIX_KINDS, PHOTO_SOURCES, SOURCE_IMAGES, STIMULUS_SETS, WIDTH,
                                         low_dimensional_images, mixed_images, natural_images, natural_stimuli,
-                                        whiten_images)
+                                        whiten_images, average_amplitude_spectrum)
 from alignlib.data.twin.stringer2019 import (GENERATOR_VERSION, MANIFEST_NAME, STIMSET_OF_PREFIX, SimulatedMouse,
                                              TwinConfig, TwinManifest, TwinMouse, generate_twin, load_groundtruth,
                                              load_manifest, simulate_mouse)
@@ -23,7 +23,8 @@ from alignlib.data.twin.stringer2019 import (GENERATOR_VERSION, MANIFEST_NAME, S
 __all__ = [
     "TwinConfig", "TwinMouse", "TwinManifest", "generate_twin", "load_manifest",
     "load_groundtruth", "receptive_field_map", "model_response", "natural_images",
-    "whiten_images", "low_dimensional_images", "SOURCE_IMAGES", "PHOTO_SOURCES", "MANIFEST_NAME", "GENERATOR_VERSION",
+    "whiten_images", "average_amplitude_spectrum", "low_dimensional_images", "SOURCE_IMAGES",
+    "PHOTO_SOURCES", "MANIFEST_NAME", "GENERATOR_VERSION",
     "STIMSET_OF_PREFIX", "PARAM_KEYS", "HEIGHT", "WIDTH", "GRAY", "MIX_KINDS", "STIMULUS_SETS", "mixed_images",
     "natural_stimuli", "SimulatedMouse", "simulate_mouse",
 ]

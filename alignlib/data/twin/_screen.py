@@ -7,6 +7,8 @@ from alignlib.data.stringer.loader import IMAGE_SHAPE
 
 HEIGHT, WIDTH = IMAGE_SHAPE
 GRAY = 128
+#: degrees of visual angle per image pixel (270 px span the three 90-deg screens)
+DEG_PER_PIXEL = 1.0
 
 
 def to_uint8(img: np.ndarray, contrast: float) -> np.ndarray:

@@ -26,6 +26,7 @@ from alignlib.data.twin.photos import PHOTO_SOURCES, SOURCE_IMAGES, distinct_cro
 
 __all__ = ["HEIGHT", "WIDTH", "GRAY", "SOURCE_IMAGES", "PHOTO_SOURCES", "STIMULUS_SETS", "MIX_KINDS",
            "natural_images", "mixed_images", "natural_stimuli", "stimulus_kind", "whiten_images",
+           "average_amplitude_spectrum",
            "low_dimensional_images"]
 
 #: the natural-image generators (``TwinConfig.stimuli``)
@@ -99,23 +100,39 @@ def natural_stimuli(config: Any, rng: np.random.Generator) -> tuple[np.ndarray, 
     raise ValueError(f"stimuli must be one of {STIMULUS_SETS}, got {config.stimuli!r}")
 
 
-def whiten_images(images: np.ndarray) -> np.ndarray:
+def average_amplitude_spectrum(images: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Mean over ``images`` of each image's Fourier amplitude |F_i(f)| (mean-subtracted images), as
+    ``rfft2`` shape (68, 136): the spectrum that spectral whitening divides by."""
+    total = np.zeros((images.shape[1], images.shape[2] // 2 + 1))
+    for start in range(0, images.shape[0], batch):          # batches bound the memory
+        x = images[start:start + batch].astype(np.float64)
+        total += np.abs(scipy.fft.rfft2(x - x.mean(axis=(1, 2), keepdims=True))).sum(axis=0)
+    return total / images.shape[0]
+
+
+def whiten_images(images: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
     """Spectrally whitened copies of (n, 68, 270) uint8 images (Stringer et al. 2019).
 
-    Each image's Fourier transform is divided by its amplitude (phase kept, flat amplitude
-    spectrum); the result is rescaled so that, after clipping to 0..255, it has about the
-    original image's RMS contrast around 128.
+    One filter for the whole set: each image's Fourier transform is divided by the **average**
+    amplitude spectrum of the ``reference`` images (default: ``images``, the natural set),
+    ``W_i(f) = F_i(f) / mean_j |F_j(f)|``. The set's mean spectrum becomes flat; each image keeps
+    its phase and its own deviations from the average spectrum ("whitened (partially)" in the
+    authors' figures; their data README: "whitened with a degree of 1"). Each image's mean is
+    removed first (the DC term stays 0); each whitened image is then scaled so that, clipped to
+    0..255, it has its natural image's RMS contrast around 128 (the twin's convention; the authors
+    do not say).
     """
+    ref = images if reference is None else reference
+    amp = average_amplitude_spectrum(ref)
+    inv = np.where(amp > 1e-8 * amp.max(), 1.0 / np.maximum(amp, 1e-300), 0.0)
     out = np.empty_like(images, dtype=np.uint8)
-    for start in range(0, images.shape[0], 256):          # batches bound the memory
-        x = images[start:start + 256].astype(np.float64) - GRAY
+    for start in range(0, images.shape[0], 256):             # batches bound the memory
+        x = images[start:start + 256].astype(np.float64)
         x -= x.mean(axis=(1, 2), keepdims=True)
-        f = scipy.fft.rfft2(x)
-        amp = np.abs(f)
-        w = scipy.fft.irfft2(np.where(amp > 1e-8, f / np.maximum(amp, 1e-8), 0.0), s=x.shape[1:])
+        w = scipy.fft.irfft2(scipy.fft.rfft2(x) * inv, s=x.shape[1:])
         target = x.std(axis=(1, 2), keepdims=True)
         w *= target / np.maximum(w.std(axis=(1, 2), keepdims=True), 1e-12)
-        for _ in range(4):    # phase-only images are spiky: rescale so the CLIPPED image matches
+        for _ in range(4):    # clipping lowers the contrast a little: match the CLIPPED image's RMS
             w *= target / np.maximum(np.clip(w, -GRAY, 255 - GRAY).std(axis=(1, 2), keepdims=True), 1e-12)
         out[start:start + 256] = np.clip(np.rint(w + GRAY), 0, 255)
     return out

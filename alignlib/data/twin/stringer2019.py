@@ -42,7 +42,9 @@ __all__ = ["TwinConfig", "TwinMouse", "TwinManifest", "generate_twin", "load_man
 
 MANIFEST_NAME = "twin_manifest.json"
 #: bump when a code change alters what a given config and seed generate, so stale twins are rebuilt
-GENERATOR_VERSION = 2   # 2: the "mixed" natural set (default); "photo-crops" gives version-1 files
+GENERATOR_VERSION = 3   # 2: the "mixed" natural set (default; "photo-crops" gives version-1 files);
+                        # 3: whitened set by the natural set's average spectrum
+                        #    (natural and 8D files unchanged)
 #: mouse-label prefix -> stimulus set (the vocabulary of :data:`alignlib.data.stringer.STIMSET_STEMS`)
 STIMSET_OF_PREFIX = {"M": "natural", "W": "whitened", "D": "8D"}
 

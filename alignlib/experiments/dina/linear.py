@@ -27,17 +27,21 @@ similarity, top-k with expected ties).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from alignlib.metrics.retrieval import retrieval_ranks, similarity_matrix
 
-__all__ = ["pixel_features", "gabor_features", "image_features", "LinearReference", "METHODS", "FEATURES"]
+__all__ = ["pixel_features", "gabor_features", "image_features", "LinearReference", "METHODS",
+           "FEATURES", "GABOR_FREQUENCIES", "GABOR_DOWNSAMPLE", "gabor_tuning_overlap"]
 
 METHODS = ("ridge", "rrr", "cca")
 FEATURES = ("pixels", "gabor")
 ALPHAS = tuple(np.logspace(-1, 6, 15))
+#: the Gabor bank's centre frequencies, cycles/pixel of the image downsampled by GABOR_DOWNSAMPLE
+GABOR_FREQUENCIES = (0.05, 0.1, 0.2)
+GABOR_DOWNSAMPLE = 2
 
 
 def pixel_features(images: np.ndarray, grid: Sequence[int] = (17, 68)) -> np.ndarray:
@@ -50,7 +54,8 @@ def pixel_features(images: np.ndarray, grid: Sequence[int] = (17, 68)) -> np.nda
     return x.flatten(1).numpy().astype(np.float64)
 
 
-def gabor_features(images: np.ndarray, frequencies: Sequence[float] = (0.05, 0.1, 0.2), n_orientations: int = 8,
+def gabor_features(images: np.ndarray, frequencies: Sequence[float] = GABOR_FREQUENCIES,
+                   n_orientations: int = 8,
                    grid: Sequence[int] = (4, 16), batch: int = 128) -> np.ndarray:
     """Gabor energy features (n, len(frequencies) * n_orientations * gh * gw).
 
@@ -62,7 +67,7 @@ def gabor_features(images: np.ndarray, frequencies: Sequence[float] = (0.05, 0.1
     from skimage.filters import gabor_kernel
 
     x = torch.as_tensor(np.asarray(images, dtype=np.float32)).unsqueeze(1)
-    x = F.avg_pool2d((x - 128.0) / 64.0, 2).squeeze(1).numpy()          # (n, 34, 135)
+    x = F.avg_pool2d((x - 128.0) / 64.0, GABOR_DOWNSAMPLE).squeeze(1).numpy()    # (n, 34, 135)
     kernels = [gabor_kernel(f, theta=np.pi * o / n_orientations) for f in frequencies for o in range(n_orientations)]
     feats = []
     for s in range(0, len(x), batch):
@@ -82,6 +87,42 @@ def image_features(images: np.ndarray, kind: str) -> np.ndarray:
     if kind == "gabor":
         return gabor_features(images)
     raise ValueError(f"unknown features {kind!r}; choose from {', '.join(FEATURES)}")
+
+
+def gabor_tuning_overlap(twin: Any, groundtruth: Mapping[str, np.ndarray] | None = None
+                         ) -> dict[str, Any]:
+    """How close the ``gabor`` reference is to the twin's own neurons, from the code's constants.
+
+    ``twin``: a :class:`~alignlib.data.twin.TwinConfig` (or its dict). Returns, in cycles/deg, the
+    bank's centre-frequency range (``bank_cpd``: :data:`GABOR_FREQUENCIES` at
+    :data:`GABOR_DOWNSAMPLE` x the screen's deg/px), the twin's preferred-frequency range
+    (``twin_cpd``: 1 / ``wavelength_range``), their intersection (``overlap_cpd``, None if none),
+    the share of the twin's cells whose preferred frequency lies in the bank's range
+    (``twin_cells_in_bank_range``; wavelengths are log-uniform) and the share of energy-model
+    (complex) cells (``energy_model_fraction`` = ``complex_fraction``). With ``groundtruth`` (a
+    twin mouse's ground-truth file, :func:`alignlib.data.twin.load_groundtruth`) the last two are
+    also counted over that mouse's sampled cells (``..._sampled``)."""
+    from alignlib.data.twin._screen import DEG_PER_PIXEL
+
+    cfg = twin if isinstance(twin, Mapping) else twin.__dict__
+    deg_per_px = GABOR_DOWNSAMPLE * DEG_PER_PIXEL
+    bank = (min(GABOR_FREQUENCIES) / deg_per_px, max(GABOR_FREQUENCIES) / deg_per_px)
+    w_lo, w_hi = (float(v) * DEG_PER_PIXEL for v in cfg["wavelength_range"])
+    tuning = (1.0 / w_hi, 1.0 / w_lo)
+    lo, hi = max(bank[0], tuning[0]), min(bank[1], tuning[1])
+    overlap = (lo, hi) if lo <= hi else None
+    if tuning[1] > tuning[0]:
+        share = max(0.0, np.log(hi / lo)) / np.log(tuning[1] / tuning[0]) if overlap else 0.0
+    else:
+        share = float(bank[0] <= tuning[0] <= bank[1])
+    out = {"bank_cpd": bank, "twin_cpd": tuning, "overlap_cpd": overlap,
+           "twin_cells_in_bank_range": float(share),
+           "energy_model_fraction": float(cfg["complex_fraction"])}
+    if groundtruth is not None:
+        f = 1.0 / (np.asarray(groundtruth["wavelength"], dtype=float) * DEG_PER_PIXEL)
+        out["twin_cells_in_bank_range_sampled"] = float(np.mean((f >= bank[0]) & (f <= bank[1])))
+        out["energy_model_fraction_sampled"] = float(np.mean(groundtruth["is_complex"]))
+    return out
 
 
 def _zscore_fit(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,14 +21,19 @@ from alignlib.experiments.dina.linear import LinearReference, image_features
 from alignlib.experiments.dina.settings import OFFICIAL_CODE, dina_split
 from alignlib.experiments.dina.workflow import DinaRun, subset_indices, train_mouse
 from alignlib.metrics.retrieval import retrieval_rows, similarity_matrix
+from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means
 
 __all__ = ["ROW_GROUPS", "MODEL_LABELS", "official_configuration", "train_rows", "run_rows", "linear_rows",
-           "summarise", "map_ssim", "map_spectrum", "regime_grid", "LONG_COLUMNS", "crossings"]
+           "summarise", "map_ssim", "map_spectrum", "regime_grid", "LONG_COLUMNS", "HITS",
+           "crossings"]
 
 MODEL_LABELS = {"dina": "DINA", "vgg16-mlp": "VGG-16-MLP", "vit-mlp": "ViT-MLP"}
 #: the long format of results/dina/table1_full.csv
 LONG_COLUMNS = ["group", "mouse", "model", "variant", "selection", "seed", "k", "accuracy", "ci_low", "ci_high",
                 "n_test", "chance", "epoch", "run", "n_train", "n_neurons"]
+#: the column of :func:`run_rows` / :func:`linear_rows` holding each row's per-test-image hits
+#: (in the split's test order), which :func:`summarise` needs; not in the saved CSV (LONG_COLUMNS)
+HITS = "hits"
 
 
 def official_configuration() -> dict[str, Any]:
@@ -74,18 +79,21 @@ def train_rows(recording: MouseRecording, base: Mapping[str, Any], rows: Mapping
 
 def run_rows(runs: Mapping[tuple[str, int], tuple[DinaRun, str | None]], mouse: str, group: str,
              ks: Iterable[int] = (1, 5, 10)) -> pd.DataFrame:
-    """Long-format retrieval rows of trained runs (one per run x k), 95 % bootstrap CIs over test queries."""
+    """Long-format retrieval rows of trained runs (one per run x k), 95 % bootstrap CIs over test
+    queries, plus each row's per-query hits (column :data:`HITS`) for :func:`summarise`."""
     rows = []
     for (name, seed), (run, criterion) in runs.items():
         crit = criterion or run.info["selected"]
         emb = run.test_embeddings(crit)
         sw = run.info.get("switches", {})
         model = MODEL_LABELS.get(sw.get("model", "dina"), sw.get("model", "dina"))
-        rows += retrieval_rows(similarity_matrix(emb["z_neu"], emb["z_img"]), ks=ks, seed=seed, group=group,
-                               mouse=mouse, model=model, variant=name, selection=crit, seed_=seed,
+        sim = similarity_matrix(emb["z_neu"], emb["z_img"])
+        rows += retrieval_rows(sim, ks=ks, seed=seed, keep_hits=True,
+                               group=group, mouse=mouse, model=model, variant=name, selection=crit, seed_=seed,
                                epoch=run.info["selections"][crit]["epoch"], run=run.name,
                                n_train=run.info["split_sizes"]["train"], n_neurons=run.info["n_neurons"])
-    return pd.DataFrame(rows).rename(columns={"seed_": "seed"}).reindex(columns=LONG_COLUMNS)
+    out = pd.DataFrame(rows).rename(columns={"seed_": "seed"})
+    return out.reindex(columns=LONG_COLUMNS + [HITS])
 
 
 def linear_rows(recording: MouseRecording, methods: Iterable[str] = ("ridge", "rrr", "cca"),
@@ -93,7 +101,8 @@ def linear_rows(recording: MouseRecording, methods: Iterable[str] = ("ridge", "r
                 n_neurons: int = 0, ks: Iterable[int] = (1, 5, 10), group: str = "linear",
                 cache: dict | None = None) -> tuple[pd.DataFrame, dict[str, LinearReference]]:
     """Linear references on DINA's split (fitted on the training images only; the validation images are
-    not used: CV inside the training split chooses the regularisation). Returns rows and fitted models."""
+    not used: CV inside the training split chooses the regularisation). Returns rows (with
+    per-query hits, column :data:`HITS`) and fitted models."""
     session = recording.session
     splits = dina_split(session.n_images, split_seed)
     train = splits["train"][subset_indices(len(splits["train"]), n_train, split_seed)] if n_train else splits["train"]
@@ -111,11 +120,13 @@ def linear_rows(recording: MouseRecording, methods: Iterable[str] = ("ridge", "r
             ref = LinearReference(method, seed=split_seed).fit(F[train], resp[train])
             zi, zn = ref.embed(F[test], resp[test])
             fitted[f"{method}/{feat}"] = ref
-            rows += retrieval_rows(similarity_matrix(zn, zi), ks=ks, seed=split_seed, group=group,
+            rows += retrieval_rows(similarity_matrix(zn, zi), ks=ks, seed=split_seed, keep_hits=True,
+                                   group=group,
                                    mouse=recording.label, model=f"linear {method}", variant=f"{method} on {feat}",
                                    selection=f"CV on training split: {_chosen(ref)}",
                                    seed_=0, epoch=np.nan, run="", n_train=len(train), n_neurons=len(neurons))
-    return pd.DataFrame(rows).rename(columns={"seed_": "seed"}).reindex(columns=LONG_COLUMNS), fitted
+    out = pd.DataFrame(rows).rename(columns={"seed_": "seed"})
+    return out.reindex(columns=LONG_COLUMNS + [HITS]), fitted
 
 
 def _chosen(ref: LinearReference) -> str:
@@ -123,22 +134,39 @@ def _chosen(ref: LinearReference) -> str:
                      if k != "cv_scores")
 
 
-def summarise(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean over mice and seeds per (group, model, variant, k). CI: with several seeds, a 95 % t interval
-    over the seeds' mouse-averaged accuracies; with one seed, the mean of the runs' bootstrap bounds."""
-    from scipy import stats
+def summarise(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Mean over mice (and seeds) per (group, model, variant, k), one interval rule for every row.
 
+    ``df``: rows of :func:`run_rows` / :func:`linear_rows` (they carry the per-query hits, column
+    :data:`HITS`). For each mouse, each test image's hits are first averaged over the row's seeds
+    (paired: every seed of a mouse is tested on the same images, the split depends on the split seed
+    only); the accuracy is the mean over mice of each mouse's mean, and its 95 % interval the
+    percentile bootstrap of that mean of means, resampling test images within each mouse
+    (:func:`alignlib.metrics.uncertainty.bootstrap_ci_mean_of_means`, as
+    :func:`alignlib.experiments.dina.workflow.retrieval_table`). It is an interval over test images
+    for these trained models: it does not include the spread between training seeds."""
+    if HITS not in df.columns:
+        raise ValueError(f"summarise needs the per-query hits (column {HITS!r}) that run_rows and "
+                         "linear_rows return: concatenate their frames as they are, and select "
+                         "LONG_COLUMNS only to save")
     out = []
     for key, g in df.groupby(["group", "model", "variant", "k"], sort=False):
-        per_seed = g.groupby("seed").accuracy.mean()
-        mean = float(per_seed.mean())
-        if len(per_seed) >= 2:
-            half = float(stats.t.ppf(0.975, len(per_seed) - 1) * per_seed.std(ddof=1) / np.sqrt(len(per_seed)))
-            lo, hi, how = mean - half, mean + half, f"t over {len(per_seed)} seeds"
-        else:
-            lo, hi, how = float(g.ci_low.mean()), float(g.ci_high.mean()), "bootstrap over test images (1 seed)"
-        out.append(dict(zip(["group", "model", "variant", "k"], key), accuracy=mean, ci_low=lo, ci_high=hi,
-                        chance=float(g.chance.mean()), n_mice=g.mouse.nunique(), n_seeds=len(per_seed), ci=how))
+        per_mouse = []
+        for mouse, gm in g.groupby("mouse", sort=False):
+            hits = [np.asarray(h, dtype=float) for h in gm[HITS]]
+            if any(h.ndim != 1 or h.size == 0 for h in hits) or len({h.size for h in hits}) != 1:
+                raise ValueError(f"row {key} of mouse {mouse}: per-query hits missing or of different "
+                                 "lengths across seeds (every seed of a mouse must be tested on the "
+                                 "same images)")
+            per_mouse.append(np.mean(hits, axis=0))
+        lo, hi = bootstrap_ci_mean_of_means(per_mouse, seed=seed)
+        n_seeds = g.seed.nunique()
+        how = (f"bootstrap over test images within {len(per_mouse)} mouse/mice (mean of means)"
+               + (f", hits averaged over {n_seeds} seeds" if n_seeds > 1 else ", 1 seed"))
+        accuracy = float(np.mean([h.mean() for h in per_mouse]))
+        out.append(dict(zip(["group", "model", "variant", "k"], key), accuracy=accuracy,
+                        ci_low=lo, ci_high=hi, chance=float(g.chance.mean()),
+                        n_mice=len(per_mouse), n_seeds=n_seeds, ci=how))
     return pd.DataFrame(out)
 
 

@@ -14,7 +14,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ import torch
 
 from alignlib.experiments.dina.cast import MouseRecording
 from alignlib.experiments.dina.settings import SWITCH_DEFAULTS, TEST_FRACTION, VAL_FRACTION, changed_switches, dina_split
-from alignlib.metrics.retrieval import retrieval_rows, similarity_matrix, topk_hits
+from alignlib.metrics.retrieval import similarity_matrix, topk_hits
 from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means
 from alignlib.models.dina import WIDTH_PROFILES, build_dina, count_parameters
 from alignlib.repro import provenance, seed_everything, write_json
@@ -30,14 +30,15 @@ from alignlib.training import (ContrastiveObjective, FitConfig, OptimizerSpec, R
                                prepare_images, prepare_pairs, register_model, save_model_checkpoint)
 from alignlib.training.objectives import ClassificationObjective, ReconstructionObjective
 from alignlib.training.config import Selection
-from alignlib.training.runs import RunSpec, check_comparable, is_complete, load_spec
+from alignlib.training.runs import RunSpec, check_comparable, is_complete, load_spec, run_lock
+from alignlib.training.store import convergence, made_by, record_run_read
 
 #: bump when a code change alters what an unchanged configuration computes (metric conventions, model
 #: code defaults that are not settings), so that cached runs are not reused across it
 RUN_FORMAT = 2
 
 __all__ = ["DinaRun", "model_kwargs", "objective_for", "fit_config_for", "run_spec", "train_mouse", "load_run", "find_run",
-           "retrieval_table", "build_run_model", "response_scaler", "subset_indices", "class_labels"]
+           "retrieval_table", "item_hits", "build_run_model", "response_scaler", "subset_indices", "class_labels"]
 
 register_model("baseline", "alignlib.models.baselines:build_baseline")
 
@@ -200,6 +201,11 @@ class DinaRun:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def converged(self) -> bool | None:
+        """Whether training stopped by its patience rule before the epoch cap (:func:`convergence`)."""
+        return convergence(self.info, self.spec.config.get("fit"))["converged"]
+
     def test_embeddings(self, criterion: str | None = None) -> dict[str, np.ndarray]:
         """Held-out embeddings/maps of the epoch ``criterion`` selected (default: the run's own selection)."""
         criterion = criterion or self.info["selected"]
@@ -207,8 +213,8 @@ class DinaRun:
         if not path.exists():
             raise FileNotFoundError(f"run {self.name} has no test embeddings for {criterion!r} "
                                     f"(has: {', '.join(self.info['selections'])})")
-        with np.load(path) as z:
-            return {k: z[k] for k in z.files}
+        with np.load(path) as z:   # float16 in the run store: computed on as float32
+            return {k: z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k] for k in z.files}
 
 
 def find_run(spec: RunSpec) -> DinaRun:
@@ -224,6 +230,7 @@ def load_run(directory: str | Path) -> DinaRun:
     d = Path(directory)
     if not is_complete(d):
         raise FileNotFoundError(f"no completed run in {d}; run the dina/train page (or train_mouse) first")
+    record_run_read(d)
     return DinaRun(d, load_spec(d), json.loads((d / "run.json").read_text()), pd.read_csv(d / "history.csv"))
 
 
@@ -235,9 +242,18 @@ def train_mouse(recording: MouseRecording, settings: Mapping[str, Any], *, seed:
     A run killed mid-training resumes from its last epoch checkpoint and ends with the numbers of an
     uninterrupted run (CPU). ``force`` deletes the run and trains again. The split depends only on
     ``split_seed`` and the number of images, so every model of this mouse is tested on the same images;
-    ``seed`` sets initialisation and batch order.
+    ``seed`` sets initialisation and batch order. The run directory is locked while this trains
+    (:func:`~alignlib.training.runs.run_lock`): a second process asking for the same run waits, then loads it.
     """
     spec = run_spec(recording, settings, seed, split_seed, variant)
+    with run_lock(spec.directory()):
+        return _train_mouse(recording, settings, spec, seed=seed, split_seed=split_seed, device=device,
+                            force=force, progress=progress, num_threads=num_threads)
+
+
+def _train_mouse(recording: MouseRecording, settings: Mapping[str, Any], spec: RunSpec, *, seed: int,
+                 split_seed: int, device: str, force: bool, progress: bool, num_threads: int | None) -> DinaRun:
+    """:func:`train_mouse` with the run directory locked."""
     run_dir = spec.directory()
     if force and run_dir.exists():
         shutil.rmtree(run_dir)
@@ -308,7 +324,10 @@ def train_mouse(recording: MouseRecording, settings: Mapping[str, Any], *, seed:
         "epochs_run": result.epochs_run, "stopped_early": result.stopped_early,
         "resumed_from_epoch": result.resumed_from, "train_seconds": result.train_seconds,
         "execution": result.execution,
-        "provenance": provenance(),
+        **convergence({"selected": result.selected, "epochs_run": result.epochs_run,
+                       "selections": {c: {"epoch": s.epoch} for c, s in result.selections.items()}},
+                      spec.config["fit"]),
+        "provenance": provenance(), **made_by(),
     })
     (run_dir / "fit" / "fit_state.pt").unlink(missing_ok=True)   # optimiser state is not needed once complete
     run = load_run(run_dir)
@@ -316,29 +335,70 @@ def train_mouse(recording: MouseRecording, settings: Mapping[str, Any], *, seed:
     return run
 
 
-def retrieval_table(runs: Mapping[str, DinaRun], criterion: str | None = None, model: str = "DINA",
-                    variant: str = "", ks: Iterable[int] = (1, 5, 10), seed: int = 0) -> pd.DataFrame:
-    """Long-format Table 1 rows (mouse, model, variant, selection, seed, run, epoch, k, accuracy, 95 % CI,
-    n_test, chance) for one row of runs (one per mouse), plus their mean over mice (CI: bootstrap within each
-    mouse). Refuses runs whose configurations differ in anything but their data
-    (:class:`alignlib.training.runs.MixedConfigurations`)."""
-    check_comparable([r.spec for r in runs.values()])
-    rows, hits = [], {int(k): [] for k in ks}
-    for mouse, run in runs.items():
-        crit = criterion or run.info["selected"]
-        emb = run.test_embeddings(crit)
-        sim = similarity_matrix(emb["z_neu"], emb["z_img"])
-        rows += retrieval_rows(sim, ks=ks, seed=seed, mouse=mouse, model=model,
-                               variant=variant, selection=crit, seed_=run.spec.config["fit"]["seed"],
-                               epoch=run.info["selections"][crit]["epoch"], run=run.name)
-        for k in hits:
-            hits[k].append(topk_hits(sim, k))
-    df = pd.DataFrame(rows).rename(columns={"seed_": "seed"})
-    mean = (df.groupby(["model", "variant", "selection", "seed", "k"], as_index=False)[["accuracy", "chance"]]
-            .mean().assign(mouse="mean", run="", epoch=np.nan, n_test=np.nan))
-    ci = {k: bootstrap_ci_mean_of_means(h, seed=seed) for k, h in hits.items()}
-    mean["ci_low"] = [ci[int(k)][0] for k in mean.k]
-    mean["ci_high"] = [ci[int(k)][1] for k in mean.k]
-    cols = ["mouse", "model", "variant", "selection", "seed", "k", "accuracy", "ci_low", "ci_high", "n_test",
-            "chance", "epoch", "run"]
-    return pd.concat([df, mean[df.columns]], ignore_index=True)[cols]
+def store_contents(directory: Path) -> dict[str, bool]:
+    """What the run store keeps of a DINA run (:mod:`alignlib.training.store`): the token maps of plain DINA
+    runs (no Table 1 switch: the training pages' mice and the stimulus controls, whose maps the results and
+    interpretation pages show), and their weights for seed 0 (the towers the interpretation pages explain).
+    Every run keeps its embeddings."""
+    spec, info = load_spec(directory), json.loads((Path(directory) / "run.json").read_text())
+    plain = not info.get("switches")
+    return {"maps": plain, "weights": plain and spec.config["fit"]["seed"] == 0}
+
+
+def item_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per test image, the top-``k`` retrieval hit (expected over ties) averaged over ``runs`` (the seeds of
+    one model on one mouse), and the test images' indices (checked to be the same for every run)."""
+    hits, index = [], None
+    for run in runs:
+        emb = run.test_embeddings(criterion or run.info["selected"])
+        if index is not None and not np.array_equal(index, emb["test_index"]):
+            raise ValueError(f"run {run.name} was tested on other images than the other seeds")
+        index = emb["test_index"]
+        hits.append(topk_hits(similarity_matrix(emb["z_neu"], emb["z_img"]), k))
+    return np.mean(hits, axis=0), index
+
+
+def retrieval_table(runs: Mapping[str, DinaRun | Sequence[DinaRun]], criterion: str | None = None,
+                    model: str = "DINA", variant: str = "", ks: Iterable[int] = (1, 5, 10),
+                    seed: int = 0) -> pd.DataFrame:
+    """Long-format Table 1 rows for one row of runs: per mouse (one run, or one run per seed) and their mean
+    over mice. Columns: mouse, model, variant, selection, seeds, n_seeds, k, accuracy, ci_low, ci_high,
+    n_test, chance, epoch (mean selected epoch), converged (every run stopped by its patience rule), run.
+
+    Each test image's hit is averaged over the seeds first (the seeds of a mouse share its test images);
+    the 95 % interval is a percentile bootstrap over test images, within each mouse for the mean over mice
+    (:func:`~alignlib.metrics.uncertainty.bootstrap_ci_mean_of_means`), so it reflects the sampling of test
+    images for these mice and seeds, not the variation between mice. Refuses runs whose configurations
+    differ in anything but their data and seed (:class:`alignlib.training.runs.MixedConfigurations`).
+    """
+    from alignlib.metrics.retrieval import chance_topk
+    from alignlib.metrics.uncertainty import bootstrap_ci
+
+    groups = {m: list(r) if isinstance(r, (list, tuple)) else [r] for m, r in runs.items()}
+    check_comparable([r.spec for rs in groups.values() for r in rs], allowed=("data", "model.n_neurons", "fit.seed"))
+    rows, per_mouse = [], {int(k): [] for k in ks}
+    for mouse, rs in groups.items():
+        crit = criterion or rs[0].info["selected"]
+        seeds = sorted(r.spec.config["fit"]["seed"] for r in rs)
+        common = {"mouse": mouse, "model": model, "variant": variant, "selection": crit,
+                  "seeds": ",".join(map(str, seeds)), "n_seeds": len(rs),
+                  "epoch": float(np.mean([r.info["selections"][crit]["epoch"] for r in rs])),
+                  "converged": all(r.converged is True for r in rs), "run": ", ".join(r.name for r in rs)}
+        for k in per_mouse:
+            hits, _ = item_hits(rs, k, crit)
+            per_mouse[k].append(hits)
+            lo, hi = bootstrap_ci(hits, seed=seed)
+            rows.append({**common, "k": int(k), "accuracy": float(hits.mean()), "ci_low": lo, "ci_high": hi,
+                         "n_test": len(hits), "chance": chance_topk(len(hits), k)})
+    df = pd.DataFrame(rows)
+    for k, hits in per_mouse.items():
+        lo, hi = bootstrap_ci_mean_of_means(hits, seed=seed)
+        sub = df[df.k == k]
+        rows.append({"mouse": "mean", "model": model, "variant": variant, "selection": sub.selection.iloc[0],
+                     "seeds": sub.seeds.iloc[0], "n_seeds": int(sub.n_seeds.min()), "k": int(k),
+                     "accuracy": float(np.mean([h.mean() for h in hits])), "ci_low": lo, "ci_high": hi,
+                     "n_test": np.nan, "chance": float(sub.chance.mean()), "epoch": float(sub.epoch.mean()),
+                     "converged": bool(sub.converged.all()), "run": ""})
+    cols = ["mouse", "model", "variant", "selection", "seeds", "n_seeds", "k", "accuracy", "ci_low", "ci_high",
+            "n_test", "chance", "epoch", "converged", "run"]
+    return pd.DataFrame(rows)[cols]

@@ -30,7 +30,8 @@ from alignlib.models.linear_nonlinear import LinearNonlinear
 from alignlib.models.prior import PriorSpec, prior_features
 from alignlib.models.vist import build_vist_model, count_parameters
 from alignlib.repro import get_device, provenance, seed_everything, write_json
-from alignlib.training.runs import RunSpec, is_complete, load_spec
+from alignlib.training.runs import RunSpec, is_complete, load_spec, run_lock
+from alignlib.training.store import record_run_read
 
 #: SD-KL's value when a series has fewer than two responses (alignlib.metrics.neural_prediction.sd_kl's ``fill``)
 SD_KL_FILL = 1000.0
@@ -41,8 +42,9 @@ __all__ = ["RUN_FORMAT", "MovieData", "recording_name", "prior_spec", "load_movi
            "segments", "model_config", "run_spec", "train_run", "load_predictions", "get_run", "score_cells",
            "summarise", "fit_ln", "lr_at", "planted_movie"]
 
-#: bump when a code change alters what an unchanged configuration computes
-RUN_FORMAT = 1
+#: bump when a code change alters what an unchanged configuration computes (2: the loader excludes silent
+#: trials, :func:`alignlib.data.onken.silent_trials`)
+RUN_FORMAT = 2
 
 
 def recording_name(experiment: str, movie: int) -> str:
@@ -227,7 +229,14 @@ def _to_input(features: np.ndarray, mean: np.ndarray, std: np.ndarray, device: t
 
 def train_run(spec: RunSpec, train: MovieData, evaluate: Mapping[str, MovieData], device: str = "auto",
               progress: bool = False) -> Path:
-    """Train the run of ``spec`` on ``train`` and save its predictions for every movie in ``evaluate``."""
+    """Train the run of ``spec`` on ``train`` and save its predictions for every movie in ``evaluate``
+    (the run directory locked meanwhile: :func:`~alignlib.training.runs.run_lock`)."""
+    with run_lock(spec.directory()):
+        return _train_run(spec, train, evaluate, device, progress)
+
+
+def _train_run(spec: RunSpec, train: MovieData, evaluate: Mapping[str, MovieData], device: str,
+               progress: bool) -> Path:
     cfg, tr = spec.config, spec.config["train"]
     directory = spec.directory()
     spec.write(directory)
@@ -292,6 +301,13 @@ def train_run(spec: RunSpec, train: MovieData, evaluate: Mapping[str, MovieData]
     return directory
 
 
+def store_contents(directory: Path) -> dict[str, bool]:
+    """What the run store keeps of a Vi-ST run (:mod:`alignlib.training.store`): its predictions, which the
+    pages score, and its weights (small models; no page reads them yet, they are kept so that a reader can
+    load and probe a stored model without retraining)."""
+    return {"maps": False, "weights": True}
+
+
 def load_predictions(directory: str | Path) -> dict[str, np.ndarray]:
     with np.load(Path(directory) / "predictions.npz") as z:
         return {k: z[k] for k in z.files}
@@ -300,14 +316,18 @@ def load_predictions(directory: str | Path) -> dict[str, np.ndarray]:
 def get_run(spec: RunSpec, train: MovieData, evaluate: Mapping[str, MovieData], device: str = "auto",
             progress: bool = False) -> tuple[dict[str, np.ndarray], bool, Path]:
     """(predictions per evaluated recording, trained_now, run directory): a completed identical run is reused
-    when it evaluated every recording asked for; otherwise the run is trained now."""
-    found = spec.find()
-    if found is not None:
-        preds = load_predictions(found)
-        if set(evaluate) <= set(preds):
-            return preds, False, found
-    directory = train_run(spec, train, evaluate, device=device, progress=progress)
-    return load_predictions(directory), True, directory
+    when it evaluated every recording asked for; otherwise the run is trained now. The run directory is
+    locked meanwhile: a second process asking for the same run waits, then loads it."""
+    with run_lock(spec.directory()):
+        found = spec.find()
+        if found is not None:
+            preds = load_predictions(found)
+            if set(evaluate) <= set(preds):
+                record_run_read(found)
+                return preds, False, found
+        directory = train_run(spec, train, evaluate, device=device, progress=progress)
+        record_run_read(directory)
+        return load_predictions(directory), True, directory
 
 
 def score_cells(pred: np.ndarray, data: MovieData, bins: slice, cells: Sequence[int] | None = None,

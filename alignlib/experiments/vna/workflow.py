@@ -20,7 +20,7 @@ results, and the table's sidecar JSON holds the settings.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,8 @@ from alignlib.training import (ContrastiveObjective, FitConfig, Objective, Optim
                                prepare_images, prepare_pairs)
 
 __all__ = ["PairedSet", "RegressionObjective", "METHODS", "prepare_set", "fit_method", "score_matrix", "query_rows",
-           "ridge_scores", "pairing_null_rows", "evaluate_split", "run_protocol", "summarize", "dina_twin_scores"]
+           "ridge_scores", "pairing_null_rows", "evaluate_split", "run_protocol", "summarize", "dina_twin_scores",
+           "ridge_fit_status", "NO_FIT", "auc_cells"]
 
 METHODS = ("vna", "direct_encoding", "direct_decoding", "dina", "ridge")
 
@@ -159,17 +160,42 @@ def score_matrix(model: nn.Module, images: torch.Tensor, responses: torch.Tensor
 RIDGE_ALPHAS = np.logspace(-1, 9, 21)
 
 
-def ridge_scores(train: Mapping[str, torch.Tensor], test: Mapping[str, torch.Tensor], return_alpha: bool = False):
+#: the ``fit`` status of a summary row whose fit failed (its numbers are not measurements)
+NO_FIT = "no fit"
+
+
+def ridge_fit_status(alpha: float, predictions: np.ndarray, grid=RIDGE_ALPHAS,
+                     rtol: float = 1e-6) -> str:
+    """``"ok"``, or why the ridge fit is no fit: its chosen penalty is the top of ``grid`` (the fit
+    shrinks towards the training mean, and a larger penalty might have been chosen: no optimum was
+    found), or its predictions are constant over the test items (s.d. over items below ``rtol`` x
+    their mean magnitude): every image then scores the candidates alike and the encoding AUC is 0.5
+    by construction."""
+    pred = np.asarray(predictions, dtype=np.float64)
+    if alpha >= np.max(grid):
+        return f"{NO_FIT}: penalty at the top of the grid ({alpha:.0e})"
+    if len(pred) < 2 or pred.std(axis=0).max() <= rtol * max(float(np.abs(pred).mean()), 1e-300):
+        return f"{NO_FIT}: constant predictions"
+    return "ok"
+
+
+def ridge_scores(train: Mapping[str, torch.Tensor], test: Mapping[str, torch.Tensor],
+                 return_alpha: bool = False, return_info: bool = False):
     """Linear direct encoding: ridge (alpha by leave-one-out RidgeCV) from pixels to z-scored responses;
     score = minus the Euclidean distance between prediction and candidate response. With ``return_alpha``:
-    ``(scores, chosen alpha)`` (the grid is :data:`RIDGE_ALPHAS`)."""
+    ``(scores, chosen alpha)`` (the grid is :data:`RIDGE_ALPHAS`); with ``return_info``: ``(scores,
+    {"ridge_alpha": alpha, "fit": status})`` (:func:`ridge_fit_status`)."""
     from scipy.spatial.distance import cdist
     from sklearn.linear_model import RidgeCV
 
     x_tr = train["images"].flatten(1).numpy().astype(np.float64)
     x_te = test["images"].flatten(1).numpy().astype(np.float64)
     ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(x_tr, train["responses"].numpy())
-    s = -cdist(ridge.predict(x_te), test["responses"].numpy().astype(np.float64))
+    pred = ridge.predict(x_te)
+    s = -cdist(pred, test["responses"].numpy().astype(np.float64))
+    if return_info:
+        alpha = float(ridge.alpha_)
+        return s, {"ridge_alpha": alpha, "fit": ridge_fit_status(alpha, pred)}
     return (s, float(ridge.alpha_)) if return_alpha else s
 
 
@@ -211,7 +237,7 @@ def evaluate_split(pset: PairedSet, split: Mapping[str, np.ndarray], methods: It
         for seed in ([0] if method == "ridge" else seeds):
             extra = {}
             if method == "ridge":
-                s, extra["ridge_alpha"] = ridge_scores(data["train"], data["test"], return_alpha=True)
+                s, extra = ridge_scores(data["train"], data["test"], return_info=True)
             else:
                 m_side = int(dina_side) if method == "dina" and dina_side else side
                 d = data if m_side == side else {k: {**v, "images": resize_square(v["images"], m_side).contiguous()}
@@ -274,6 +300,11 @@ def summarize(per_query: pd.DataFrame, n_resamples: int = 2000, seed: int = 0,
     With ``null`` (the pairing-permutation rows of :func:`run_protocol`), each row also gets ``null_mean``,
     ``null_sd`` (of the row's mean AUC when the pairing is shuffled; folds add up per permutation) and the
     one-sided ``p_pairing`` = (1 + #null >= auc) / (1 + n_permutations); rows without a null get NaN.
+
+    ``fit``: ``"ok"``, or :data:`NO_FIT` when every fit of the row (fold x seed) is no fit
+    (per-query column ``fit``, e.g. :func:`ridge_fit_status`), or ``"no fit in k of n fits"`` when
+    some are; the numbers stay in the table (a CSV keeps them), :func:`auc_cells` shows "no fit" in
+    their place.
     """
     null_stats = {}
     if null is not None and len(null):
@@ -284,6 +315,7 @@ def summarize(per_query: pd.DataFrame, n_resamples: int = 2000, seed: int = 0,
     keys = ["dataset", "protocol", "method"]
     out = []
     for key, g in per_query.groupby(keys, sort=False):
+        fit = _row_fit(g)
         item = g.groupby(["task", "item"]).agg(auc=("auc", "mean"), top1=("top1", "mean"), top5=("top5", "mean"),
                                                inv=("n_candidates", lambda n: float(np.mean(1.0 / n))))
         per_seed = g.groupby(["task", "seed"]).auc.mean().unstack("task")
@@ -300,5 +332,32 @@ def summarize(per_query: pd.DataFrame, n_resamples: int = 2000, seed: int = 0,
             out.append({**dict(zip(keys, key)), "task": task, "auc": float(t.auc.mean()), "ci_low": lo, "ci_high": hi,
                         "seed_sd": float(per_seed[task].std(ddof=1)) if len(per_seed) > 1 else np.nan,
                         "n_seeds": int(len(per_seed)), "n_queries": int(len(t)),
-                        "top1": float(t.top1.mean()), "top5": float(t.top5.mean()), "chance_top1": float(t.inv.mean()), **pnull})
+                        "top1": float(t.top1.mean()), "top5": float(t.top5.mean()), "chance_top1": float(t.inv.mean()), **pnull,
+                        "fit": fit})
     return pd.DataFrame(out)
+
+
+def _row_fit(g: pd.DataFrame) -> str:
+    """The ``fit`` status of one summary row from its per-query rows (see :func:`summarize`)."""
+    if "fit" not in g.columns or g.fit.isna().all():
+        return "ok"
+    per_fit = g.groupby([c for c in ("fold", "seed") if c in g.columns], sort=False).fit.first()
+    bad = int(per_fit.fillna("ok").ne("ok").sum())
+    if bad == 0:
+        return "ok"
+    return NO_FIT if bad == len(per_fit) else f"{NO_FIT} in {bad} of {len(per_fit)} fits"
+
+
+def auc_cells(table: pd.DataFrame, index: Sequence[str] = ("dataset", "protocol", "label"),
+              tasks: Sequence[str] = ("encoding", "decoding", "average"),
+              digits: int = 3) -> pd.DataFrame:
+    """The display form of :func:`summarize`'s table: one row per ``index``, one column per task,
+    each cell "auc [ci_low, ci_high]", or "no fit" where the row's ``fit`` is :data:`NO_FIT` (its
+    AUC is not a measurement); a partly failed row keeps its numbers, marked with its status."""
+    fit = table["fit"] if "fit" in table.columns else pd.Series("ok", index=table.index)
+    from alignlib.report import interval_text
+
+    cell = [NO_FIT if f == NO_FIT else interval_text(a, lo, hi, digits) + ("" if f == "ok" else f" ({f})")
+            for a, lo, hi, f in zip(table.auc, table.ci_low, table.ci_high, fit)]
+    return table.assign(cell=cell).pivot_table(index=list(index), columns="task", values="cell",
+                                               aggfunc="first", sort=False)[list(tasks)]

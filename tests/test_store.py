@@ -1,0 +1,148 @@
+"""The run store: a completed run is compacted into the store, found there by its configuration hash when
+runs/ has none, checked before it is read (a tampered file is an error naming it), refused under a stale
+RUN_FORMAT, and `verify` recomputes every recorded metric from the stored arrays."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from alignlib.experiments.dina import settings
+from alignlib.experiments.dina.workflow import find_run, run_spec, train_mouse
+from alignlib.training import store
+from alignlib.training.store import StoreError, add_run, convergence, list_store, verify_store
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_mouse, tmp_path_factory):
+    """One short DINA run on the tiny twin (3 epochs, patience 1: converged by the rule), in its own runs/."""
+    runs = tmp_path_factory.mktemp("runs")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ALIGNLIB_RUNS_DIR", str(runs))
+    cfg = settings.resolve("smoke", epochs=3, patience=1, batch_size=64, neural_residual=True)
+    run = train_mouse(tiny_mouse, cfg, seed=0)
+    mp.undo()
+    return run, cfg, runs
+
+
+@pytest.fixture
+def stored(trained, tmp_path, monkeypatch):
+    run, cfg, runs = trained
+    root = tmp_path / "store"
+    monkeypatch.setenv("ALIGNLIB_STORE_DIR", str(root))
+    monkeypatch.setenv("ALIGNLIB_RUNS_DIR", str(tmp_path / "empty-runs"))
+    dest = add_run(run.directory, maps=True, weights=True, command="pytest")
+    return run, cfg, dest
+
+
+def test_convergence_rule():
+    info = {"selected": "val_mean_rank", "epochs_run": 40, "selections": {"val_mean_rank": {"epoch": 15}}}
+    assert convergence(info, {"patience": 25, "epochs": 400})["converged"] is True
+    info["selections"]["val_mean_rank"]["epoch"] = 30            # the cap arrived 10 epochs after the best
+    res = convergence(info, {"patience": 25, "epochs": 40})
+    assert res["converged"] is False and "still improving" in res["reason"]
+    assert convergence(info, {"patience": None, "epochs": 40})["converged"] is None
+    assert convergence(info, None)["converged"] is None
+
+
+def test_stored_run_is_compact_found_and_loads_the_same_numbers(stored, tiny_mouse):
+    run, cfg, dest = stored
+    names = {p.name for p in dest.iterdir()}
+    assert {"spec.json", "run.json", "history.csv", "store.json", "checkpoint.pt"} <= names
+    assert "fit" not in names and "test_val_top1.npz" not in names        # no optimiser state, no extra selections
+    meta = json.loads((dest / "store.json").read_text())
+    assert meta["converged"] is True and meta["made_by"]["command"]
+    assert set(meta["files"]) == names - {"store.json"}
+    # runs/ is empty here: the spec finds the stored run, which gives the same retrieval within float16
+    found = find_run(run_spec(tiny_mouse, cfg, 0))
+    assert found.directory == dest and not found.trained_now
+    a, b = run.test_embeddings(), found.test_embeddings()
+    assert b["z_img"].dtype == np.float32
+    np.testing.assert_allclose(a["z_img"], b["z_img"], rtol=2e-3, atol=2e-3)
+    np.testing.assert_array_equal(a["test_index"], b["test_index"])
+    # train_mouse loads it instead of training
+    again = train_mouse(tiny_mouse, cfg, seed=0)
+    assert again.directory == dest and not again.trained_now
+    table = list_store()
+    assert list(table.run) == [dest.name] and bool(table.converged.iloc[0])
+
+
+def test_verify_passes_then_names_a_tampered_file(stored, tiny_mouse):
+    run, cfg, dest = stored
+    assert verify_store().ok
+    path = dest / "test_val_mean_rank.npz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])                                   # truncated
+    result = verify_store()
+    assert not result.ok and str(path) in result.problems[0]
+    with pytest.raises(StoreError, match="test_val_mean_rank.npz"):      # a page never reads it
+        find_run(run_spec(tiny_mouse, cfg, 0))
+    path.write_bytes(data)
+    assert verify_store().ok
+
+
+def test_verify_recomputes_the_recorded_metrics(stored):
+    run, cfg, dest = stored
+    meta = json.loads((dest / "store.json").read_text())
+    meta["metrics"]["test_val_mean_rank"]["top1"] += 0.01                  # a recorded number edited
+    (dest / "store.json").write_text(json.dumps(meta))
+    result = verify_store()
+    assert not result.ok and "do not recompute" in result.problems[0]
+
+
+def test_stale_run_format_is_refused(stored, tiny_mouse, monkeypatch):
+    run, cfg, dest = stored
+    monkeypatch.setitem(store.RUN_FORMATS, "dina", 999)
+    with pytest.raises(StoreError, match="RUN_FORMAT"):
+        find_run(run_spec(tiny_mouse, cfg, 0))
+    assert not verify_store().ok
+
+
+def test_store_off_and_half_stored_folder(stored, tiny_mouse, monkeypatch):
+    run, cfg, dest = stored
+    monkeypatch.setenv("ALIGNLIB_STORE", "off")
+    assert run_spec(tiny_mouse, cfg, 0).find() is None
+    monkeypatch.delenv("ALIGNLIB_STORE")
+    half = dest.parent / "M1-0123456789"
+    shutil.copytree(dest, half)
+    (half / "store.json").unlink()
+    assert any("half-stored" in p for p in verify_store().problems)
+
+
+def test_the_shipped_store_verifies():
+    """Every run in book/store/ loads, hashes to its configuration, and recomputes its recorded metrics."""
+    from alignlib.paths import REPO_ROOT
+
+    result = verify_store(REPO_ROOT / "book" / "store")
+    assert result.ok, "\n".join(result.problems)
+
+
+def test_pages_name_the_runs_they_read(stored):
+    import nbformat
+
+    from alignlib.runner import present
+
+    run, cfg, dest = stored
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("show_provenance(...)")
+    cell.outputs = [nbformat.v4.new_output("display_data", {"text/markdown": "> **Profile:** quick  \n> **Data:** x"})]
+    nb.cells = [cell]
+    present.finish_page(nb, "dina/train", "dina/train_M1", {"profile": "quick"}, [], "/tmp", [dest, dest])
+    banner = nb.cells[0].outputs[0]["data"]["text/markdown"]
+    assert "**Runs read:** 1 (1 from the run store; 1 converged)" in banner
+    reproduce = nb.cells[-1].source
+    assert f"`{dest.name}`" in reproduce and "alignlib book --retrain" in reproduce
+
+
+def test_store_state_is_part_of_every_page_key(stored, monkeypatch):
+    from alignlib.training.store import state_digest
+
+    run, cfg, dest = stored
+    before = state_digest()
+    meta = dest / "store.json"
+    meta.write_text(meta.read_text().replace('"store_format"', '"note": "x", "store_format"'))
+    assert state_digest() != before
+    monkeypatch.setenv("ALIGNLIB_STORE", "off")
+    assert state_digest() == "off"
