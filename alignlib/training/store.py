@@ -257,7 +257,8 @@ def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, map
     """Copy the completed run in ``run_dir`` into the store in compact form and return its stored folder.
 
     ``selections``: the criteria whose ``test_<criterion>.npz`` are kept (default: the run's selected one
-    and ``val_loss``, which the results page reports beside it); ``maps``: keep the token maps in them;
+    and ``val_loss``, which the results page reports beside it); ``maps``: keep the token maps of the
+    selected criterion's file (the other selections keep embeddings only);
     ``weights``: keep the model weights. ``command``: how the run was made, when the run record does not
     say (``run.json``'s ``command``). An existing stored run of the same name is kept unless ``replace``.
     The copy is built in a temporary folder beside its destination and renamed into place, ``store.json``
@@ -281,8 +282,10 @@ def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, map
                 shutil.copy2(src / name, tmp / name)
         keep = set(selections) if selections is not None else {info.get("selected"), "val_loss"}
         for path in sorted(src.glob("test_*.npz")):
-            if path.stem.removeprefix("test_") in keep:
-                _float16_copy(path, tmp / path.name, drop=() if maps else ("img_maps", "neu_maps"))
+            criterion = path.stem.removeprefix("test_")
+            if criterion in keep:
+                with_maps = maps and criterion == info.get("selected")
+                _float16_copy(path, tmp / path.name, drop=() if with_maps else ("img_maps", "neu_maps"))
         if (src / "predictions.npz").exists():
             _float16_copy(src / "predictions.npz", tmp / "predictions.npz")
         if weights:
@@ -456,8 +459,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for run_dir in tqdm(targets, desc="storing runs"):
         keep = policy_for(run_dir)
-        dest = add_run(run_dir, maps=args.maps or keep["maps"], weights=args.weights or keep["weights"],
-                       command=args.command, replace=args.replace)
+        dest = add_run(run_dir, selections=keep.get("selections"), maps=args.maps or keep["maps"],
+                       weights=args.weights or keep["weights"], command=args.command, replace=args.replace)
         meta = json.loads((dest / MARKER).read_text())
         print(f"{dest.relative_to(store_dir().parent) if dest.is_relative_to(store_dir().parent) else dest}: "
               f"{'converged' if meta['converged'] else 'NOT converged' if meta['converged'] is False else 'n/a'}")

@@ -335,14 +335,17 @@ def _train_mouse(recording: MouseRecording, settings: Mapping[str, Any], spec: R
     return run
 
 
-def store_contents(directory: Path) -> dict[str, bool]:
-    """What the run store keeps of a DINA run (:mod:`alignlib.training.store`): the token maps of plain DINA
-    runs (no Table 1 switch: the training pages' mice and the stimulus controls, whose maps the results and
-    interpretation pages show), and their weights for seed 0 (the towers the interpretation pages explain).
-    Every run keeps its embeddings."""
+def store_contents(directory: Path) -> dict[str, Any]:
+    """What the run store keeps of a DINA run (:mod:`alignlib.training.store`). Every run keeps the test
+    embeddings of its selected epoch; plain DINA runs (no Table 1 switch: the training pages' mice, the
+    stimulus controls) also those of the literal validation-loss selection, which the results page compares;
+    their seed-0 runs keep the selected epoch's token maps and the weights (the towers the interpretation
+    pages explain and the maps the pages show)."""
     spec, info = load_spec(directory), json.loads((Path(directory) / "run.json").read_text())
     plain = not info.get("switches")
-    return {"maps": plain, "weights": plain and spec.config["fit"]["seed"] == 0}
+    first = plain and spec.config["fit"]["seed"] == 0
+    return {"selections": [info["selected"], "val_loss"] if plain else [info["selected"]],
+            "maps": first, "weights": first}
 
 
 def item_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
