@@ -341,7 +341,7 @@ def annotate_banner(nb, runs_read: Iterable[str | Path]) -> None:
     if not s["n"]:
         return
     where = ", ".join(f"{len(v)} from {k}" for k, v in sorted(s["by_origin"].items()))
-    line = (f"\n> **Runs read:** {s['n']} ({where}; {s['converged']} converged), "
+    line = (f"  \n> **Runs read:** {s['n']} ({where}; {s['converged']} converged), "
             "listed under *Reproduce this page*  ")
     for cell in nb.cells:
         for out in cell.get("outputs", []):

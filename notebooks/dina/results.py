@@ -59,9 +59,8 @@ show_provenance(
     profile,
     "; ".join(sorted({r.dataset for r in recordings.values()})),
     {
-        "Runs": (
-            f"{n_runs} ({len(mice)} mice x seeds {', '.join(map(str, seeds))};"
-            f" {n_conv} converged), listed under Reproduce this page"
+        "Training seeds": (
+            f"{', '.join(map(str, seeds))} per mouse ({n_conv} of {n_runs} runs converged)"
         ),
         "Model selection": cfg["select"],
     },

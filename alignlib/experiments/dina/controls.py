@@ -33,13 +33,14 @@ def run_grid(recording: MouseRecording, base: Mapping[str, Any], grid: Mapping[s
 
 
 def grid_table(runs: Mapping[str, DinaRun], grid: Mapping[str, Mapping[str, Any]], seed: int = 0) -> pd.DataFrame:
-    """One row per variant and k: its switches, selected epoch, best validation top-1, test accuracy with CI."""
+    """One row per variant and k: its switches, selected epoch, whether it converged, best validation
+    top-1, test accuracy with CI."""
     rows = []
     for name, run in runs.items():
         emb = run.test_embeddings()
         sel = run.info["selections"][run.info["selected"]]
         for r in retrieval_rows(similarity_matrix(emb["z_neu"], emb["z_img"]), seed=seed):
             rows.append({"variant": name, **grid[name], "run": run.name, "selected_epoch": sel["epoch"],
-                         "epochs_run": run.info["epochs_run"],
+                         "epochs_run": run.info["epochs_run"], "converged": run.converged,
                          "max_val_top1": float(run.history["val_top1"].max()), **r})
     return pd.DataFrame(rows)

@@ -30,7 +30,7 @@ __all__ = ["ROW_GROUPS", "MODEL_LABELS", "official_configuration", "train_rows",
 MODEL_LABELS = {"dina": "DINA", "vgg16-mlp": "VGG-16-MLP", "vit-mlp": "ViT-MLP"}
 #: the long format of results/dina/table1_full.csv
 LONG_COLUMNS = ["group", "mouse", "model", "variant", "selection", "seed", "k", "accuracy", "ci_low", "ci_high",
-                "n_test", "chance", "epoch", "run", "n_train", "n_neurons"]
+                "n_test", "chance", "epoch", "run", "n_train", "n_neurons", "converged"]
 #: the column of :func:`run_rows` / :func:`linear_rows` holding each row's per-test-image hits
 #: (in the split's test order), which :func:`summarise` needs; not in the saved CSV (LONG_COLUMNS)
 HITS = "hits"
@@ -91,7 +91,8 @@ def run_rows(runs: Mapping[tuple[str, int], tuple[DinaRun, str | None]], mouse: 
         rows += retrieval_rows(sim, ks=ks, seed=seed, keep_hits=True,
                                group=group, mouse=mouse, model=model, variant=name, selection=crit, seed_=seed,
                                epoch=run.info["selections"][crit]["epoch"], run=run.name,
-                               n_train=run.info["split_sizes"]["train"], n_neurons=run.info["n_neurons"])
+                               n_train=run.info["split_sizes"]["train"], n_neurons=run.info["n_neurons"],
+                               converged=run.converged)
     out = pd.DataFrame(rows).rename(columns={"seed_": "seed"})
     return out.reindex(columns=LONG_COLUMNS + [HITS])
 
@@ -144,7 +145,8 @@ def summarise(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     percentile bootstrap of that mean of means, resampling test images within each mouse
     (:func:`alignlib.metrics.uncertainty.bootstrap_ci_mean_of_means`, as
     :func:`alignlib.experiments.dina.workflow.retrieval_table`). It is an interval over test images
-    for these trained models: it does not include the spread between training seeds."""
+    for these trained models: it does not include the spread between training seeds. ``converged``:
+    every trained run behind the row stopped by its patience rule (None for closed-form references)."""
     if HITS not in df.columns:
         raise ValueError(f"summarise needs the per-query hits (column {HITS!r}) that run_rows and "
                          "linear_rows return: concatenate their frames as they are, and select "
@@ -164,9 +166,11 @@ def summarise(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         how = (f"bootstrap over test images within {len(per_mouse)} mouse/mice (mean of means)"
                + (f", hits averaged over {n_seeds} seeds" if n_seeds > 1 else ", 1 seed"))
         accuracy = float(np.mean([h.mean() for h in per_mouse]))
+        trained = g.converged.dropna() if "converged" in g else pd.Series(dtype=object)
+        converged = None if trained.empty else bool(all(v is True for v in trained))
         out.append(dict(zip(["group", "model", "variant", "k"], key), accuracy=accuracy,
                         ci_low=lo, ci_high=hi, chance=float(g.chance.mean()),
-                        n_mice=len(per_mouse), n_seeds=n_seeds, ci=how))
+                        n_mice=len(per_mouse), n_seeds=n_seeds, ci=how, converged=converged))
     return pd.DataFrame(out)
 
 
