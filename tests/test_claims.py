@@ -95,3 +95,11 @@ def test_record_uses_the_papers_direction(tmp_path, monkeypatch):
         Measurement("dina.global_pathway", 0.1, 0.05, 0.15, rule="paired_difference")])
     assert list(rows.verdict) == ["reversed", "holds"]
     assert ledger().set_index("id").loc["dina.global_pathway", "verdict"] == "holds"
+
+
+def test_a_relation_the_papers_table_contradicts_is_skipped():
+    from alignlib.claims.ledger import relations
+
+    ids = set(relations().id)
+    assert "dina.relative.table1.DINA-vs-VGG-16-MLP.mean.1" in ids
+    assert "dina.relative.table1.DINA-vs-VGG-16-MLP.mean.10" not in ids     # printed mean vs its rows disagree

@@ -146,3 +146,34 @@ def test_store_state_is_part_of_every_page_key(stored, monkeypatch):
     assert state_digest() != before
     monkeypatch.setenv("ALIGNLIB_STORE", "off")
     assert state_digest() == "off"
+
+
+def test_every_file_a_page_reads_is_hashed(stored, tiny_mouse):
+    """store.json is not hashed itself: a file dropped from its list, or a file it does not list, is refused."""
+    run, cfg, dest = stored
+    meta_path = dest / "store.json"
+    meta = json.loads(meta_path.read_text())
+    edited = {**meta, "files": {k: v for k, v in meta["files"].items() if k != "history.csv"}}
+    meta_path.write_text(json.dumps(edited))
+    with pytest.raises(StoreError, match="history.csv"):
+        find_run(run_spec(tiny_mouse, cfg, 0))
+    meta_path.write_text(json.dumps(meta))
+    (dest / "extra.pt").write_bytes(b"x")
+    assert any("extra.pt" in p for p in verify_store().problems)
+    (dest / "extra.pt").unlink()
+    assert verify_store().ok
+
+
+def test_a_renamed_stored_run_is_refused(stored):
+    run, cfg, dest = stored
+    dest.rename(dest.with_name("M9-" + dest.name.split("-")[-1]))
+    assert not verify_store().ok
+
+
+def test_embeddings_read_the_same_from_runs_and_store(stored):
+    from alignlib.experiments.dina.workflow import load_run
+
+    run, cfg, dest = stored
+    a, b = load_run(run.directory).test_embeddings(), load_run(dest).test_embeddings()
+    np.testing.assert_array_equal(a["z_img"], b["z_img"])
+    np.testing.assert_array_equal(a["z_neu"], b["z_neu"])

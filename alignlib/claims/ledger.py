@@ -66,14 +66,18 @@ def _load(path: str) -> tuple[pd.DataFrame, dict]:
 
 def _expand_relation(entry: dict, values: dict[str, float], path: str) -> list[dict]:
     """One relative claim per combination of ``over``: A and B are published claims (id templates), the
-    claim is their published difference A - B and its sign is the paper's side (``direction``)."""
+    claim is their published difference A - B and its sign is the paper's side (``direction``).
+    ``skip`` lists combinations where the paper's own table gives no consistent side."""
     import itertools
 
     over = entry.get("over") or {}
     names = list(over)
     out = []
+    skip = [{k: str(v) for k, v in s.items()} for s in entry.get("skip", [])]
     for combo in itertools.product(*(over[n] for n in names)):
         fill = dict(zip(names, map(str, combo)))
+        if any(all(fill.get(k) == v for k, v in s.items()) for s in skip):
+            continue                                  # the paper's table contradicts itself there
         a, b = entry["a"].format(**fill), entry["b"].format(**fill)
         for ref in (a, b):
             if ref not in values:

@@ -18,7 +18,6 @@ returns images and responses in scene order, so any other split (k-fold) can be 
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 
 from alignlib.data.errors import ChecksumError, DataFormatError
 from alignlib.paths import data_dir
+from alignlib.repro import file_sha256
 
 __all__ = ["AllenNS118", "SplitMismatch", "load_allen_ns118", "stated_split", "kfold_splits", "FILES", "SIDE",
            "N_SCENES", "SPLIT_SEED", "N_TRAIN", "N_REPEATS", "SHA256", "verify_checksums"]
@@ -122,8 +122,7 @@ def verify_checksums(root: str | Path | None = None, registry: dict[str, str] | 
         path = folder / name
         if not path.exists():
             raise _missing(path)
-        with open(path, "rb") as f:
-            h = hashlib.file_digest(f, "sha256").hexdigest()
+        h = file_sha256(path)
         if h != digest:
             raise ChecksumError(f"{path}: sha256 {h} != pinned {digest}")
         result[name] = True

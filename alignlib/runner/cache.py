@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from alignlib.paths import temporary_beside
+from alignlib.repro import file_sha256 as content_sha256
 from alignlib.runner.pipeline import PlannedRun
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -60,8 +61,7 @@ def file_sha256(path: str | Path) -> str:
     with _DIGESTS_GUARD:
         known = _DIGESTS.get(stamp)
     if known is None:
-        with open(path, "rb") as f:
-            known = hashlib.file_digest(f, "sha256").hexdigest()
+        known = content_sha256(path)
         with _DIGESTS_GUARD:
             _DIGESTS[stamp] = known
     return known

@@ -296,22 +296,16 @@ def result_links(output: str, written: Iterable[str | Path], results_root: str |
 
 def runs_summary(runs_read: Iterable[str | Path]) -> dict[str, Any]:
     """What a page's runs were: their names by origin ("run store" or "runs/") and how many converged
-    (from each stored run's ``store.json``, or its run record)."""
-    import json
+    (derived from each run's record and configuration)."""
 
-    from alignlib.training.store import MARKER, convergence, origin
+    from alignlib.training.store import origin, run_convergence
 
     by_origin: dict[str, list[str]] = {}
     converged = unknown = 0
     for d in map(Path, dict.fromkeys(runs_read)):
         by_origin.setdefault(origin(d), []).append(d.name)
         try:
-            if (d / MARKER).exists():
-                state = json.loads((d / MARKER).read_text()).get("converged")
-            else:
-                spec = json.loads((d / "spec.json").read_text())
-                state = convergence(json.loads((d / "run.json").read_text()),
-                                    spec["config"].get("fit"))["converged"]
+            state = run_convergence(d)["converged"]
         except (OSError, ValueError, KeyError):
             state = None
         converged += state is True

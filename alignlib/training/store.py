@@ -133,6 +133,12 @@ def check_stored(directory: str | Path, *, deep: bool = True) -> dict[str, Any]:
         raise StoreError(f"{marker}: unreadable ({e})") from e
     if meta.get("store_format") != STORE_FORMAT:
         raise StoreError(f"{marker}: store format {meta.get('store_format')} (this code reads {STORE_FORMAT})")
+    listed = set(meta.get("files", {}))
+    missing = [n for n in ALWAYS if n not in listed]
+    unlisted = sorted(p.name for p in d.iterdir() if p.name != MARKER and p.name not in listed)
+    if missing or unlisted:
+        raise StoreError(f"stored run {d.name}: {MARKER} does not list "
+                         + ", ".join(missing + unlisted) + " (every file a page may read must be hashed)")
     for name, digest in meta["files"].items():
         path = d / name
         if not path.exists():
@@ -140,9 +146,11 @@ def check_stored(directory: str | Path, *, deep: bool = True) -> dict[str, Any]:
         if deep and file_sha256(path) != digest:
             raise StoreError(f"stored run {d.name}: file {path} does not match its recorded SHA-256 "
                              f"(truncated or edited); restore it (git checkout) or retrain the run")
-    key, config = _spec_key(d)
-    if config_hash(config) != key or not d.name.endswith("-" + key):
-        raise StoreError(f"stored run {d.name}: spec.json's configuration does not hash to {key}")
+    raw = json.loads((d / "spec.json").read_text())
+    key, config = raw["key"], raw["config"]
+    if config_hash(config) != key or d.name != f"{raw['variant']}-{key}" or d.parent.name != raw["chapter"]:
+        raise StoreError(f"stored run {d.name}: spec.json's configuration, name or chapter does not match "
+                         f"its folder {d.parent.name}/{d.name}")
     current = current_run_format(d.parent.name)
     if current is not None and config.get("format") != current:
         raise StoreError(f"stored run {d.name} was made under RUN_FORMAT {config.get('format')}; this code "
@@ -270,7 +278,9 @@ def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, map
     if not is_complete(src):
         raise StoreError(f"{src}: not a completed run (spec.json and run.json are both needed)")
     spec = load_spec(src)
-    dest = Path(root or store_dir()) / spec.chapter / spec.name
+    from alignlib.paths import inside
+
+    dest = inside(Path(root or store_dir()), spec.chapter, spec.name)
     if dest.exists() and not replace:
         return dest
     info = json.loads((src / "run.json").read_text())
@@ -367,7 +377,7 @@ def list_store(root: str | Path | None = None):
         meta = json.loads((d / MARKER).read_text())
         info = json.loads((d / "run.json").read_text())
         made = meta.get("made_by", {})
-        rows.append({"chapter": d.parent.name, "run": d.name, "converged": meta.get("converged"),
+        rows.append({"chapter": d.parent.name, "run": d.name, "converged": run_convergence(d)["converged"],
                      "epochs_run": info.get("epochs_run"),
                      "size_mb": sum(p.stat().st_size for p in d.iterdir()) / 1e6,
                      "weights": any((d / w).exists() for w in WEIGHT_FILES),
@@ -399,9 +409,10 @@ def policy_for(run_dir: str | Path) -> dict[str, bool]:
     return dict(getattr(importlib.import_module(module), name)(Path(run_dir)))
 
 
-def runs_read_by_pages(executed_dir: str | Path) -> list[Path]:
+def runs_read_by_pages(executed_dir: str | Path, include_unconverged: bool = False) -> list[Path]:
     """Every run directory that an executed page's manifest lists as read (``runs_read``), in runs/ only
-    (runs already in the store are not added again)."""
+    (runs already in the store are not added again), and only converged ones unless
+    ``include_unconverged`` (a run with no early-stopping rule counts as unconverged)."""
     from alignlib.paths import runs_dir
 
     found: set[Path] = set()
@@ -410,8 +421,17 @@ def runs_read_by_pages(executed_dir: str | Path) -> list[Path]:
         for entry in json.loads(manifest.read_text()).get("runs_read", []):
             path = Path(entry)
             if path.resolve().is_relative_to(root) and (path / "run.json").exists():
-                found.add(path)
+                if include_unconverged or run_convergence(path)["converged"] is True:
+                    found.add(path)
     return sorted(found)
+
+
+def run_convergence(directory: str | Path) -> dict[str, Any]:
+    """:func:`convergence` of the run in ``directory``, from its run record and configuration (never from
+    ``store.json``, which is not hashed)."""
+    d = Path(directory)
+    spec = json.loads((d / "spec.json").read_text())
+    return convergence(json.loads((d / "run.json").read_text()), spec["config"].get("fit"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -425,7 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     add = sub.add_parser("add", help="compact completed runs from runs/ into the store")
     add.add_argument("runs", nargs="*", type=Path, help="run directories (runs/<chapter>/<name>)")
     add.add_argument("--from-pages", action="store_true",
-                     help="every run in runs/ that an executed page read (its manifest's runs_read)")
+                     help="every converged run in runs/ that an executed page read (its manifest's runs_read)")
+    add.add_argument("--include-unconverged", action="store_true",
+                     help="with --from-pages: also runs that did not converge (stored marked as such)")
     add.add_argument("--maps", action="store_true", help="keep token maps (default: the chapter's policy)")
     add.add_argument("--weights", action="store_true", help="keep model weights (default: the chapter's policy)")
     add.add_argument("--replace", action="store_true", help="replace a stored run of the same name")
@@ -452,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_pages:
         from alignlib.runner.execute import default_executed_dir
 
-        targets += runs_read_by_pages(default_executed_dir())
+        targets += runs_read_by_pages(default_executed_dir(), args.include_unconverged)
     if not targets:
         parser.error("name run directories or pass --from-pages")
     from tqdm.auto import tqdm

@@ -213,8 +213,11 @@ class DinaRun:
         if not path.exists():
             raise FileNotFoundError(f"run {self.name} has no test embeddings for {criterion!r} "
                                     f"(has: {', '.join(self.info['selections'])})")
-        with np.load(path) as z:   # float16 in the run store: computed on as float32
-            return {k: z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k] for k in z.files}
+        with np.load(path) as z:
+            # the run store keeps floating arrays as float16; they are rounded to float16 here wherever the
+            # run was read from, so a page gives the same numbers from runs/ and from the store
+            return {k: z[k].astype(np.float16).astype(np.float32) if np.issubdtype(z[k].dtype, np.floating)
+                    else z[k] for k in z.files}
 
 
 def find_run(spec: RunSpec) -> DinaRun:
