@@ -111,8 +111,9 @@ def test_smoke_pipeline_builds_the_book(smoke_book):
     assert results_page.count("<img") >= 2, "retrieval panel and similarity matrices must render"
     assert (html / "book/executed/dina/train_M1.html").read_text().count("<img") >= 1, "loss curves"
     table = pd.read_csv(root / "results" / "dina" / "table1.csv")
-    assert list(table.columns[:9]) == ["mouse", "model", "variant", "selection", "seed", "k", "accuracy",
-                                       "ci_low", "ci_high"]
+    assert list(table.columns[:10]) == ["mouse", "model", "variant", "selection", "seeds", "n_seeds", "k",
+                                        "accuracy", "ci_low", "ci_high"]
+    assert "converged" in table.columns
     assert set(table.mouse) == {"M1", "M2", "M3", "M4", "mean"}
     assert set(table.selection) == {"val_mean_rank", "val_loss"}
     mean_top1 = table.query("mouse == 'mean' and k == 1 and selection == 'val_mean_rank'").accuracy.item()
