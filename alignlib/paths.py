@@ -38,11 +38,15 @@ def work_dir() -> Path:
 
 
 def runs_dir() -> Path:
-    return _env_path("ALIGNLIB_RUNS_DIR", REPO_ROOT / "runs")
+    from alignlib import dryrun
+
+    return dryrun.check_folder(_env_path("ALIGNLIB_RUNS_DIR", REPO_ROOT / "runs"), "training runs")
 
 
 def results_dir(chapter: str | None = None) -> Path:
-    root = _env_path("ALIGNLIB_RESULTS_DIR", REPO_ROOT / "results")
+    from alignlib import dryrun
+
+    root = dryrun.check_folder(_env_path("ALIGNLIB_RESULTS_DIR", REPO_ROOT / "results"), "results")
     path = inside(root, chapter) if chapter else root
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -29,8 +29,14 @@ def _profile_text(profile: str) -> str:
 
 
 def provenance_markdown(profile: str, data: str, details: dict[str, Any] | None = None) -> str:
-    """Markdown for the banner at the top of each page: profile, data, and any details."""
-    lines = [f"> **Profile:** {_profile_text(profile)}  ",
+    """Markdown for the banner at the top of each page: profile, data, and any details; in a dry
+    run (:mod:`alignlib.dryrun`) the profile is marked "(dry run)" and a line after it says what
+    was capped."""
+    from alignlib import dryrun
+
+    dry = dryrun.active()
+    lines = [f"> **Profile:** {_profile_text(profile)}" + (" (**dry run**)" if dry else "") + "  ",
+             *([f"> {dryrun.banner_text()}  "] if dry else []),
              f"> **Data:** {data}  "]
     for key, value in (details or {}).items():
         lines.append(f"> **{key}:** {value}  ")

@@ -70,10 +70,20 @@ def provenance(**extra: Any) -> dict[str, Any]:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON (creating parent folders); return the path."""
+    """Write ``obj`` as indented JSON (creating parent folders); return the path. Written to a
+    unique temporary name beside ``path`` and renamed into place, so a reader (or a process killed
+    mid-write) never sees a half-written file: ``run.json``, a run's completion marker, is written
+    with it."""
+    from alignlib.paths import temporary_beside
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    tmp = temporary_beside(path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

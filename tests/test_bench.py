@@ -137,3 +137,19 @@ def test_target_rows_use_the_issue_targets():
         dict(case="tower_step", n_neurons=2500, batch=8, attention="sdpa", median_s=2.0)]).assign(status="ok")
     rows = target_rows("x", None, official, None)
     assert any("official module" in r["target"] and r["value"] == 80.0 for r in rows)
+
+
+def test_a_cpu_dina_step_too_big_for_this_machine_is_skipped_not_attempted(monkeypatch):
+    """Found by the paper dry run: the SDPA paper step (N = 10,000, batch 128, ~36 GB) was started
+    in its own process on the 24 GB machine and killed by the operating system ("no output")."""
+    from alignlib.bench import suite
+    from alignlib.experiments.dina import settings as dina_settings
+
+    monkeypatch.setattr(dina_settings, "machine_memory_gb", lambda: 24.0)
+    paper = dict(width="paper", n_neurons=10_000, batch=128, stem_stride=2, device="cpu")
+    sdpa = suite._skip_reason("dina_step", {**paper, "attention": "sdpa"}, limit_gb=4.0)
+    assert sdpa["status"].startswith("skipped: the step would need ~36 GB") and math.isnan(sdpa["median_s"])
+    assert suite._skip_reason("dina_step", {**paper, "attention": "factored"}, limit_gb=4.0) is None
+    assert suite._skip_reason("dina_step", {**paper, "attention": "sdpa", "device": "cuda"}, 4.0) is None
+    quick = dict(width="quick", n_neurons=600, batch=128, stem_stride=4, device="cpu", attention="sdpa")
+    assert suite._skip_reason("dina_step", quick, limit_gb=4.0) is None

@@ -177,3 +177,19 @@ def test_embeddings_read_the_same_from_runs_and_store(stored):
     a, b = load_run(run.directory).test_embeddings(), load_run(dest).test_embeddings()
     np.testing.assert_array_equal(a["z_img"], b["z_img"])
     np.testing.assert_array_equal(a["z_neu"], b["z_neu"])
+
+
+def test_two_adds_at_once_store_one_copy(trained, tmp_path, monkeypatch):
+    """Two `store add` of one run at once: the second waits on the stored run's lock, then keeps
+    the first's copy; no temporary folder is left behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    run, cfg, runs = trained
+    root = tmp_path / "store"
+    monkeypatch.setenv("ALIGNLIB_STORE_DIR", str(root))
+    with ThreadPoolExecutor(2) as pool:
+        dests = list(pool.map(lambda _: add_run(run.directory, command="pytest"), range(2)))
+    assert dests[0] == dests[1]
+    assert [p.name for p in dests[0].parent.iterdir() if not p.name.endswith(".lock")] == [
+        dests[0].name]
+    assert verify_store(root).ok

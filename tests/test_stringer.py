@@ -277,7 +277,7 @@ def test_class_labels_bad_file(tmp_path):
     assert "class_names" in _raises(DataFormatError, bad, lambda: load_class_labels(bad))
 
 
-@pytest.mark.parametrize("shape", [(60, 20), (15, 40)])  # Gram-matrix branch and thin-SVD branch
+@pytest.mark.parametrize("shape", [(60, 20), (15, 40)])  # x.T @ x and x @ x.T Gram branches
 def test_top_pcs_span_the_leading_singular_subspace(shape):
     from alignlib.data.stringer.loader import _top_pcs
     rng = np.random.default_rng(1)
@@ -286,3 +286,16 @@ def test_top_pcs_span_the_leading_singular_subspace(shape):
     ref = np.linalg.svd(x, full_matrices=False)[2][:5].T
     np.testing.assert_allclose(v.T @ v, np.eye(5), atol=1e-8)
     np.testing.assert_allclose(np.abs(v.T @ ref), np.eye(5), atol=1e-6)
+
+
+def test_top_pcs_of_a_centred_block_with_fewer_timepoints_than_pcs():
+    """k = t timepoints of a centred (z-scored) block: the last direction has zero variance and is
+    dropped, so the columns stay orthonormal and the projection stays a projection."""
+    from alignlib.data.stringer.loader import _top_pcs
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(15, 40))
+    x -= x.mean(axis=0)
+    v = _top_pcs(x, 15)
+    assert v.shape == (40, 14)
+    np.testing.assert_allclose(v.T @ v, np.eye(14), atol=1e-8)
+    np.testing.assert_allclose(x - (x @ v) @ v.T, 0, atol=1e-8)   # the block lies in their span

@@ -145,12 +145,26 @@ def _write(rows: dict[str, list[dict[str, Any]]], out_dir: str | Path, prefix: s
 
 
 def _skip_reason(case: str, params: dict[str, Any], limit_gb: float) -> dict[str, Any] | None:
-    if params.get("attention") != "naive":
-        return None
-    need = naive_attention_bytes(params["n_neurons"], params["batch"], dtype_bytes=2 if params.get("amp") else 4)
-    if need / 2 ** 30 > limit_gb:
-        return {"status": f"skipped: the N x N attention would need >= {need / 2 ** 30:.1f} GiB "
-                          f"(limit {limit_gb:.1f} GiB)", "median_s": math.nan}
+    """Why a measurement is not attempted (a status row), or None: the straightforward attention's
+    N x N matrices above ``limit_gb``, or a CPU DINA step whose estimated peak
+    (:func:`alignlib.experiments.dina.settings.dina_step_memory_gb`) exceeds 90 % of this machine's
+    memory (attempted anyway, the operating system kills the measuring process)."""
+    if params.get("attention") == "naive":
+        need = naive_attention_bytes(params["n_neurons"], params["batch"], dtype_bytes=2 if params.get("amp") else 4)
+        if need / 2 ** 30 > limit_gb:
+            return {"status": f"skipped: the N x N attention would need >= {need / 2 ** 30:.1f} GiB "
+                              f"(limit {limit_gb:.1f} GiB)", "median_s": math.nan}
+    if case == "dina_step" and torch.device(params.get("device", "cpu")).type == "cpu":
+        from alignlib.experiments.dina import settings as dina_settings
+
+        image, neural = dina_settings.dina_step_memory_gb(
+            params["width"], params["stem_stride"], params["batch"], params["n_neurons"],
+            factored=params["attention"] == "factored")
+        need, have = image + neural, 0.9 * dina_settings.machine_memory_gb()
+        if need > have:
+            return {"status": f"skipped: the step would need ~{need:.0f} GB (image tower {image:.1f} GB, "
+                              f"{params['attention']} neural tower {neural:.1f} GB), more than 90 % of "
+                              f"this machine's memory ({have:.0f} GB)", "median_s": math.nan}
     return None
 
 

@@ -172,13 +172,21 @@ def verdict(rule: str, published_value: float, m: Measurement, direction: str = 
 
 def record(chapter: str, page: str, measurements: Iterable[Measurement]) -> pd.DataFrame:
     """Register a page's measurements: checks each claim exists, computes verdicts, writes
-    ``results/<chapter>/claims_<page>.csv`` (replacing that page's earlier rows) and returns the rows."""
+    ``results/<chapter>/claims_<page>.csv`` (replacing that page's earlier rows) and returns the
+    rows.
+
+    In a dry run (:mod:`alignlib.dryrun`) every row is marked ``dry_run`` (True), and :func:`ledger`
+    ignores such rows outside a dry run: a dry run's numbers never reach the claims ledger."""
+    from alignlib import dryrun
+
+    dry = dryrun.active()
     rows = []
     for m in measurements:
         pub = published_value(m.claim)
         direction = paper_direction(m.claim) if m.rule == "paired_difference" else ""
         rows.append({**asdict(m), "page": m.page or f"{chapter}/{page}", "published": pub,
-                     "verdict": verdict(m.rule, pub, m, direction)})
+                     "verdict": verdict(m.rule, pub, m, direction),
+                     **({"dry_run": True} if dry else {})})
     df = pd.DataFrame(rows)
     path = results_dir(chapter) / f"claims_{page.replace('/', '_')}.csv"
     df.to_csv(path, index=False)
@@ -192,16 +200,24 @@ def ledger(root: str | Path | None = None) -> pd.DataFrame:
     """Every published claim with our registered measurement (if any) and its verdict.
 
     Claims nobody has measured yet have verdict "not measured yet". If two pages registered the same
-    claim, both rows are kept.
+    claim, both rows are kept. Rows a dry run registered (``dry_run`` True, :func:`record`) are
+    left out unless this is a dry run itself (its own ledger page shows them, under its dry-run
+    banner).
     """
+    from alignlib import dryrun
+
     root = Path(root) if root else results_dir()
     pub = published()
     measured = [pd.read_csv(p) for p in sorted(root.glob("*/claims_*.csv"))]
+    if not dryrun.active():       # a dry run's rows never enter a real ledger
+        measured = [m[~m["dry_run"].fillna(False).astype(bool)].drop(columns="dry_run")
+                    if "dry_run" in m.columns else m for m in measured]
+        measured = [m for m in measured if len(m)]
     if measured:
         m = pd.concat(measured, ignore_index=True).rename(columns={"claim": "id", "value": "ours"})
         out = pub.merge(m.drop(columns=["published"]), on="id", how="left")
     else:
         out = pub.assign(ours=math.nan, ci_low=math.nan, ci_high=math.nan, rule="", chance=math.nan,
                          our_data="", page="", note="", verdict=math.nan)
-    out["verdict"] = out["verdict"].fillna("not measured yet")
+    out["verdict"] = out["verdict"].astype(object).fillna("not measured yet")
     return out

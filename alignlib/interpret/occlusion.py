@@ -112,12 +112,21 @@ def occluded_copies(image: np.ndarray, rows: np.ndarray, cols: np.ndarray, cfg: 
 def perturbations(tower: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray, rows: np.ndarray,
                   cols: np.ndarray, cfg: OcclusionConfig) -> dict[str, np.ndarray]:
     """Delta_cos and Delta_ssim (eqs. 12-13) of every occluded copy (centres ``rows x cols``, row-major),
-    the copies built and pushed through ``tower`` ``cfg.batch_size`` at a time."""
+    the copies built and pushed through ``tower`` ``cfg.batch_size`` at a time. A dry run
+    (:mod:`alignlib.dryrun`) pushes the first batch only (the others' Deltas are 0): the grid is the
+    configured one, the work a few items."""
+    from alignlib import dryrun
+
     dev = _device_of(tower)
     ref = tower(torch.as_tensor(image, device=dev)[None])[0].float()
     dr = map_data_range(ref[None])
     dcos, dssim = [], []
-    for start in range(0, len(rows) * len(cols), cfg.batch_size):
+    n = len(rows) * len(cols)
+    for start in range(0, n, cfg.batch_size):
+        if dryrun.active() and start:
+            zeros = torch.zeros(n - start, device=dev)
+            dcos.append(zeros), dssim.append(zeros)
+            break
         copies = occluded_copies(image, rows, cols, cfg, start, start + cfg.batch_size).to(dev)
         maps = tower(copies).float()
         dcos.append(1 - F.cosine_similarity(maps.flatten(1), ref.flatten()[None], dim=1))

@@ -31,8 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alignlib.paths import work_dir
-from alignlib.repro import get_device
+from alignlib.paths import temporary_beside, work_dir
+from alignlib.repro import get_device, write_json
 
 __all__ = ["PriorSpec", "KINDS", "RANDOM_CONFIGS", "GRID", "INPUT_SIDE", "build_backbone", "preprocess_frames",
            "extract_features", "prior_features", "cache_path", "frames_digest", "weights_identity"]
@@ -226,9 +226,13 @@ def prior_features(frames: np.ndarray, spec: PriorSpec, root: str | Path | None 
         return np.load(path).astype(np.float32)
     feats = extract_features(frames, spec, batch_size=batch_size, device=device, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npy")
-    np.save(tmp, feats.astype(np.float16))
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps({"label": spec.label, "identity": spec.identity(),
-                                                     "shape": list(feats.shape), "spec": asdict(spec)}, indent=2))
+    tmp = temporary_beside(path)          # unique: two pages computing one prior never collide
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, feats.astype(np.float16))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    write_json(path.with_suffix(".json"), {"label": spec.label, "identity": spec.identity(),
+                                           "shape": list(feats.shape), "spec": asdict(spec)})
     return np.load(path).astype(np.float32)

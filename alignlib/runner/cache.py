@@ -29,7 +29,7 @@ from alignlib.runner.pipeline import PlannedRun
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PACKAGE_SUFFIXES = (".py", ".yml", ".yaml", ".json")
 KEY_ENV = ("ALIGNLIB_DATA_DIR", "ALIGNLIB_WORK_DIR", "ALIGNLIB_RUNS_DIR", "ALIGNLIB_RESULTS_DIR",
-           "ALIGNLIB_STORE_DIR")
+           "ALIGNLIB_STORE_DIR", "ALIGNLIB_DRY_RUN")     # a dry-run page never passes for a real one
 MANIFEST_SUFFIX = ".manifest.json"
 NOT_EXECUTED = "not executed yet"
 

@@ -8,6 +8,14 @@
     alignlib toc [--check]                          write (or check) _toc.yml from pipeline.yml
     alignlib store list|verify|add|regenerate       the run store shipped with the book (book/store/)
 
+``--dry-run`` (run, book) executes the pages at the profile's shapes with every training capped to
+a step and every evaluation to a few items (:mod:`alignlib.dryrun`), in folders of its own under
+``_build/dryrun/`` (``$ALIGNLIB_DRY_RUN_DIR``): executed pages, runs, results and its HTML book
+(``_build/dryrun/_build/html``); the run store is off, and nothing it makes reaches
+``book/executed/``, ``runs/``, ``results/``, the store or the claims ledger. Before it starts it
+says what it caps, where it writes, and how much memory the profile's training steps need (a Table 1 row
+that cannot fit this machine is left out, with its need and why).
+
 ``--retrain`` (run, book) ignores the run store: every training run that this machine's ``runs/`` does not
 hold is trained again. ``alignlib store regenerate [--profile quick] [--workers N]`` is that book build
 followed by ``alignlib store add --from-pages --replace``: it regenerates the whole store.
@@ -28,6 +36,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 
 from alignlib.paths import REPO_ROOT, OutsideFolder, data_dir
 from alignlib.runner import cache
@@ -63,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--force", action="store_true", help="re-execute the targeted pages even if up to date")
             p.add_argument("--retrain", action="store_true",
                            help="ignore the run store (book/store/): train every run runs/ does not hold")
+            p.add_argument("--dry-run", action="store_true",
+                           help="every page at the profile's shapes, training capped to a step, "
+                                "evaluations to a few items, in _build/dryrun/ "
+                                "($ALIGNLIB_DRY_RUN_DIR); see alignlib.dryrun")
             p.add_argument("--workers", type=_positive, default=1, metavar="N",
                            help="run independent pages in parallel on a Dask LocalCluster of N worker "
                                 "processes (default 1: serially, in this process)")
@@ -118,15 +132,85 @@ def _store(argv: list[str]) -> int:
     return code
 
 
+def _start_dry_run(profile: str, log=print) -> Path:
+    """Switch this process (and so every page's kernel) to a dry run
+    (:func:`alignlib.dryrun.folders`), and say, before anything runs, what it caps, where it writes
+    and what its training steps need in memory. Returns the dry run's folder."""
+    import os
+
+    from alignlib import dryrun
+
+    root = dryrun.root()
+    os.environ.update(dryrun.folders(root))
+    log(f"[alignlib] dry run of the {profile} profile: every page at the profile's shapes; "
+        f"{dryrun.CAPS}")
+    log(f"[alignlib] dry run writes to {root} (executed pages, runs, results, HTML book); the run "
+        "store is off; nothing reaches book/executed/, runs/, results/, the store or the ledger")
+    for line in _memory_preflight(profile):
+        log(f"[alignlib] {line}")
+    return root
+
+
+def _memory_preflight(profile: str) -> list[str]:
+    """What the profile's DINA training steps need in memory on this machine (estimates:
+    :func:`alignlib.experiments.dina.settings.step_memory_gb`), and the Table 1 rows a dry run
+    leaves out because they cannot fit."""
+    from alignlib.experiments.dina import settings
+    from alignlib.experiments.dina.cast import twin_config
+
+    cfg = settings.resolve(profile)
+    n_neurons = twin_config(cfg["twin_size"]).n_neurons
+    gb, why = settings.step_memory_gb(cfg, n_neurons)
+    total = settings.machine_memory_gb()
+    short = "" if gb <= 0.9 * total else " — NOT ENOUGH: the training pages will run out of memory"
+    lines = [f"memory: a DINA training step of this profile needs ~{gb:.1f} GB at batch "
+             f"{cfg['batch_size']} and N = {n_neurons:,} ({why}); this machine has {total:.0f} GB"
+             + short]
+    for name, need in settings.table1_rows_too_big(profile):
+        lines.append(f"left out of the dry run: Table 1 row {name!r} {need}")
+    lines.append("memory: the VNA, Vi-ST and benchmark pages are not estimated before they run "
+                 "(the dry run records the peak of the largest process)")
+    return lines
+
+
+def _dry_run_book_root(root: Path) -> Path:
+    """The dry run's book source: ``_toc.yml``, ``_config.yml`` and ``book/`` (but its executed
+    pages and the run store) copied into ``root``, whose ``book/executed/`` holds the dry run's
+    pages."""
+    import shutil
+
+    for name in ("_toc.yml", "_config.yml"):
+        shutil.copy2(REPO_ROOT / name, root / name)
+    shutil.copytree(REPO_ROOT / "book", root / "book", dirs_exist_ok=True,
+                    ignore=lambda d, names: [n for n in names if Path(d) == REPO_ROOT / "book"
+                                             and n in ("executed", "store")])
+    return root
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The command line. ``--retrain`` and ``--dry-run`` set environment variables for this process
+    and every page's kernel; they are restored when the command returns, so a caller in the same
+    process (a test, a notebook) is not left in a dry run."""
+    import os
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["store"]:
         return _store(argv[1:])
-    args = _parser().parse_args(argv)
+    saved = dict(os.environ)
+    try:
+        return _main(_parser().parse_args(argv))
+    finally:
+        if dict(os.environ) != saved:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def _main(args: argparse.Namespace) -> int:
     if getattr(args, "retrain", False):
         import os
 
         os.environ["ALIGNLIB_STORE"] = "off"      # this process and every page's kernel
+    dry_root = _start_dry_run(args.profile) if getattr(args, "dry_run", False) else None
     try:
         if args.command == "list":
             _list(args.profile)
@@ -140,13 +224,15 @@ def main(argv: list[str] | None = None) -> int:
             print("[alignlib] _toc.yml " + ("written" if write_toc(pipeline, REPO_ROOT) else "already up to date"))
             return 0
         t0 = time.perf_counter()
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")   # as manifests say it
         if args.command == "run":
             overrides = dict(parse_override(p) for p in args.param)
             run_pipeline(args.profile, args.targets or None, overrides, force=args.force, upstream=args.upstream,
                          workers=args.workers, scheduler=args.scheduler, threads=args.threads)
             return 0
-        if default_executed_dir() != REPO_ROOT / "book" / "executed":
-            raise BookBuildFailed(f"the book is built from {REPO_ROOT / 'book' / 'executed'}, but "
+        book_root = dry_root or REPO_ROOT
+        if default_executed_dir() != book_root / "book" / "executed":
+            raise BookBuildFailed(f"the book is built from {book_root / 'book' / 'executed'}, but "
                                   f"ALIGNLIB_EXECUTED_DIR points to {default_executed_dir()}; unset it to build")
         pipeline = load_pipeline()
         if write_toc(pipeline, REPO_ROOT):
@@ -155,8 +241,21 @@ def main(argv: list[str] | None = None) -> int:
             run_pipeline(args.profile, force=args.force, pipeline=pipeline, workers=args.workers,
                          scheduler=args.scheduler, threads=args.threads)
         t1 = time.perf_counter()
-        build_book(force=args.force)
-        print(f"[alignlib] notebooks {t1 - t0:.1f} s, book build {time.perf_counter() - t1:.1f} s")
+        if dry_root is not None:
+            build_book(_dry_run_book_root(dry_root), force=args.force, results=dry_root / "results")
+        else:
+            build_book(force=args.force)
+        t2 = time.perf_counter()
+        print(f"[alignlib] notebooks {t1 - t0:.1f} s, book build {t2 - t1:.1f} s")
+        if dry_root is not None:
+            from alignlib import dryrun
+
+            peak = dryrun.peak_rss_gb()
+            path = dryrun.write_measurement(args.profile, t2 - t0, peak, t2 - t1, dry_root,
+                                            since=started)
+            print(f"[alignlib] dry run: {t2 - t0:.0f} s, peak memory {peak:.1f} GB (largest "
+                  f"process); written to {path} (copy it to book/bench/measured/ to show it on "
+                  "the benchmark page)")
         return 0
     except (ParameterError, NotebookFailed, BookBuildFailed, OutsideFolder) as err:
         print(f"alignlib: error: {err}", file=sys.stderr)

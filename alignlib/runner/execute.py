@@ -36,8 +36,11 @@ ROLE_NOTE = {"upstream": " (needed by the targets)", "downstream": " (needs the 
 
 def default_executed_dir() -> Path:
     """Where executed notebooks go: ``$ALIGNLIB_EXECUTED_DIR``, default ``<repo>/book/executed``."""
+    from alignlib import dryrun
+
     value = os.environ.get("ALIGNLIB_EXECUTED_DIR")
-    return Path(value).expanduser().resolve() if value else EXECUTED_DIR
+    return dryrun.check_folder(Path(value).expanduser().resolve() if value else EXECUTED_DIR,
+                               "executed pages")
 
 
 class NotebookFailed(RuntimeError):

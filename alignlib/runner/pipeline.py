@@ -117,7 +117,8 @@ class Pipeline:
         for step in self.steps:
             for looped in step.loops(overrides):
                 params = {"profile": profile, **step.params.get("common", {}),
-                          **step.params.get(profile, {}), **looped, **overrides}
+                          **step.params.get(profile, {}), **dry_run_params(step, profile), **looped,
+                          **overrides}
                 runs.append(PlannedRun(
                     step.notebook, step.fill(step.output, looped, "output"), params,
                     self.notebooks_dir / f"{step.notebook}.py", self._resolve_needs(step, looped, before),
@@ -201,6 +202,22 @@ class Pipeline:
         scheduled = sorted(roles.values(), key=lambda rr: order[rr[0].output])
         validate_runs([r for r, role in scheduled if role in ("upstream", "between")])
         return scheduled
+
+
+#: a step's parameters under ``params: dry_run:`` apply on top of the paper profile's in a dry run
+DRY_RUN_PARAMS = "dry_run"
+
+
+def dry_run_params(step: Step, profile: str) -> dict[str, Any]:
+    """The step's ``params: dry_run:`` when the pipeline is planned for a dry run of the paper
+    profile (:mod:`alignlib.dryrun`): the page's own loops cut to a few (bootstrap resamples,
+    permutations, occluded images); else {}. They are written for the paper profile's sizes: the
+    other profiles' own loops are already small, and their dry runs keep them."""
+    from alignlib import dryrun
+
+    if not dryrun.active() or profile != "paper":
+        return {}
+    return dict(step.params.get(DRY_RUN_PARAMS) or {})
 
 
 def validate_runs(runs: list[PlannedRun]) -> None:

@@ -269,9 +269,13 @@ def format_override(name: str, value: Any) -> str:
 
 
 def reproduce_command(notebook: str, parameters: dict[str, Any]) -> str:
-    """The shell command that re-executes a page with exactly these parameters."""
+    """The shell command that re-executes a page with exactly these parameters (``--dry-run`` in
+    a dry run, :mod:`alignlib.dryrun`)."""
+    from alignlib import dryrun
+
     profile = parameters.get("profile", "quick")
     words = ["alignlib", "run", notebook, "--profile", str(profile)]
+    words += ["--dry-run"] if dryrun.active() else []
     for name, value in parameters.items():
         if name != "profile":
             words += ["-p", format_override(name, value)]

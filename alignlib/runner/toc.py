@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from alignlib.paths import REPO_ROOT
+from alignlib.paths import REPO_ROOT, temporary_beside
 from alignlib.runner.params import ParameterError
 from alignlib.runner.pipeline import Pipeline
 
@@ -95,7 +95,10 @@ def write_toc(pipeline: Pipeline, root: str | Path = REPO_ROOT) -> bool:
     text = render_toc(pipeline)
     if path.exists() and path.read_text() == text:
         return False
-    tmp = path.with_name("_toc.yml.partial")
-    tmp.write_text(text)
-    tmp.replace(path)
+    tmp = temporary_beside(path)      # unique: two commands never share a temporary
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return True

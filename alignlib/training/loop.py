@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from alignlib import dryrun
 from alignlib.repro import get_device, seed_everything
 from alignlib.training.checkpoint import atomic_save
 from alignlib.training.config import CRITERIA, FitConfig, FitResult, Selection
@@ -190,6 +191,7 @@ def _fit(model, objective, train, val, config, ckpt_dir, identity, epoch_callbac
     resumed_from = start_epoch - 1
 
     t_start = time.perf_counter() - elapsed
+    max_steps = dryrun.TRAIN_STEPS if dryrun.active() else None   # a dry run: batches per epoch
     finished = selectors[config.select].frozen or start_epoch > config.epochs
     bar = tqdm(range(start_epoch, config.epochs + 1), desc="train", unit="epoch",
                disable=not config.progress or finished, dynamic_ncols=True, initial=start_epoch - 1,
@@ -198,11 +200,14 @@ def _fit(model, objective, train, val, config, ckpt_dir, identity, epoch_callbac
         t0 = time.perf_counter()
         model.train()
         perm = torch.randperm(n_train, generator=gen)
-        total, count = 0.0, 0
+        total, count, steps = 0.0, 0, 0
         for s0 in range(0, n_train, config.batch_size):
+            if max_steps is not None and steps >= max_steps:
+                break                                 # a dry run: the epoch's first batches only
             idx = perm[s0:s0 + config.batch_size]
             if idx.numel() < objective.min_batch():
                 continue
+            steps += 1
             batch = {k: v[idx].to(device, non_blocking=True) for k, v in train.items()}
             for opt in optimizers:
                 opt.zero_grad(set_to_none=True)

@@ -37,7 +37,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from alignlib.paths import REPO_ROOT
+from alignlib.paths import REPO_ROOT, locked
 from alignlib.repro import file_sha256, write_json
 
 __all__ = ["STORE_FORMAT", "StoreError", "store_dir", "store_enabled", "find_stored", "check_stored",
@@ -255,8 +255,12 @@ def machine_description() -> str:
 def made_by() -> dict[str, str]:
     """Who makes a run, for its run record: the exact command (``$ALIGNLIB_COMMAND``, which the runner sets
     to the page's ``alignlib run ...`` command, else this process's command line), the date and the machine."""
+    from alignlib import dryrun
+
     return {"command": os.environ.get("ALIGNLIB_COMMAND") or " ".join([Path(sys.executable).name, *sys.argv]),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine_description": machine_description()}
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine_description": machine_description(),
+            **({"dry_run": True} if dryrun.active() else {})}         # never stored (add_run)
 
 
 def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, maps: bool = False,
@@ -274,13 +278,26 @@ def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, map
     """
     from alignlib.training.runs import is_complete, load_spec
 
+    from alignlib import dryrun
+
     src = Path(run_dir)
     if not is_complete(src):
         raise StoreError(f"{src}: not a completed run (spec.json and run.json are both needed)")
+    if (dryrun.active() or json.loads((src / "run.json").read_text()).get("dry_run")
+            or dryrun.root().resolve() in src.resolve().parents):
+        raise StoreError(f"{src}: a dry run's training is capped to a step (alignlib.dryrun); "
+                         "the run store keeps no run of a dry run")
     spec = load_spec(src)
     from alignlib.paths import inside
 
     dest = inside(Path(root or store_dir()), spec.chapter, spec.name)
+    # two `store add` of one run at once: the second waits, then keeps the first's copy
+    with locked(dest.parent / f".{spec.name}.lock", f"the stored run {dest}", print):
+        return _add_run_locked(src, spec, dest, selections, maps, weights, command, replace)
+
+
+def _add_run_locked(src: Path, spec, dest: Path, selections: Iterable[str] | None, maps: bool,
+                    weights: bool, command: str | None, replace: bool) -> Path:
     if dest.exists() and not replace:
         return dest
     info = json.loads((src / "run.json").read_text())

@@ -29,7 +29,8 @@
 profile = "quick"
 widths = ["quick"]           # DINA widths measured on this page
 dina_batch = 128
-dina_neurons = 600
+dina_neurons = 600           # DINA N at the quick width
+paper_neurons = 10_000       # DINA N at the paper width (when widths holds "paper")
 image_batch = 32
 threads = 2                  # CPU threads of each measurement
 repeats = 1
@@ -49,8 +50,8 @@ from alignlib.bench.analysis import label_of, load_cli_tables, target_rows
 from alignlib.bench.suite import default_config, run_suite
 
 #: CSV prefixes of command-line runs this page shows when present: cpu (this kind of machine),
-#: devcpu (the
-#: CPU of a lent GPU machine, run with --prefix devcpu --threads 2), cuda (--device cuda)
+#: devcpu (the CPU of a lent GPU machine, run with --prefix devcpu --threads 2),
+#: cuda (--device cuda)
 CLI_PREFIXES = {"cpu": "CLI, CPU", "devcpu": "CLI, CPU of the GPU machine", "cuda": "CLI, CUDA"}
 from alignlib.paths import REPO_ROOT, results_dir
 from alignlib.repro import get_device
@@ -61,7 +62,8 @@ show_provenance(
     "none (random weights, images and responses: speed does not depend on the values)",
     {
         "Measured here": (
-            f"widths {', '.join(widths)}; DINA N = {dina_neurons:,}, batch {dina_batch}; "
+            f"widths {', '.join(widths)}; DINA N = {dina_neurons:,} (quick width), "
+            f"{paper_neurons:,} (paper width), batch {dina_batch}; "
             f"image tower batch {image_batch}"
         ),
         "Threads": threads,
@@ -69,11 +71,17 @@ show_provenance(
 )
 
 # %%
+if "quick" not in widths:
+    raise ValueError(
+        f"widths must include 'quick' (the page compares the attentions there), got {widths}"
+    )
 cfg = {
     **default_config("cpu", quick=True),
     "image_widths": list(widths),
     "image_batch": int(image_batch),
-    "dina": [(w, int(dina_neurons) if w == "quick" else 10_000, int(dina_batch)) for w in widths],
+    "dina": [
+        (w, int(dina_neurons if w == "quick" else paper_neurons), int(dina_batch)) for w in widths
+    ],
     "repeats": int(repeats),
 }
 params = {"profile": profile, **cfg, "threads": threads}
@@ -133,7 +141,8 @@ sns.barplot(data=ok, y="run", x="epoch_s", hue="attention", palette="colorblind"
             hue_order=["sdpa", "naive", "factored"])
 ax.set(xscale="log", xlabel="one epoch, extrapolated from measured steps (s)", ylabel="")
 plt.show()
-q = page["dina"].set_index("attention")
+# the summary is at the quick width (the paper width may also have run)
+q = page["dina"][page["dina"].width == "quick"].set_index("attention")
 glue("dina_quick_epoch_sdpa", float(q.loc["sdpa", "epoch_s"]), display=False)
 glue(
     "dina_quick_ratio_naive",
@@ -192,6 +201,49 @@ targets
 
 # %% [markdown]
 # CUDA (bf16 autocast, fused attention): {glue:text}`cuda_status`.
+#
+# ## The paper profile, dry run on this kind of CPU
+#
+# `alignlib book --profile paper --dry-run` executes every page of the paper profile at the paper's
+# shapes (2,800 images × 10,000 neurons per mouse, paper widths, batch 128, the paper's occlusion
+# grids and Vi-ST windows) with every training capped to one batch per epoch and every evaluation to
+# a few items, then builds its book. It shows that the paper profile runs end to end before anyone
+# spends GPU hours on it; its numbers mean nothing. What it cost, as the command recorded it
+# (`cpu_dryrun.csv` in the measured folder; not re-run by this page):
+
+# %%
+from alignlib import dryrun
+
+dry = dryrun.read_measurement(REPO_ROOT / measured)
+if dry is None:
+    glue("dry_status", "not measured (no cpu_dryrun.csv in the measured folder)", display=False)
+    glue("dry_slowest", "not measured", display=False)
+    glue("dry_command", "none", display=False)
+else:
+    head = dryrun.summary(dry)
+    glue("dry_status", (
+        f"{head['minutes']:.1f} min for {head['n_pages']} pages and the HTML build "
+        f"({head['build_minutes']:.1f} min), peak memory {head['peak_gb']:.1f} GB "
+        "(largest process); "
+        f"goal under {dryrun.GOAL_MINUTES} min: {'met' if head['goal_met'] else 'NOT met'}. "
+        f"Machine: {head['machine']}, {head['threads']} threads, commit {head['commit']}, "
+        f"{head['date'][:10]}"), display=False)
+    glue("dry_slowest", f"{head['slowest_page']} ({head['slowest_minutes']:.1f} min)",
+         display=False)
+    glue("dry_command", head["command"], display=False)
+
+# %%
+if dry is not None:
+    pages = dry[dry.kind != "total"].assign(minutes=lambda d: d.seconds / 60)
+    fig, ax = plt.subplots(figsize=(7, 0.22 * len(pages) + 1))
+    sns.barplot(data=pages, y="page", x="minutes", color="tab:blue", ax=ax)
+    ax.axvline(0, color="k", lw=0.5)
+    ax.set(xlabel="minutes (dry run, paper profile, this kind of CPU)", ylabel="")
+    plt.show()
+
+# %% [markdown]
+# Dry run: {glue:text}`dry_status`. The slowest page: {glue:text}`dry_slowest`.
+# Command(s) as recorded: {glue:text}`dry_command`.
 #
 # ## Exercises
 #

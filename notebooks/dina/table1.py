@@ -68,6 +68,7 @@ from alignlib.data.twin import load_groundtruth
 from alignlib.experiments.dina.linear import gabor_tuning_overlap
 from alignlib.experiments.dina.workflow import find_run, run_spec
 from alignlib.models.baselines import BASELINE_WIDTHS
+from alignlib import dryrun
 from alignlib.report import interval_column, interval_table, save_table, show_provenance
 
 warnings.filterwarnings("ignore", category=UserWarning, module="sklearn")
@@ -109,6 +110,9 @@ show_provenance(
             f"VGG-16: {vgg_weights or 'none (from scratch)'}; ViT:"
             f" {vit_weights or 'none (from scratch)'}"
         ),
+        **({"Rows left out of this dry run": "; ".join(
+            f"{name} ({need})" for name, need in settings.table1_rows_too_big(profile))}
+           if dryrun.active() and settings.table1_rows_too_big(profile) else {}),
     },
 )
 

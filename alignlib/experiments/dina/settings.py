@@ -6,12 +6,15 @@ The notebooks' parameters default to ``None`` ("the profile's value", resolved h
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
-from alignlib.experiments.profiles import resolve_settings
+from alignlib import dryrun
+from alignlib.experiments.profiles import DryRunCapped, resolve_settings
 
 __all__ = ["SEEDS", "PROFILES", "PAPER", "LEGACY_QUICK", "resolve", "dina_split", "TEST_FRACTION", "VAL_FRACTION", "MICE",
-           "SWITCH_DEFAULTS", "changed_switches", "OFFICIAL_CODE", "TABLE1"]
+           "SWITCH_DEFAULTS", "changed_switches", "OFFICIAL_CODE", "TABLE1", "DRY_RUN_CAPS",
+           "uses_factored_tower", "FACTORED_MIN_NEURONS", "step_memory_gb", "machine_memory_gb",
+           "table1_rows_too_big"]
 
 TEST_FRACTION = 0.1   # paper: 10 % of image-response pairs held out (280-way at 2,800 images)
 VAL_FRACTION = 0.1    # our choice: carved from the remaining 90 %, used for model selection only
@@ -66,9 +69,14 @@ PROFILES: dict[str, dict[str, Any]] = {
               "lr_neural": 1e-3, "stem_stride": 4},
 }
 
+#: what a dry run (:mod:`alignlib.dryrun`) caps in every profile: one epoch (of one batch: the fit
+#: loop's cap) and a patience of one; widths, batch size, stem stride and the twin's size are kept
+DRY_RUN_CAPS = {"epochs": dryrun.at_most(1), "patience": dryrun.at_most(1)}
+
 #: the training seeds per profile (initialisation and batch order; the split is fixed by the split seed):
-#: every comparison between models is made over these seeds
-SEEDS: dict[str, list[int]] = {"paper": [0, 1, 2], "quick": [0, 1, 2], "smoke": [0]}
+#: every comparison between models is made over these seeds (a dry run keeps the first)
+SEEDS: DryRunCapped = DryRunCapped({"paper": [0, 1, 2], "quick": [0, 1, 2], "smoke": [0]},
+                                   lambda profile, seeds: seeds[:1])
 
 #: the quick profile as this book first ran it (before the corrections issue): kept to reproduce it
 LEGACY_QUICK: dict[str, Any] = {**PAPER, "twin_size": "quick", "width": "quick", "epochs": 30, "patience": 8,
@@ -79,7 +87,7 @@ LEGACY_QUICK: dict[str, Any] = {**PAPER, "twin_size": "quick", "width": "quick",
 #: the data-regime grids (training images per mouse, within the profile's twin; neurons). Optional: ``rows``
 #: (group -> the rows kept; default all of :data:`alignlib.experiments.dina.table1.ROW_GROUPS`) and
 #: ``linear_methods`` (default ridge, rrr, cca).
-TABLE1: dict[str, dict[str, Any]] = {
+_TABLE1: dict[str, dict[str, Any]] = {
     "paper": {"mice": list(MICE), "seeds": [0, 1, 2], "epochs": None, "regime_images": [280, 560, 1120, 2240],
               "regime_neurons": [500, 1000, 2500, 10000], "regime_models": ["dina", "vgg16-mlp", "linear"]},
     # quick (book budget): 2 epochs per row, two sizes per regime grid (beside the full-size point); VGG curves
@@ -93,6 +101,125 @@ TABLE1: dict[str, dict[str, Any]] = {
 }
 
 
+
+
+def _table1_dry_run(profile: str, scale: dict[str, Any]) -> dict[str, Any]:
+    """Table 1 in a dry run: one mouse, one seed, the first point of each data-regime grid with
+    DINA and the linear reference (the baselines' own rows are trained; their regime curves repeat
+    those code paths), and every row whose training step fits this machine's memory at the
+    profile's batch size (:func:`step_memory_gb`; the others are named, with their need, by
+    :func:`table1_rows_too_big`)."""
+    too_big = {name for name, _ in table1_rows_too_big(profile)}
+    from alignlib.experiments.dina.table1 import ROW_GROUPS
+
+    kept = scale.get("rows")
+    rows = {g: [n for n in names if (kept is None or n in kept.get(g, [])) and n not in too_big]
+            for g, names in ROW_GROUPS.items()}
+    return {**scale, "mice": scale["mice"][:1], "seeds": scale["seeds"][:1],
+            "regime_images": scale["regime_images"][:1],
+            "regime_neurons": scale["regime_neurons"][:1],
+            "regime_models": [m for m in scale["regime_models"] if m in ("dina", "linear")],
+            "rows": rows}
+
+
+#: scale of the Table 1 page per profile (read as ``TABLE1[profile]``; capped in a dry run)
+TABLE1: DryRunCapped = DryRunCapped(_TABLE1, _table1_dry_run)
+
+
+#: from this many neurons on, DINA's neural tower is trained in its exact factored form
+#: (``NeuralTower(attention="factored")``: same parameters, same results up to rounding) wherever
+#: that form is exact (no LayerNorm, no token bias, no attention dropout): SDPA keeps several
+#: (batch, N, d) tensors (a paper step at N = 10,000, d = 512, batch 128 needs ~35 GB on the CPU,
+#: 37 GB measured on an H200), the factored form 13.8 GB on the CPU (15.8 GB on the H200, where it
+#: is 3x faster). Below it (the quick and smoke twins) SDPA is as fast and the stored runs used it.
+FACTORED_MIN_NEURONS = 1000
+
+
+def uses_factored_tower(settings: Mapping[str, Any], n_neurons: int) -> bool:
+    """Whether DINA runs of ``settings`` train their neural tower in its factored form (see
+    :data:`FACTORED_MIN_NEURONS`); False for the baselines, which have no attention over neurons."""
+    return (settings.get("model", "dina") == "dina" and int(n_neurons) >= FACTORED_MIN_NEURONS
+            and not settings.get("token_bias") and not settings.get("residual_norm")
+            and not float(settings.get("dropout", 0.0)))
+
+
+#: peak memory of one training step on the CPU, GB per sample of the batch, measured with torch
+#: 2.13 on one thread (a paper-width DS-Net at stem stride 2: 13.8 GB peak at batch 128 with the
+#: factored tower; SDPA neural tower at N = 10,000, d = 512: 177 MB per sample; VGG-16-MLP and
+#: ViT-MLP at paper width: 45 and 600 MB per sample at batch 16). Other sizes are scaled from these.
+_PER_SAMPLE_GB = {"dsnet-paper-stride2": 0.102, "vgg16-mlp": 0.045, "vit-mlp": 0.600}
+_SDPA_BYTES_PER_TOKEN_DIM = 34.7      # SDPA tower: bytes per sample per neuron per token dimension
+_PROCESS_GB = 0.5                     # torch, the data, the model
+
+
+def dina_step_memory_gb(width: str, stem_stride: int, batch: int, n_neurons: int,
+                        factored: bool) -> tuple[float, float]:
+    """Estimated peak memory (GB) of one DINA training step on the CPU, as (image tower, neural
+    tower): the image tower's activations scale with the batch, the width's last stage and the stem
+    stride; the SDPA neural tower keeps several (batch, N, d) tensors, the factored one N x N
+    matrices (the measurements behind it: :data:`_PER_SAMPLE_GB`). Add :data:`_PROCESS_GB` for the
+    process."""
+    from alignlib.models.dina import WIDTH_PROFILES
+
+    dims = WIDTH_PROFILES[width]["dims"]
+    image = batch * _PER_SAMPLE_GB["dsnet-paper-stride2"] * dims[-1] / 128 * (2 / int(stem_stride)) ** 2
+    if factored:
+        return image, 3e-9 * n_neurons ** 2
+    return image, batch * _SDPA_BYTES_PER_TOKEN_DIM * n_neurons * WIDTH_PROFILES[width]["d_model"] / 1e9
+
+
+def step_memory_gb(settings: Mapping[str, Any], n_neurons: int) -> tuple[float, str]:
+    """Estimated peak memory (GB) of one training step of ``settings`` on the CPU at its batch
+    size, and what dominates it (:func:`dina_step_memory_gb` for DINA)."""
+    from alignlib.models.dina import WIDTH_PROFILES
+
+    batch, width = int(settings["batch_size"]), settings["width"]
+    model = settings.get("model", "dina")
+    if model != "dina":
+        per = _PER_SAMPLE_GB[model] * (1.0 if width == "paper" else 1 / 16)
+        return (_PROCESS_GB + batch * per,
+                f"{model} ({width} width) activations, {per * 1e3:.0f} MB per sample")
+    factored = uses_factored_tower(settings, n_neurons)
+    image, neural = dina_step_memory_gb(width, int(settings["stem_stride"]), batch, n_neurons, factored)
+    if factored:
+        how = "factored neural tower"
+    else:
+        d = WIDTH_PROFILES[width]["d_model"]
+        why = ("token bias" if settings.get("token_bias") else "attention dropout"
+               if settings.get("dropout") else "LayerNorm" if settings.get("residual_norm")
+               else "N below the factored threshold")
+        how = f"SDPA neural tower ({why}: {batch} x {n_neurons:,} x {d} tensors)"
+    return _PROCESS_GB + image + neural, f"image tower {image:.1f} GB, {how} {neural:.1f} GB"
+
+
+def machine_memory_gb() -> float:
+    """This machine's physical memory in GB."""
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+
+
+def table1_rows_too_big(profile: str, limit_gb: float | None = None) -> list[tuple[str, str]]:
+    """The Table 1 rows whose training step at ``profile``'s batch size needs more than
+    ``limit_gb`` (default: 90 % of this machine's memory): ``[(row, "needs X GB: why")]``. A dry
+    run leaves them out and says so before it starts (``alignlib book --dry-run``)."""
+    from alignlib.experiments.dina.cast import twin_config
+    from alignlib.experiments.dina.table1 import ROW_GROUPS
+
+    limit = 0.9 * machine_memory_gb() if limit_gb is None else float(limit_gb)
+    where = "90 % of this machine's memory" if limit_gb is None else "the limit"
+    base = PROFILES[profile]
+    n_neurons = twin_config(base["twin_size"]).n_neurons
+    out = []
+    for rows in ROW_GROUPS.values():
+        for name, over in rows.items():
+            gb, why = step_memory_gb({**base, **over}, n_neurons)
+            if gb > limit:
+                out.append((name, f"needs ~{gb:.0f} GB at batch {base['batch_size']} ({why}), "
+                                  f"more than {where} ({limit:.0f} GB)"))
+    return out
+
+
 def changed_switches(settings: dict[str, Any]) -> dict[str, Any]:
     """The Table 1 switches of ``settings`` that differ from :data:`SWITCH_DEFAULTS`."""
     return {k: settings[k] for k, v in SWITCH_DEFAULTS.items() if k in settings and settings[k] != v}
@@ -102,9 +229,13 @@ def dina_split(n_images: int, seed: int = 0):
     """DINA's train/validation/test split of ``n_images`` stimuli (shared by every model of a mouse)."""
     from alignlib.training.splits import split_indices
 
-    return split_indices(n_images, TEST_FRACTION, VAL_FRACTION, seed=seed)
+    splits = split_indices(n_images, TEST_FRACTION, VAL_FRACTION, seed=seed)
+    if dryrun.active():        # a dry run evaluates on a few held-out images (training set kept)
+        splits = {k: v if k == "train" else v[:dryrun.eval_items(len(v))]
+                  for k, v in splits.items()}
+    return splits
 
 
 def resolve(profile: str, **overrides: Any) -> dict[str, Any]:
     """The profile's settings with every non-None override applied (unknown names are refused)."""
-    return resolve_settings(PROFILES, profile, overrides, "DINA")
+    return resolve_settings(PROFILES, profile, overrides, "DINA", DRY_RUN_CAPS)

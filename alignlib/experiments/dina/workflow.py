@@ -21,7 +21,8 @@ import pandas as pd
 import torch
 
 from alignlib.experiments.dina.cast import MouseRecording
-from alignlib.experiments.dina.settings import SWITCH_DEFAULTS, TEST_FRACTION, VAL_FRACTION, changed_switches, dina_split
+from alignlib.experiments.dina.settings import (SWITCH_DEFAULTS, TEST_FRACTION, VAL_FRACTION,
+                                                changed_switches, dina_split, uses_factored_tower)
 from alignlib.metrics.retrieval import similarity_matrix, topk_hits
 from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means
 from alignlib.models.dina import WIDTH_PROFILES, build_dina, count_parameters
@@ -62,6 +63,8 @@ def build_run_model(settings: Mapping[str, Any], n_neurons: int, n_classes: int 
     if name == "dina":
         kw = model_kwargs(settings)
         model = build_dina(n_neurons, kw.pop("width"), **kw)
+        if uses_factored_tower(settings, n_neurons):   # exact, leaner, faster at large N
+            model.neural_tower.attention = "factored"
     else:
         from alignlib.models.baselines import build_baseline
 
@@ -327,6 +330,7 @@ def _train_mouse(recording: MouseRecording, settings: Mapping[str, Any], spec: R
         "epochs_run": result.epochs_run, "stopped_early": result.stopped_early,
         "resumed_from_epoch": result.resumed_from, "train_seconds": result.train_seconds,
         "execution": result.execution,
+        "neural_attention": getattr(model.neural_tower, "attention", None),
         **convergence({"selected": result.selected, "epochs_run": result.epochs_run,
                        "selections": {c: {"epoch": s.epoch} for c, s in result.selections.items()}},
                       spec.config["fit"]),

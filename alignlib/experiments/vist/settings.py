@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from alignlib import dryrun
 from alignlib.experiments.profiles import resolve_settings
 
-__all__ = ["PAPER", "PROFILES", "resolve", "EXPERIMENTS", "PROTOCOLS"]
+__all__ = ["PAPER", "PROFILES", "resolve", "EXPERIMENTS", "PROTOCOLS", "DRY_RUN_CAPS"]
 
 #: the two public experiments; each recorded the same cells under both movies. Only experiment 2 has a timing
 #: for both movies (``alignlib.data.onken.TIMING``: none is found for Movie2Exp1), so the profiles use it; Exp1
@@ -63,9 +64,21 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+#: what a dry run (:mod:`alignlib.dryrun`) caps: two epochs of one batch (one warm-up epoch, one SWA
+#: epoch), one seed, one experiment, the two shallowest prior layers of the layer ablation (every
+#: layer's features have the same shape; a deep layer of ViT-L costs a full forward pass over every
+#: movie frame) and the smallest and the largest cell group; window length, batch size, widths and
+#: the prior are kept
+DRY_RUN_CAPS = {"epochs": dryrun.at_most(2), "warmup_epochs": dryrun.at_most(1),
+                "swa_epochs": dryrun.at_most(1), "batches_per_epoch": dryrun.at_most(1),
+                "seeds": dryrun.first(1), "experiments": dryrun.first(1),
+                "ablation_layers": dryrun.first(2),
+                "ablation_cells": lambda cells: list(dict.fromkeys([cells[0], cells[-1]]))}
+
+
 def resolve(profile: str, **overrides: Any) -> dict[str, Any]:
     """The profile's settings with every non-None override applied (unknown names are refused)."""
-    base = resolve_settings(PROFILES, profile, overrides, "Vi-ST")
+    base = resolve_settings(PROFILES, profile, overrides, "Vi-ST", DRY_RUN_CAPS)
     if base["loss"] not in ("vist", "rmse"):
         raise ValueError(f"loss must be 'vist' or 'rmse', got {base['loss']!r}")
     if base["swa_epochs"] > base["epochs"] or base["warmup_epochs"] >= base["epochs"]:

@@ -31,7 +31,7 @@ from alignlib.models.prior import PriorSpec, prior_features
 from alignlib.models.vist import build_vist_model, count_parameters
 from alignlib.repro import get_device, provenance, seed_everything, write_json
 from alignlib.training.runs import RunSpec, is_complete, load_spec, run_lock
-from alignlib.training.store import record_run_read
+from alignlib.training.store import made_by, record_run_read
 
 #: SD-KL's value when a series has fewer than two responses (alignlib.metrics.neural_prediction.sd_kl's ``fill``)
 SD_KL_FILL = 1000.0
@@ -297,7 +297,7 @@ def _train_run(spec: RunSpec, train: MovieData, evaluate: Mapping[str, MovieData
     np.savez_compressed(directory / "predictions.npz", **preds)
     write_json(directory / "run.json", {"train_seconds": time.time() - t0, "n_parameters": count_parameters(final),
                                         "device": str(dev), "threads": torch.get_num_threads(),
-                                        "evaluated": sorted(preds), **provenance()})
+                                        "evaluated": sorted(preds), **provenance(), **made_by()})
     return directory
 
 

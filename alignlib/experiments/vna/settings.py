@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from alignlib import dryrun
 from alignlib.experiments.profiles import resolve_settings
 
-__all__ = ["PROFILES", "PAPER", "resolve", "METHOD_LABELS"]
+__all__ = ["PROFILES", "PAPER", "resolve", "METHOD_LABELS", "DRY_RUN_CAPS"]
 
 #: the paper's values where they survive, this book's choices elsewhere (marked "choice")
 PAPER: dict[str, Any] = {
@@ -40,10 +41,16 @@ PROFILES: dict[str, dict[str, Any]] = {
               "batch_size": 32, "seeds": [0], "k_folds": 2, "twin_size": "smoke", "dina_on_allen": False},
 }
 
+#: what a dry run (:mod:`alignlib.dryrun`) caps: one epoch (of one batch: the fit loop's cap) and one
+#: seed; image sides, latent size, batch size and the folds (each fold's training set, 4/5 of the
+#: Allen scenes, is the shape a batch sees) are kept
+DRY_RUN_CAPS = {"epochs": dryrun.at_most(1), "patience": dryrun.at_most(1),
+                "seeds": dryrun.first(1)}
+
 METHOD_LABELS = {"vna": "Visual-Neural Alignment", "direct_encoding": "Direct Encoding",
                  "direct_decoding": "Direct Decoding", "dina": "DINA", "ridge": "ridge (linear reference)"}
 
 
 def resolve(profile: str, **overrides: Any) -> dict[str, Any]:
     """The profile's settings with every non-None override applied (unknown names refused)."""
-    return resolve_settings(PROFILES, profile, overrides, "VNA")
+    return resolve_settings(PROFILES, profile, overrides, "VNA", DRY_RUN_CAPS)
