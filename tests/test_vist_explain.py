@@ -26,6 +26,7 @@ def test_segment_alignment_finds_no_offset_when_aligned_and_a_jump_when_planted(
     aligned = planted_rates(lum, frame_ms, 0.0, n_bins, n_trials=200, seed=1)
     d = E.segment_alignment(aligned, lum, frame_ms, 0.0, segment_ms=2000, step_ms=2000)
     assert (d.offset_ms.abs() <= 20).all() and (d.cc_best > d.cc_best_elsewhere + 0.1).all()
+    assert E.segment_verdict(d)["verdict"] == "whole trial"
     # the second half of the trial shows the movie 1.5 s later (a pause): its segments are found 1.5
     # s off
     late = planted_rates(lum, frame_ms, 1500.0, n_bins, n_trials=200, seed=1)
@@ -33,6 +34,23 @@ def test_segment_alignment_finds_no_offset_when_aligned_and_a_jump_when_planted(
     d = E.segment_alignment(jumped, lum, frame_ms, 0.0, segment_ms=2000, step_ms=2000)
     assert (d.offset_ms[d.start_s < 4].abs() <= 20).all()
     assert np.allclose(d.offset_ms[d.start_s >= 6], -1500, atol=30)
+    v = E.segment_verdict(d)
+    assert v["verdict"] == "in part" and 0 < v["n_placed"] < v["n_segments"]
+    assert v["placed_spans"].startswith("0.0-")
+
+
+def test_segment_verdict_rule():
+    import pandas as pd
+
+    d = pd.DataFrame({"start_s": [0.0, 1.5, 3.0, 4.5], "end_s": [3.0, 4.5, 6.0, 7.5],
+                      "cc_expected": [0.3, 0.3, 0.0, 0.3], "cc_best_elsewhere": [0.1, 0.1, 0.2, 0.1]})
+    v = E.segment_verdict(d)
+    assert v == {"n_segments": 4, "n_placed": 3, "placed_spans": "0.0-4.5 s, 4.5-7.5 s",
+                 "verdict": "in part"}
+    assert E.segment_verdict(d.assign(cc_expected=0.5))["verdict"] == "whole trial"
+    assert E.segment_verdict(d.assign(cc_expected=0.0))["placed_spans"] == "none"
+    with pytest.raises(ValueError, match="no segments"):
+        E.segment_verdict(d.iloc[:0])
 
 
 def _square(cx, cy, half=10):

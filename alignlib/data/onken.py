@@ -221,16 +221,14 @@ def load_frames(movie: int, root: str | Path | None = None, n_frames: int | None
 
 def _display_to_frame(contour: np.ndarray, side: int, original_side: int = ORIGINAL_SIDE,
                       scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """(2, n) display [x; y] -> frame pixel [x; y] on a ``side`` x ``side`` copy of an ``original_side`` stimulus.
+    """(2, n) display [x; y] -> frame pixel [x; y] on a ``side`` x ``side`` copy of an
+    ``original_side`` stimulus.
 
     The stimulus is centred on the display; its rows run opposite to the display y of the contours
     (:data:`RF_Y_FLIPPED`, established by :func:`rf_orientation_evidence`). ``scale`` (display
-    pixels per
-    stimulus pixel, about the display centre) and ``shift`` (the stimulus centre's offset from the
-    display
-    centre, display pixels) are alternative placements, tested by
-    :func:`alignlib.experiments.vist.explain.placement_scan`; the loader uses 1 and (0, 0).
-    """
+    pixels per stimulus pixel, about the display centre) and ``shift`` (the stimulus centre's offset
+    from the display centre, display pixels) are alternative placements, tested by
+    :func:`alignlib.experiments.vist.explain.placement_scan`; the loader uses 1 and (0, 0)."""
     cx, cy = DISPLAY_SIZE[0] / 2 + shift[0], DISPLAY_SIZE[1] / 2 + shift[1]
     x = (contour[0] - cx) / scale + original_side / 2
     y = (contour[1] - cy) / scale + original_side / 2
@@ -311,15 +309,11 @@ class RetinaRecording:
 def silent_trials(spikes: list[list[np.ndarray]],
                   fraction: float = SILENT_TRIAL_FRACTION) -> list[int]:
     """Trials to exclude: those whose total spike count over all cells is below ``fraction`` x the
-    median
-    trial's total (:data:`SILENT_TRIAL_FRACTION`). ``spikes``: ``[cell][trial]`` spike times.
+    median trial's total (:data:`SILENT_TRIAL_FRACTION`). ``spikes``: ``[cell][trial]`` spike times.
 
     The rule is relative to the recording's own median, so a recording whose rate drifts slowly over
-    its trials
-    keeps them all; only a trial that is a small fraction of a typical one (e.g. the electrode or
-    the stimulus
-    failing for most of it) is dropped.
-    """
+    its trials keeps them all; only a trial that is a small fraction of a typical one (e.g. the
+    electrode or the stimulus failing for most of it) is dropped."""
     if not 0 <= fraction < 1:
         raise ValueError(f"fraction must be in [0, 1), got {fraction}")
     if not spikes or not spikes[0]:
@@ -343,9 +337,8 @@ def _kept_trials(spikes: list[list[np.ndarray]],
 def trial_exclusions(root: str | Path | None = None, names=RECORDINGS,
                      fraction: float = SILENT_TRIAL_FRACTION) -> list[dict]:
     """Per movie recording: trials, median total spikes per trial, the smallest trial's fraction of
-    it, and the
-    trials :func:`silent_trials` excludes (with their totals) -- the data page's table of the
-    rule."""
+    it, and the trials :func:`silent_trials` excludes (with their totals) -- the data page's table
+    of the rule."""
     root = _root(root)
     rows = []
     for name in names:
@@ -499,8 +492,7 @@ def verify_checksums(root: str | Path | None = None, registry: dict[str, str] | 
 def population_rate(name: str, root: str | Path | None = None, bin_ms: float = 10.0,
                     duration_ms: float = 18000.0, exclude_silent_trials: bool = True) -> np.ndarray:
     """(bins, cells) trial-averaged spike counts of a recording over ``duration_ms`` (independent of
-    frames),
-    without the :func:`silent_trials` unless ``exclude_silent_trials`` is False."""
+    frames), without the :func:`silent_trials` unless ``exclude_silent_trials`` is False."""
     path = _root(root) / "NeuralData" / "Spikes" / f"{name}.mat"
     spikes, _ = _kept_trials(read_spike_times(path), exclude_silent_trials)
     counts, _ = bin_spike_times(spikes, int(round(duration_ms / bin_ms)), bin_ms)

@@ -31,8 +31,7 @@ __all__ = ["RetinaCNN", "stimulus_history"]
 def stimulus_history(frames: np.ndarray, n_history: int, step: int = 1) -> np.ndarray:
     """(T, H, W) -> (T, n_history, H, W) float32: sample ``t`` holds the means of frames
     ``t - step*k - step + 1 .. t - step*k`` for ``k = 0..n_history-1`` (k = 0 the most recent);
-    frames before
-    the start count as 0 (the mean, once centred)."""
+    frames before the start count as 0 (the mean, once centred)."""
     frames = np.asarray(frames, dtype=np.float32)
     t = len(frames)
     cs = np.concatenate(

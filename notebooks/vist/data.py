@@ -445,6 +445,92 @@ scan.round(3)
 # would smear a single period and onset); both limit what any model can reach on these files.
 
 # %% [markdown]
+# ## Does the timing hold along the whole trial? Segment alignment, and the excluded trials
+#
+# One period and one onset per recording assume the movie plays once, at a steady rate, from that onset.
+# A drift, dropped frames or another part of the movie within a trial would each break it somewhere
+# along the trial. The check (`explain.segment_alignment`) fits the RF-luminance model above at the
+# pinned timing on the whole trial, then cuts the trial-averaged response into 3-s segments (every
+# 1.5 s) and asks where in the movie each segment matches the model best (mean CC over cells at every
+# position of the movie, padded with grey). The null is the same search with the expected position
+# taken out: the best match more than 0.5 s away. **Rule** (`explain.segment_verdict`): a segment is
+# placed by the pinned timing when its match at the expected position beats that null; a recording is
+# aligned along the whole trial when every segment is placed, in part when some are. Only recordings
+# with a pinned timing are checked.
+#
+# Before any of this, each recording's trials are screened by one rule (`onken.silent_trials`): a trial
+# whose spike count summed over all cells is below {glue:text}`silent_fraction:.2f` of the recording's
+# median trial is excluded from every response this book computes.
+
+# %%
+from alignlib.experiments.vist import explain as vist_explain
+
+pinned = [n for n in scan_recs if onken.TIMING.get(n) is not None]
+segments, verdicts = [], []
+for n in pinned:
+    seg = vist_explain.segment_alignment(
+        rates_10ms[n], lums[n, onken.MOVIE_OF[n]], onken.FRAME_MS, onken.TIMING[n]
+    ).assign(recording=n)
+    segments.append(seg)
+    verdicts.append({"recording": n, "onset_ms": onken.TIMING[n],
+                     **vist_explain.segment_verdict(seg)})
+segments = pd.concat(segments, ignore_index=True) if segments else pd.DataFrame()
+verdicts = pd.DataFrame(verdicts)
+exclusions = pd.DataFrame(onken.trial_exclusions(names=recordings))
+meta = {"profile": profile, "frame_ms": onken.FRAME_MS, "segment_ms": 3000, "step_ms": 1500,
+        "null_exclusion_ms": 500, "rule": "placed: cc_expected > cc_best_elsewhere + "
+        f"{vist_explain.SEGMENT_MARGIN}", "silent_trial_fraction": onken.SILENT_TRIAL_FRACTION}
+save_table(segments.round(4), "vist", "data_segment_alignment", meta)
+save_table(verdicts, "vist", "data_segment_verdicts", meta)
+save_table(exclusions, "vist", "data_trial_exclusions", meta)
+glue("silent_fraction", float(onken.SILENT_TRIAL_FRACTION), display=False)
+whole = verdicts[verdicts.verdict == "whole trial"].recording.tolist() if len(verdicts) else []
+part = verdicts[verdicts.verdict != "whole trial"] if len(verdicts) else verdicts
+glue("segment_whole_names", ", ".join(whole) or "none", display=False)
+glue("segment_part_reading", "; ".join(
+    f"{r.recording}: {r.n_placed} of {r.n_segments} segments placed ({r.placed_spans})"
+    for r in part.itertuples()) or "none", display=False)
+n_excl = int(sum(len(x) for x in exclusions.excluded_trials)) if len(exclusions) else 0
+glue("n_excluded_trials", n_excl, display=False)
+glue("excluded_reading", "; ".join(
+    f"{r.recording} trial(s) {', '.join(map(str, r.excluded_trials))}"
+    for r in exclusions.itertuples() if len(r.excluded_trials)) or "none", display=False)
+
+# %% tags=["hide-input"]
+if len(segments):
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+    for n, g in segments.groupby("recording", sort=False):
+        placed = g.cc_expected > g.cc_best_elsewhere + vist_explain.SEGMENT_MARGIN
+        line = axes[0].plot(g.start_s, g.offset_ms / 1000, lw=0.8, label=n)[0]
+        axes[0].scatter(g.start_s[placed], g.offset_ms[placed] / 1000, color=line.get_color(), s=18)
+        axes[0].scatter(g.start_s[~placed], g.offset_ms[~placed] / 1000, facecolor="none",
+                        edgecolor=line.get_color(), s=18)
+        axes[1].plot(g.start_s, g.cc_expected - g.cc_best_elsewhere, marker="o", ms=3, lw=0.8,
+                     color=line.get_color(), label=n)
+    axes[0].axhline(0, color="grey", lw=0.5)
+    axes[0].set(xlabel="segment start (s after trial onset)",
+                ylabel="best match - pinned position (s)",
+                title="Where each 3-s segment matches best (filled: placed)")
+    axes[0].legend(fontsize=7)
+    axes[1].axhline(vist_explain.SEGMENT_MARGIN, color="k", lw=0.8, ls="--")
+    axes[1].set(xlabel="segment start (s after trial onset)",
+                ylabel="CC at pinned position - best elsewhere",
+                title="Above the dashed line: placed by the pinned timing")
+    plt.tight_layout()
+    plt.show()
+verdicts
+
+# %% tags=["hide-input"]
+exclusions
+
+# %% [markdown]
+# Aligned along the whole trial by this rule: {glue:text}`segment_whole_names`. Not along the whole
+# trial: {glue:text}`segment_part_reading`. A recording aligned only in part has, somewhere in its
+# trial, a response that the pinned timing does not place: every model on the later pages is trained
+# and scored on those stretches too, which caps what it can explain there. Trials excluded by the
+# silent-trial rule ({glue:text}`n_excluded_trials` in all): {glue:text}`excluded_reading`.
+
+# %% [markdown]
 # ## Trial rasters and the noise ceiling
 
 # %%

@@ -3,23 +3,18 @@
 
 Each check fixes everything but one suspect and asks whether changing that suspect raises the
 RF-luminance model's cross-validated CC (:func:`alignlib.experiments.vist.timing.scan_onsets`), with
-a null
-for the same search:
+a null for the same search:
 
 * :func:`segment_alignment` -- timing that drifts, drops frames or plays another segment within a
-  trial: each
-  3-s segment of the response is matched against every position of the movie, through the model
-  fitted at the
-  pinned timing. A drift shows as a trend of the best offset along the trial, dropped frames as a
-  step, another
-  segment or order as a jump; the null is the best match away from the expected offset.
+  trial: each 3-s segment of the response is matched against every position of the movie, through
+  the model fitted at the pinned timing. A drift shows as a trend of the best offset along the
+  trial, dropped frames as a step, another segment or order as a jump; the null is the best match
+  away from the expected offset.
 * :func:`placement_scan` -- the movie's position, scale and orientation on the screen, scored with
-  the movie
-  itself (the flashed images fixed only the orientation).
+  the movie itself (the flashed images fixed only the orientation).
 * :func:`jittered_schedule_control` -- frames shown for a varying number of display refreshes:
-  planted
-  responses under a jittered schedule, scored with the regular one, say how much CC such jitter can
-  cost.
+  planted responses under a jittered schedule, scored with the regular one, say how much CC such
+  jitter can cost.
 """
 
 from __future__ import annotations
@@ -38,7 +33,8 @@ from alignlib.experiments.vist.timing import (
     scan_onsets,
 )
 
-__all__ = ["model_timeline", "segment_alignment", "placement_scan", "jittered_schedule_control"]
+__all__ = ["model_timeline", "segment_alignment", "segment_verdict", "SEGMENT_MARGIN", "placement_scan",
+           "jittered_schedule_control"]
 
 
 def model_timeline(
@@ -50,10 +46,8 @@ def model_timeline(
     ridge: float = 1e-3,
 ) -> tuple[np.ndarray, int, float]:
     """The RF-luminance model fitted on the whole trial at (``frame_ms``, ``onset_ms``), evaluated
-    along the
-    movie padded by one trial of grey on each side -> (prediction (timeline bins, cells), the
-    timeline index of
-    trial bin 0, the timeline's ``pad_before_ms``).
+    along the movie padded by one trial of grey on each side -> (prediction (timeline bins, cells),
+    the timeline index of trial bin 0, the timeline's ``pad_before_ms``).
 
     The timeline bin ``i`` covers movie time ``i * bin_ms - pad_before_ms``.
     """
@@ -103,20 +97,16 @@ def segment_alignment(
     null_exclusion_ms: float = 500.0,
 ) -> pd.DataFrame:
     """Where in the movie does each segment of the response come from? One row per ``segment_ms``
-    segment of
-    the trial (every ``step_ms``).
+    segment of the trial (every ``step_ms``).
 
     The RF-luminance model is fitted on the whole trial at the pinned timing
-    (:func:`model_timeline`); each
-    segment's response is then correlated (mean over cells) with the model's prediction at every
-    offset of the
-    movie. Columns: ``start_s`` (segment start, s after trial onset), ``expected_movie_ms`` (where
-    the pinned
-    timing puts it in the movie), ``best_movie_ms``, ``offset_ms`` (best - expected: 0 along the
-    whole trial
-    means no drift, no dropped frames, no other segment), ``cc_best``, ``cc_expected``, and the null
+    (:func:`model_timeline`); each segment's response is then correlated (mean over cells) with the
+    model's prediction at every offset of the movie. Columns: ``start_s`` and ``end_s`` (the segment,
+    s after trial onset), ``expected_movie_ms`` (where the pinned timing puts it in the movie),
+    ``best_movie_ms``, ``offset_ms`` (best - expected: 0 along the whole trial means no drift, no
+    dropped frames, no other segment), ``cc_best``, ``cc_expected``, and the null
     ``cc_best_elsewhere``: the best match more than ``null_exclusion_ms`` away from the expected
-    offset.
+    offset. :func:`segment_verdict` reads the table by a stated rule.
     """
     rates = np.asarray(rates, dtype=np.float64)
     pred, start, pad_before = model_timeline(rates, lum, frame_ms, onset_ms, bin_ms)
@@ -130,6 +120,7 @@ def segment_alignment(
         rows.append(
             {
                 "start_s": a * bin_ms / 1000,
+                "end_s": (a + L) * bin_ms / 1000,
                 "expected_movie_ms": exp_j * bin_ms - pad_before,
                 "best_movie_ms": j * bin_ms - pad_before,
                 "offset_ms": (j - exp_j) * bin_ms,
@@ -139,6 +130,37 @@ def segment_alignment(
             }
         )
     return pd.DataFrame(rows)
+
+
+#: :func:`segment_verdict`'s rule: a segment is placed by the pinned timing when the model's match
+#: at the expected position beats its best match anywhere more than ``null_exclusion_ms`` away
+#: (the null of the same search) by at least this much
+SEGMENT_MARGIN = 0.0
+
+
+def segment_verdict(segments: pd.DataFrame, margin: float = SEGMENT_MARGIN) -> dict:
+    """Is a recording aligned along its whole trial? Reads a :func:`segment_alignment` table: each
+    segment is *placed* when ``cc_expected > cc_best_elsewhere + margin``. Returns ``n_segments``,
+    ``n_placed``, ``placed_spans`` (the trial stretches covered by runs of consecutive placed
+    segments, e.g. "0.0-6.0 s, 9.0-16.5 s") and ``verdict``: "whole trial" (every segment placed),
+    "in part" (some) or "nowhere" (none)."""
+    if segments.empty:
+        raise ValueError("no segments: the trial is shorter than one segment")
+    placed = (segments.cc_expected > segments.cc_best_elsewhere + margin).to_numpy()
+    spans, run = [], None
+    for ok, a, b in zip(placed, segments.start_s, segments.end_s):
+        if ok:
+            run = [a, b] if run is None else [run[0], b]
+        elif run is not None:
+            spans.append(run)
+            run = None
+    if run is not None:
+        spans.append(run)
+    n = len(placed)
+    verdict = "whole trial" if placed.all() else "in part" if placed.any() else "nowhere"
+    return {"n_segments": n, "n_placed": int(placed.sum()),
+            "placed_spans": ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans) or "none",
+            "verdict": verdict}
 
 
 def placement_scan(
@@ -153,15 +175,11 @@ def placement_scan(
     bin_ms: float = 10.0,
 ) -> pd.DataFrame:
     """Cross-validated CC (mean over cells) of the RF-luminance model at the pinned timing for every
-    placement of
-    the movie on the screen: ``scale`` (display pixels per movie pixel), ``shift`` (dx, dy of the
-    movie centre,
-    display pixels) and the frames' ``orientation`` (one of
-    :data:`alignlib.data.onken._ORIENTATIONS`, relative to
-    the loader's). Placements that leave a cell's RF wholly off the movie give that cell no
-    luminance (CC NaN,
-    counted in ``n_cells_off``). The loader's placement is scale 1, shift (0, 0), "as loaded".
-    """
+    placement of the movie on the screen: ``scale`` (display pixels per movie pixel), ``shift`` (dx,
+    dy of the movie centre, display pixels) and the frames' ``orientation`` (one of
+    :data:`alignlib.data.onken._ORIENTATIONS`, relative to the loader's). Placements that leave a
+    cell's RF wholly off the movie give that cell no luminance (CC NaN, counted in ``n_cells_off``).
+    The loader's placement is scale 1, shift (0, 0), "as loaded"."""
     side = frames.shape[1]
     rows = []
     for orientation in orientations:
@@ -207,15 +225,10 @@ def jittered_schedule_control(
     regular-schedule model?
 
     Planted cells (:func:`alignlib.experiments.vist.timing.planted_rates`) are driven by the movie
-    on a jittered
-    schedule: frame ``k`` starts at the first refresh (period ``refresh_ms``) at or after ``k *
-    frame_ms``, so
-    frames last a varying whole number of refreshes with the mean period ``frame_ms``. The
-    RF-luminance model
-    with the regular schedule is scored on them (5-fold CV CC, onset 0) and on cells planted with
-    the regular
-    schedule. Returns both CCs.
-    """
+    on a jittered schedule: frame ``k`` starts at the first refresh (period ``refresh_ms``) at or
+    after ``k * frame_ms``, so frames last a varying whole number of refreshes with the mean period
+    ``frame_ms``. The RF-luminance model with the regular schedule is scored on them (5-fold CV CC,
+    onset 0) and on cells planted with the regular schedule. Returns both CCs."""
     n_frames = lum.shape[0]
     # expand the jittered schedule to a 1-ms "frame" sequence, then plant at 1 ms per frame
     starts = np.ceil(np.arange(n_frames + 1) * frame_ms / refresh_ms) * refresh_ms
@@ -261,8 +274,8 @@ def crop_around_rfs(
     frames: np.ndarray, masks: np.ndarray, margin: int = 16, factor: int = 3
 ) -> tuple[np.ndarray, np.ndarray]:
     """The square of the frames holding every RF (plus ``margin`` pixels), block-averaged by
-    ``factor`` ->
-    ((T, s, s) frames, (cells, 2) RF centroids as (row, col) in the cropped, downsampled pixels)."""
+    ``factor`` -> ((T, s, s) frames, (cells, 2) RF centroids as (row, col) in the cropped,
+    downsampled pixels)."""
     from skimage.measure import block_reduce
 
     side = frames.shape[1]
@@ -281,11 +294,9 @@ def heldout_scores(
     pred: np.ndarray, counts: np.ndarray, bins: slice, frames_per_bin: int = 1, seed: int = 0
 ) -> pd.DataFrame:
     """Per-cell held-out scores of ``pred`` (T, cells, counts per frame) against ``counts`` (trials,
-    T, cells)
-    on frames ``bins``, after summing ``frames_per_bin`` frames: Pearson CC with the trial mean,
-    split-half
-    reliability, noise ceiling (:func:`alignlib.metrics.neural_prediction.noise_ceiling`) and CC /
-    ceiling."""
+    T, cells) on frames ``bins``, after summing ``frames_per_bin`` frames: Pearson CC with the trial
+    mean, split-half reliability, noise ceiling
+    (:func:`alignlib.metrics.neural_prediction.noise_ceiling`) and CC / ceiling."""
     from alignlib.experiments.vist.workflow import bin_counts
     from alignlib.metrics.neural_prediction import noise_ceiling, pearson_cc, split_half_reliability
 
@@ -323,16 +334,12 @@ def fit_retina_cnn(
     progress: bool = False,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Train :class:`alignlib.models.retina_cnn.RetinaCNN` on frames ``train`` (Poisson loss on the
-    trial-averaged
-    counts per frame; Adam; the last ``validation_fraction`` of the training frames held out for
-    early stopping
-    on the validation Poisson loss, best epoch kept) -> (prediction for every frame (T, cells),
-    history).
+    trial-averaged counts per frame; Adam; the last ``validation_fraction`` of the training frames
+    held out for early stopping on the validation Poisson loss, best epoch kept) -> (prediction for
+    every frame (T, cells), history).
 
     ``frames`` (T, s, s) from :func:`crop_around_rfs`, centred and scaled by the training frames'
-    mean and s.d.;
-    the history covers ``n_history * history_step`` frames.
-    """
+    mean and s.d.; the history covers ``n_history * history_step`` frames."""
     import torch
 
     from alignlib.models.retina_cnn import RetinaCNN, stimulus_history
