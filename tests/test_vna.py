@@ -147,6 +147,14 @@ def test_protocol_learns_a_learnable_toy_and_summarizes():
     assert vna.n_seeds == 2 and vna.n_queries == 12 and vna.auc > 0.6
     assert ("vna", 1) in kept and kept[("vna", 1)].shape == (12, 12)
     assert (table.ci_low <= table.auc).all() and (table.auc <= table.ci_high).all()
+    # convergence is recorded per fit: 15 epochs with patience 15 can never stop early (not converged);
+    # ridge is closed form (converged); the summary row says converged only when every fit did
+    per = pd.DataFrame(rows)
+    assert not per[per.method == "vna"].converged.any() and per[per.method == "ridge"].converged.all()
+    assert (per[per.method == "vna"].epochs_run == 15).all()
+    assert not table[table.method == "vna"].converged.any() and table[table.method == "ridge"].converged.all()
+    diff = wf.paired_differences(per, "vna", "ridge", n_resamples=200)
+    assert len(diff) == 3 and not diff.converged.any()                 # a not-converged fit: no verdict
 
 
 def test_pairing_null_perfect_model_rejects_and_random_model_does_not():
@@ -198,3 +206,33 @@ def test_signal_checks_separate_signal_from_shuffled_pairs():
     assert curve[0] > np.quantile(null_curves[:, 0], 0.99)
     ev, ev_null = sig.shared_structure_test(responses, n_permutations=20)
     assert ev[0] >= ev[-1] and ev_null.shape == (20,)
+
+
+def test_paired_differences_perfect_vs_collapsed_and_refuses_unpaired_items():
+    import pandas as pd
+
+    from alignlib.experiments.vna import workflow as wf
+
+    n = 30
+    rng = np.random.default_rng(0)
+    perfect = np.eye(n) + 0.01 * rng.standard_normal((n, n))
+    collapsed = np.zeros((n, n))
+    rows = []
+    for method, s in (("good", perfect), ("flat", collapsed)):
+        for seed in (0, 1):
+            rows += wf.query_rows(s, np.arange(n), dataset="d", protocol="p", fold=0, method=method, seed=seed,
+                                  converged=True)
+    per = pd.DataFrame(rows)
+    d = wf.paired_differences(per, "good", "flat", n_resamples=300).set_index("task")
+    # a perfect model scores AUC 1, a collapsed one chance (0.5): the difference is 0.5 with a tight interval
+    assert np.allclose(d.difference, 0.5, atol=1e-6) and (d.ci_low > 0.45).all()
+    assert d.converged.all() and (d.n_items == n).all() and (d.n_seeds_a == 2).all()
+    same = wf.paired_differences(per, "good", "good", n_resamples=100)
+    assert np.allclose(same[["difference", "ci_low", "ci_high"]].to_numpy(), 0)
+    # a method tested on other items is not paired: refused
+    other = per[per.method == "flat"].assign(item=lambda x: x["item"] + 100)
+    bad = pd.concat([per[per.method == "good"], other], ignore_index=True)
+    import pytest
+
+    with pytest.raises(ValueError, match="not paired"):
+        wf.paired_differences(bad, "good", "flat")

@@ -39,7 +39,7 @@ from alignlib.training import (ContrastiveObjective, FitConfig, Objective, Optim
 
 __all__ = ["PairedSet", "RegressionObjective", "METHODS", "prepare_set", "fit_method", "score_matrix", "query_rows",
            "ridge_scores", "pairing_null_rows", "evaluate_split", "run_protocol", "summarize", "dina_twin_scores",
-           "ridge_fit_status", "NO_FIT", "auc_cells"]
+           "ridge_fit_status", "NO_FIT", "auc_cells", "paired_differences"]
 
 METHODS = ("vna", "direct_encoding", "direct_decoding", "dina", "ridge")
 
@@ -125,8 +125,11 @@ def _dina_parts(n_neurons: int, side: int):
 
 
 def fit_method(method: str, train: Mapping[str, torch.Tensor], val: Mapping[str, torch.Tensor], n_neurons: int,
-               cfg: Mapping[str, Any], side: int, seed: int, device: str = "auto") -> nn.Module:
-    """Train one method (not ``ridge``) on prepared tensors; the model ends with its selected epoch's weights."""
+               cfg: Mapping[str, Any], side: int, seed: int, device: str = "auto",
+               return_result: bool = False):
+    """Train one method (not ``ridge``) on prepared tensors; the model ends with its selected epoch's weights.
+    With ``return_result``: ``(model, FitResult)`` (its ``stopped_early`` says whether the patience rule
+    stopped it before the epoch cap: converged)."""
     seed_everything(seed)
     if method == "dina":
         model, objective = _dina_parts(n_neurons, side)
@@ -136,8 +139,8 @@ def fit_method(method: str, train: Mapping[str, torch.Tensor], val: Mapping[str,
                      if method == "vna" else RegressionObjective(float(cfg["lr"])))
     config = FitConfig(epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]), patience=int(cfg["patience"]),
                        select=cfg["select"], track=(), seed=int(seed), device=device, progress=False)
-    fit(model, objective, train, val, config)
-    return model
+    result = fit(model, objective, train, val, config)
+    return (model, result) if return_result else model
 
 
 @torch.no_grad()
@@ -225,7 +228,8 @@ def evaluate_split(pset: PairedSet, split: Mapping[str, np.ndarray], methods: It
     """Train every method x seed on ``split`` (train/val/test scene indices) and score its test pairs.
 
     Returns ``(rows, scores, null)``: per-query rows (dataset, protocol, fold, method, seed, task, item,
-    n_candidates, auc, top1, top5), with ``keep_scores`` ``{(method, seed): S}``, and the pairing-permutation
+    n_candidates, auc, top1, top5, converged: the patience rule stopped the fit before the epoch cap (ridge:
+    True, closed form), and for trained methods epochs_run and the selected epoch), with ``keep_scores`` ``{(method, seed): S}``, and the pairing-permutation
     null of every method (:func:`pairing_null_rows`; the same permutations for every method of this fold).
     ``dina_side``: DINA's image input side (its images are resized to it; default: the set's side)."""
     side = int(side or pset.images.shape[-1])
@@ -238,12 +242,16 @@ def evaluate_split(pset: PairedSet, split: Mapping[str, np.ndarray], methods: It
             extra = {}
             if method == "ridge":
                 s, extra = ridge_scores(data["train"], data["test"], return_info=True)
+                extra["converged"] = True                 # closed form: nothing to converge
             else:
                 m_side = int(dina_side) if method == "dina" and dina_side else side
                 d = data if m_side == side else {k: {**v, "images": resize_square(v["images"], m_side).contiguous()}
                                                  for k, v in data.items()}
-                model = fit_method(method, d["train"], d["val"], pset.n_neurons, cfg, m_side, seed, device)
+                model, result = fit_method(method, d["train"], d["val"], pset.n_neurons, cfg, m_side, seed, device,
+                                           return_result=True)
                 s = score_matrix(model, d["test"]["images"], d["test"]["responses"])
+                extra = {"converged": bool(result.stopped_early), "epochs_run": int(result.epochs_run),
+                         "epoch": int(result.selections[result.selected].epoch)}
             rows += query_rows(s, test, dataset=pset.name, protocol=protocol, fold=fold, method=method, seed=seed,
                                **extra)
             mats.append(s)
@@ -273,10 +281,12 @@ def run_protocol(pset: PairedSet, splits: list[Mapping[str, np.ndarray]], method
     return pd.DataFrame(rows), first, pd.concat(nulls, ignore_index=True)
 
 
-def dina_twin_scores(recording, seed: int = 0, split_seed: int = 0) -> tuple[np.ndarray, np.ndarray, str]:
-    """The DINA chapter's run on this twin mouse (quick settings): its held-out embeddings as a score matrix.
+def dina_twin_scores(recording, seed: int = 0, split_seed: int = 0):
+    """The DINA chapter's run on this twin mouse (the profile's settings): its held-out embeddings as a
+    score matrix.
 
-    Returns ``(S, test_index, run_name)``; raises FileNotFoundError when the dina/train page has not run."""
+    Returns ``(S, test_index, run)`` (a :class:`alignlib.experiments.dina.workflow.DinaRun`: its ``name``
+    and ``converged``); raises FileNotFoundError when neither ``runs/`` nor the store holds it."""
     from alignlib.experiments.dina import settings as dina_settings
     from alignlib.experiments.dina.workflow import find_run, run_spec
 
@@ -285,7 +295,7 @@ def dina_twin_scores(recording, seed: int = 0, split_seed: int = 0) -> tuple[np.
     emb = run.test_embeddings()
     s = F.normalize(torch.from_numpy(emb["z_img"]).double(), dim=-1) @ F.normalize(
         torch.from_numpy(emb["z_neu"]).double(), dim=-1).T
-    return s.numpy(), emb["test_index"], run.name
+    return s.numpy(), emb["test_index"], run
 
 
 def summarize(per_query: pd.DataFrame, n_resamples: int = 2000, seed: int = 0,
@@ -300,6 +310,9 @@ def summarize(per_query: pd.DataFrame, n_resamples: int = 2000, seed: int = 0,
     With ``null`` (the pairing-permutation rows of :func:`run_protocol`), each row also gets ``null_mean``,
     ``null_sd`` (of the row's mean AUC when the pairing is shuffled; folds add up per permutation) and the
     one-sided ``p_pairing`` = (1 + #null >= auc) / (1 + n_permutations); rows without a null get NaN.
+
+    ``converged``: every fit behind the row converged (per-query column ``converged``; rows without the
+    column: None, unknown).
 
     ``fit``: ``"ok"``, or :data:`NO_FIT` when every fit of the row (fold x seed) is no fit
     (per-query column ``fit``, e.g. :func:`ridge_fit_status`), or ``"no fit in k of n fits"`` when
@@ -316,6 +329,8 @@ def summarize(per_query: pd.DataFrame, n_resamples: int = 2000, seed: int = 0,
     out = []
     for key, g in per_query.groupby(keys, sort=False):
         fit = _row_fit(g)
+        converged = (bool(g.converged.fillna(False).astype(bool).all())
+                     if "converged" in g.columns and g.converged.notna().any() else None)
         item = g.groupby(["task", "item"]).agg(auc=("auc", "mean"), top1=("top1", "mean"), top5=("top5", "mean"),
                                                inv=("n_candidates", lambda n: float(np.mean(1.0 / n))))
         per_seed = g.groupby(["task", "seed"]).auc.mean().unstack("task")
@@ -333,8 +348,46 @@ def summarize(per_query: pd.DataFrame, n_resamples: int = 2000, seed: int = 0,
                         "seed_sd": float(per_seed[task].std(ddof=1)) if len(per_seed) > 1 else np.nan,
                         "n_seeds": int(len(per_seed)), "n_queries": int(len(t)),
                         "top1": float(t.top1.mean()), "top5": float(t.top5.mean()), "chance_top1": float(t.inv.mean()), **pnull,
-                        "fit": fit})
+                        "fit": fit, "converged": converged})
     return pd.DataFrame(out)
+
+
+def paired_differences(per_query: pd.DataFrame, a: str, b: str, n_resamples: int = 2000,
+                       seed: int = 0) -> pd.DataFrame:
+    """Method ``a`` minus method ``b``, AUC per task, paired over test items within each dataset x protocol
+    (for VNA's relative claims, the ledger's ``paired_difference`` rule).
+
+    Each item's AUC is averaged over the seeds (and folds: under k-fold CV each scene is tested in one fold)
+    of each method, as in :func:`summarize`; "average" is the item's mean of encoding and decoding; the
+    difference is taken item by item and its 95 % interval is a percentile bootstrap over the items
+    (:func:`alignlib.metrics.uncertainty.paired_difference_ci`). Columns: dataset, protocol, a, b, task,
+    difference, ci_low, ci_high, n_items, n_seeds_a, n_seeds_b, converged (every fit of both methods),
+    fit_ok (neither method's row is :data:`NO_FIT`)."""
+    from alignlib.metrics.uncertainty import paired_difference_ci
+
+    rows = []
+    for (dataset, protocol), g in per_query.groupby(["dataset", "protocol"], sort=False):
+        ga, gb = g[g.method == a], g[g.method == b]
+        if ga.empty or gb.empty:
+            continue
+        item = {}
+        for name, gm in ((a, ga), (b, gb)):
+            t = gm.groupby(["task", "item"]).auc.mean()
+            item[name] = {"encoding": t.loc["encoding"], "decoding": t.loc["decoding"]}
+            item[name]["average"] = (item[name]["encoding"] + item[name]["decoding"]) / 2
+        conv = [gm.converged if "converged" in gm.columns else pd.Series([None]) for gm in (ga, gb)]
+        converged = all(c.notna().all() and c.astype(bool).all() for c in conv)
+        fit_ok = _row_fit(ga) != NO_FIT and _row_fit(gb) != NO_FIT
+        for task in ("encoding", "decoding", "average"):
+            xa, xb = item[a][task], item[b][task]
+            if not xa.index.equals(xb.index):
+                raise ValueError(f"{dataset}, {protocol}: {a} and {b} were tested on other items: not paired")
+            d, lo, hi = paired_difference_ci(xa.to_numpy(), xb.to_numpy(), n_resamples=n_resamples, seed=seed)
+            rows.append({"dataset": dataset, "protocol": protocol, "a": a, "b": b, "task": task,
+                         "difference": d, "ci_low": lo, "ci_high": hi, "n_items": len(xa),
+                         "n_seeds_a": int(ga.seed.nunique()), "n_seeds_b": int(gb.seed.nunique()),
+                         "converged": converged, "fit_ok": fit_ok})
+    return pd.DataFrame(rows)
 
 
 def _row_fit(g: pd.DataFrame) -> str:
