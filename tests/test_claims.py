@@ -71,7 +71,10 @@ def test_relative_claims_expand_from_the_published_tables():
     assert paper_direction("dina.relative.table1.DINA-vs-VGG-16-MLP.mean.1") == ">"
     assert paper_direction("dina.relative.table1.DINA-vs-VGG-16-MLP.M2.10") == "<"     # VGG-16-MLP is higher there
     assert paper_direction("dina.global_pathway") == ">"                         # stated in words
-    assert rel.loc["dina.relative.stimulus_control.natural-vs-8D.5", "value"] == pytest.approx(60.45 - 70.54)
+    # the paper claims natural > whitened and 8D > whitened ("largely preserved"), never natural > 8D
+    assert rel.loc["dina.relative.stimulus_control.8D-vs-whitened.5", "value"] == pytest.approx(70.54 - 9.29)
+    assert paper_direction("dina.relative.stimulus_control.natural-vs-whitened.1") == ">"
+    assert not rel.index.str.contains("natural-vs-8D").any()
     with pytest.raises(ValueError, match="not a relative claim"):
         paper_direction("dina.table1.DINA.mean.1")
 

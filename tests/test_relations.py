@@ -67,3 +67,60 @@ def test_relation_measurements_judge_the_mean_and_flag_unconverged_runs():
                                                      "twin", "dina/table1")}
     m = ms["dina.relative.table1.DINA-vs-VGG-16-MLP.mean.1"]
     assert verdict(m.rule, math.nan, m, paper_direction(m.claim)) == "no verdict: not converged"
+
+
+def test_unpaired_difference_ci_covers_the_difference_and_needs_groups():
+    from alignlib.metrics.uncertainty import unpaired_difference_ci
+
+    rng = np.random.default_rng(0)
+    nat = [rng.binomial(1, 0.4, 100).astype(float) for _ in range(2)]
+    ctl = [rng.binomial(1, 0.1, 100).astype(float) for _ in range(2)]
+    d, lo, hi = unpaired_difference_ci(nat, ctl)
+    assert d == pytest.approx(np.mean([g.mean() for g in nat]) - np.mean([g.mean() for g in ctl]))
+    assert 0 < lo <= d <= hi                                  # 0.4 vs 0.1 with 200 items a side: clearly apart
+    d0, lo0, hi0 = unpaired_difference_ci(nat, nat)
+    assert d0 == 0 and lo0 < 0 < hi0                           # the same groups: an interval around zero
+    assert unpaired_difference_ci([np.ones(5)], [np.ones(7)]) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="at least one"):
+        unpaired_difference_ci([], ctl)
+
+
+def test_stimulus_rows_natural_vs_collapsed_controls_and_verdicts():
+    from alignlib.claims import verdict
+    from alignlib.claims.ledger import paper_direction, published_value
+    from alignlib.experiments.dina.relations import stimulus_measurements, stimulus_rows
+
+    rng = np.random.default_rng(2)
+    n = 40
+    z = rng.normal(size=(n, 8))
+    good = lambda: [fake_run(z + 0.1 * rng.normal(size=z.shape), z, np.arange(n))]      # noqa: E731
+    sets = {"natural": {m: good() for m in ("M1", "M2")},
+            "whitened": {m: [fake_run(np.ones((n, 8)), z, np.arange(n))] for m in ("W1", "W2")},
+            "8D": {m: good() for m in ("D1", "D2")}}
+    rows = stimulus_rows(sets, ks=(1, 5, 40))
+    # natural - whitened and 8D - whitened; natural - 8D is not a claim of the paper; k = 40 of 40: left out
+    assert set(zip(rows.a, rows.b)) == {("natural", "whitened"), ("8D", "whitened")}
+    assert set(rows.k) == {1, 5} and rows.converged.all()
+    assert (rows.ci_low > 50).all()                         # near-perfect retrieval vs chance, in points
+    meas = stimulus_measurements(rows, "toy", "dina/interpret_stimuli")
+    assert {m.claim for m in meas} == {f"dina.relative.stimulus_control.{a}-vs-whitened.{k}"
+                                       for a in ("natural", "8D") for k in (1, 5)}
+    for m in meas:
+        assert "unpaired" in m.our_data and m.rule == "paired_difference"
+        assert verdict(m.rule, published_value(m.claim), m, paper_direction(m.claim)) == "holds"
+    # one control run that did not converge: no verdict
+    sets["whitened"]["W2"] = [fake_run(np.ones((n, 8)), z, np.arange(n), converged=False)]
+    m = stimulus_measurements(stimulus_rows(sets, ks=(1,)), "toy", "p")[0]
+    assert verdict(m.rule, published_value(m.claim), m, paper_direction(m.claim)) == "no verdict: not converged"
+
+
+def test_unpaired_difference_ci_counts_the_spread_between_mice():
+    """Two mice per side that disagree widely: the hierarchical interval is wider than one that only
+    resamples items within the mice would be."""
+    from alignlib.metrics.uncertainty import unpaired_difference_ci
+
+    rng = np.random.default_rng(3)
+    a = [rng.binomial(1, p, 200).astype(float) for p in (0.1, 0.7)]
+    b = [rng.binomial(1, p, 200).astype(float) for p in (0.3, 0.4)]
+    d, lo, hi = unpaired_difference_ci(a, b)
+    assert lo < d < hi and hi - lo > 0.3                      # the mice's spread (0.1 vs 0.7) dominates

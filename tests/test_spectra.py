@@ -75,3 +75,19 @@ def test_snr_and_reliability_match_planted_values():
     assert np.all(np.abs(snr(rep1, rep2) - true_snr) < 0.1 * true_snr + 0.05)
     true_r = signal_sd ** 2 / (signal_sd ** 2 + noise_sd ** 2)
     np.testing.assert_allclose(split_half_reliability(rep1, rep2), true_r, atol=0.05)
+
+
+def test_top_share_difference_matches_pca_and_separates_low_from_high_dimensional_sets():
+    import numpy as np
+
+    from alignlib.interpret.spectra import pca_variance_spectrum, top_share_difference
+
+    rng = np.random.default_rng(0)
+    low = rng.standard_normal((60, 3)) @ rng.standard_normal((3, 80)) + 0.1 * rng.standard_normal((60, 80))
+    high = rng.standard_normal((60, 80))
+    d, lo, hi = top_share_difference([low], [high], n_resamples=200)
+    assert d == pytest.approx(pca_variance_spectrum(low)[:5].sum() - pca_variance_spectrum(high)[:5].sum())
+    assert 0 < lo <= d <= hi                                   # a 3-dimensional set vs white noise
+    assert top_share_difference([high], [high], n_resamples=50) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same items"):
+        top_share_difference([low], [high[:50]])

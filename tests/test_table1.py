@@ -163,3 +163,23 @@ def test_twin_class_labels_follow_the_source_photograph(tiny_mouse):
     labels, names, where = class_labels(tiny_mouse)
     assert labels.shape == (tiny_mouse.session.n_images,) and labels.min() >= 0 and labels.max() < len(names)
     assert len(names) >= 2 and "twin" in where
+
+
+def test_table1_command_line_trains_the_rows_the_page_would_read(tmp_path, monkeypatch, capsys):
+    """``python -m alignlib.experiments.dina.table1`` trains a row with the page's base settings, so the
+    page finds the run by its configuration hash; unknown rows are refused before anything trains."""
+    from alignlib.experiments.dina import cast
+    from alignlib.experiments.dina.table1 import main
+    from alignlib.experiments.dina.workflow import find_run
+
+    monkeypatch.setenv("ALIGNLIB_RUNS_DIR", str(tmp_path / "runs"))
+    with pytest.raises(SystemExit):
+        main(["--profile", "smoke", "--rows", "no-such-row"])
+    main(["--profile", "smoke", "--rows", "VGG-16-MLP", "--mice", "M1", "--seeds", "0", "--source", "twin"])
+    out = capsys.readouterr().out
+    assert "[table1] M1 VGG-16-MLP seed 0: M1-t1-VGG-16-MLP-" in out
+    # the page's own spec for that row (notebooks/dina/table1.py): base = the profile with the table's epochs
+    base = settings.resolve("smoke", epochs=settings.TABLE1["smoke"]["epochs"])
+    rec = cast.load_mouse("M1", source="twin", twin_size=base["twin_size"])
+    run = find_run(run_spec(rec, {**base, "model": "vgg16-mlp", "image_weights": ""}, 0, 0))
+    assert run.directory.parent == tmp_path / "runs" / "dina"

@@ -22,10 +22,16 @@ RULES = {
     "within_ci": "the published value lies inside our 95 % CI",
     "above_chance": "qualitative: our 95 % CI lies above chance, as the paper reports",
     "not_comparable": "measured on data too different to compare numbers (shown side by side only)",
-    "paired_difference": "relative claim (A beats B, removing X lowers the score): the 95 % CI of our paired "
+    "paired_difference": "relative claim (A beats B, removing X lowers the score): the 95 % CI of our "
                          "difference A - B lies on the paper's side of zero: holds; on the other side: reversed; "
-                         "across zero: inconclusive. The page states over what the difference is paired "
-                         "(test items, seeds, mice, cells). No verdict from runs that did not converge.",
+                         "across zero: inconclusive. The side is a sign only: 'substantially' or 'largely' in "
+                         "the paper's words is not tested. The interval is a paired bootstrap over test items "
+                         "where A and B are tested on the same items; a hierarchical bootstrap (mice, then test "
+                         "images) where they are other mice; a subsampling interval for statistics a bootstrap "
+                         "biases (PCA spectra); a t interval over mice for one number per mouse. Each row's "
+                         "data say which, and over what; the interval is conditional on the trained models. On "
+                         "a stand-in (the twin), holds / reversed describe the stand-in. No verdict from runs "
+                         "that did not converge.",
 }
 VERDICTS = ("holds", "reversed", "inconclusive", "consistent", "differs", "replicated", "not replicated",
             "no verdict: not converged", "not comparable on this data", "not measured yet")

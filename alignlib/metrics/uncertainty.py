@@ -57,3 +57,35 @@ def paired_difference_ci(a, b, confidence: float = 0.95, n_resamples: int = 2000
     lo, hi = (bootstrap_ci_mean_of_means(diffs, confidence, n_resamples, seed) if grouped
               else bootstrap_ci(diffs[0], confidence, n_resamples, seed))
     return mean, lo, hi
+
+
+def unpaired_difference_ci(a, b, confidence: float = 0.95, n_resamples: int = 2000,
+                           seed: int = 0) -> tuple[float, float, float]:
+    """Difference of two means of group means, ``mean_g(a_g) - mean_h(b_h)``, and its hierarchical
+    percentile-bootstrap CI, for groups that are NOT the same on both sides (e.g. natural-image mice against
+    whitened-image mice: other mice, other neurons). Each resample draws the groups of each side with
+    replacement, then the items within every drawn group, so the interval covers both the variation
+    between groups (mice) and the sampling of items (test images) within them.
+
+    ``a`` and ``b`` are lists of groups (one array of per-item scores per mouse). Returns
+    ``(difference, ci_low, ci_high)``."""
+    ga = [np.asarray(s, dtype=float).ravel() for s in a]
+    gb = [np.asarray(s, dtype=float).ravel() for s in b]
+    if not ga or not gb or any(g.size == 0 for g in ga + gb):
+        raise ValueError("both sides need at least one group, and every group at least one value")
+    diff = float(np.mean([g.mean() for g in ga]) - np.mean([g.mean() for g in gb]))
+    if all(np.all(g == g[0]) for g in ga + gb) and len({float(g[0]) for g in ga}) == 1 \
+            and len({float(g[0]) for g in gb}) == 1:
+        return diff, diff, diff
+    rng = np.random.default_rng(seed)
+
+    def side(groups) -> np.ndarray:
+        """(n_resamples,) mean over resampled groups of their resampled item means."""
+        picks = rng.integers(0, len(groups), size=(n_resamples, len(groups)))
+        item_means = np.stack([g[rng.integers(0, g.size, size=(n_resamples, g.size))].mean(axis=1)
+                               for g in groups], axis=1)              # (n_resamples, n_groups)
+        return np.take_along_axis(item_means, picks, axis=1).mean(axis=1)
+
+    boot = side(ga) - side(gb)
+    tail = (1 - confidence) / 2
+    return diff, float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))

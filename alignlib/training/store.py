@@ -257,7 +257,9 @@ def made_by() -> dict[str, str]:
     to the page's ``alignlib run ...`` command, else this process's command line), the date and the machine."""
     from alignlib import dryrun
 
-    return {"command": os.environ.get("ALIGNLIB_COMMAND") or " ".join([Path(sys.executable).name, *sys.argv]),
+    # sys.orig_argv keeps "-m module" as typed (sys.argv[0] would be the module's file path)
+    argv = list(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
+    return {"command": os.environ.get("ALIGNLIB_COMMAND") or " ".join([Path(argv[0]).name, *argv[1:]]),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine_description": machine_description(),
             **({"dry_run": True} if dryrun.active() else {})}         # never stored (add_run)

@@ -84,15 +84,16 @@ recordings = {
     for m in mice
 }
 real = all(r.source == "real" for r in recordings.values())
+left_out_groups = [g for g in ROW_GROUPS if scale.get("rows") is not None and g not in scale["rows"]]
 shrunk = (
-    f"quick shrinks this page to mouse {', '.join(mice)}, seed {', '.join(map(str, seeds))},"
-    f" {base['epochs']} epochs per run (the training pages run {profile_cfg['epochs']}), the"
-    " profile's narrow towers (VGG-16 at"
+    f"quick reads this page's rows from the run store (trained to convergence: up to {base['epochs']} epochs,"
+    f" patience {base['patience']}) for mice {', '.join(mice)} x seeds {', '.join(map(str, seeds))}; it"
+    f" leaves out the rows not stored yet ({', '.join(left_out_groups) or 'none'}) and DINA's data-regime"
+    " curves; the profile's narrow towers (VGG-16 at"
     f" 1/{BASELINE_WIDTHS['vgg16-mlp']['quick']['width_divisor']} width, a"
     f" {BASELINE_WIDTHS['vit-mlp']['quick']['num_hidden_layers']}-layer ViT of width"
     f" {BASELINE_WIDTHS['vit-mlp']['quick']['hidden_size']}), the data-regime grids below (one"
-    " mouse, one seed, DINA and the linear reference only: VGG-16-MLP's curves need the paper"
-    " profile)"
+    f" mouse, {', '.join(scale['regime_models'])} only)"
     if profile == "quick"
     else f"{len(mice)} mice x {len(seeds)} seeds at the profile's settings"
 )
@@ -136,6 +137,17 @@ groups = {
     for g, rows in ROW_GROUPS.items()
 }
 groups = {g: rows for g, rows in groups.items() if rows}
+
+
+def not_in_profile(group: str) -> None:
+    """Say on the page that this profile leaves a row group out (and how to get it)."""
+    if group not in groups:
+        display(Markdown(
+            f"**Not in the {profile} profile.** The rows of this section ({group}) are not in the run store yet, "
+            "and this profile trains nothing in the book build: a row trained for a budget of a few epochs would "
+            "be an artefact of that budget, not a finding. Train them to convergence with `python -m "
+            f"alignlib.experiments.dina.table1 --profile {profile} --rows ROW...` (then `alignlib store add`), "
+            "or run this page with `--profile paper` on a GPU."))
 linear_methods = scale.get("linear_methods", ["ridge", "rrr", "cca"])
 all_runs, frames = {}, []
 for m, rec in recordings.items():
@@ -267,6 +279,7 @@ else:
 # check both).
 
 # %%
+not_in_profile("official code")
 audit = summary[(summary.group.isin(["official code", "DINA"])) & (summary.k == 1)].copy()
 dina_top1 = t1("DINA")
 audit["effect vs DINA"] = audit.accuracy - dina_top1
@@ -299,6 +312,7 @@ glue("t1_frozen", t1("frozen-backbone"), display=False)
 # InfoNCE; the variance spectra show how the maps' variance spreads over principal components.
 
 # %%
+not_in_profile("objective")
 spectra = {}
 first = mice[0]
 for name in ["DINA", "reconstruction", "classification"]:
@@ -347,8 +361,8 @@ obj.assign(**{
 # ## The data regime
 #
 # Test top-1 against the number of training images (the test images stay the same) and against the number of
-# neurons (a random subset, nested across sizes), for DINA, VGG-16-MLP (paper profile only: the quick budget
-# leaves it out) and the linear reference fixed in advance
+# neurons (a random subset, nested across sizes), for DINA and VGG-16-MLP (paper profile; quick draws only the
+# linear curves until DINA's regime runs are in the run store) and the linear reference fixed in advance
 # (ridge on Gabor energy; not chosen by its test score). The grid stays inside the profile's twin (its training
 # split: all of it at the largest size). The twin could make many more images than the paper's 2,520 training
 # images; a grid beyond them needs a larger twin, which this page does not generate yet.
@@ -456,6 +470,7 @@ glue("t1_crossings", cross_text, display=False)
 # below adds dropout 0.2 in the neural tower and weight decay 10⁻² on it (neither is in the paper).
 
 # %%
+not_in_profile("regularisation")
 reg_key = (first, "regularisation", "dropout 0.2 + weight decay 1e-2", seeds[0])
 curves = {"DINA": all_runs[(first, "DINA", "DINA", seeds[0])][0]}
 if reg_key in all_runs:

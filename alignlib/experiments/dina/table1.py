@@ -219,3 +219,48 @@ def crossings(curves: pd.DataFrame, x: str, a: str, b: str, y: str = "accuracy")
     if d and d[-1] == 0 and len(xs) > 1:
         out.append(float(xs[-1]))
     return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train (or find) Table 1 rows with the page's settings, outside the page: the runs the page then
+    reads from ``runs/`` (or, after ``alignlib store add``, from the store). Seeds outer, mice inner, so
+    the first seed of every mouse is done first.
+
+    ``python -m alignlib.experiments.dina.table1 --profile quick --rows VGG-16-MLP ViT-MLP --mice M1 M2 --seeds 0 1``
+    """
+    import argparse
+
+    from alignlib.experiments.dina import cast, settings
+
+    names = {n: g for g, rows in ROW_GROUPS.items() for n in rows}
+    ap = argparse.ArgumentParser(prog="python -m alignlib.experiments.dina.table1", description=main.__doc__)
+    ap.add_argument("--profile", default="quick", choices=sorted(settings.PROFILES))
+    ap.add_argument("--rows", nargs="+", required=True, choices=sorted(names), metavar="ROW",
+                    help=f"rows of Table 1: {', '.join(names)}")
+    ap.add_argument("--mice", nargs="+", default=None, choices=list(settings.MICE) + ["W1", "W2", "D1", "D2"],
+                    help="twin mice (default: the page's); the row DINA on W1-W2, D1-D2 gives the stimulus "
+                         "controls' runs (notebooks/dina/interpret_stimuli.py trains them with the same settings)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=None)
+    ap.add_argument("--source", default="auto", choices=["auto", "real", "twin"])
+    ap.add_argument("--twin-seed", type=int, default=0)
+    ap.add_argument("--split-seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    scale = settings.TABLE1[args.profile]
+    base = settings.resolve(args.profile, epochs=scale["epochs"])      # the page's base (notebooks/dina/table1.py)
+    weights = {"vgg16-mlp": "", "vit-mlp": ""}                         # the page's defaults: from scratch
+    rows = {}
+    for n in args.rows:
+        over = dict(ROW_GROUPS[names[n]][n])
+        if over.get("model") in weights:
+            over["image_weights"] = weights[over["model"]]
+        rows[n] = over
+    for seed in args.seeds if args.seeds is not None else scale["seeds"]:
+        for mouse in args.mice or scale["mice"]:
+            rec = cast.load_mouse(mouse, source=args.source, twin_size=base["twin_size"], twin_seed=args.twin_seed)
+            for (name, s), (run, _) in train_rows(rec, base, rows, [seed], args.split_seed, args.device).items():
+                print(f"[table1] {mouse} {name} seed {s}: {run.name} converged={run.converged}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

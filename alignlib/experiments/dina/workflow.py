@@ -347,12 +347,14 @@ def store_contents(directory: Path) -> dict[str, Any]:
     embeddings of its selected epoch; plain DINA runs (no Table 1 switch: the training pages' mice, the
     stimulus controls) also those of the literal validation-loss selection, which the results page compares;
     their seed-0 runs keep the selected epoch's token maps and the weights (the towers the interpretation
-    pages explain and the maps the pages show)."""
+    pages explain and the maps the pages show). Table 1's baselines (VGG-16-MLP, ViT-MLP) keep their maps,
+    every seed: the Table 1 page compares every model's maps (SSIM per mouse and seed)."""
     spec, info = load_spec(directory), json.loads((Path(directory) / "run.json").read_text())
     plain = not info.get("switches")
     first = plain and spec.config["fit"]["seed"] == 0
+    baseline = set(info.get("switches") or {}) <= {"model", "image_weights"} and "model" in (info.get("switches") or {})
     return {"selections": [info["selected"], "val_loss"] if plain else [info["selected"]],
-            "maps": first, "weights": first}
+            "maps": first or baseline, "weights": first}
 
 
 def item_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
