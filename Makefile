@@ -8,6 +8,8 @@ PROFILE ?= quick
 WORKERS ?= 2
 # The CPU build of torch. On a GPU machine: make book TORCH="torch --index-url <your CUDA wheel index>"
 TORCH   ?= torch==2.13.0
+# openretina (the Vi-ST chapter's outside baseline), installed without its declared dependencies (see pyproject's retina extra)
+RETINA  ?= openretina==1.1.1
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.alignlib-installed
 
@@ -20,7 +22,8 @@ $(STAMP): pyproject.toml Makefile
 	@start=$$(date +%s); \
 	$(PYTHON) -m venv $(VENV) && \
 	$(PY) -m pip install --quiet "$(TORCH)" && \
-	$(PY) -m pip install --quiet -e ".[book,test]" && \
+	$(PY) -m pip install --quiet -e ".[book,test,retina]" && \
+	$(PY) -m pip install --quiet --no-deps "$(RETINA)" && \
 	echo "[make] install took $$(( $$(date +%s) - start )) s"
 	@touch $(STAMP)
 
