@@ -167,8 +167,11 @@ glue("mask_n_global_higher", int((mk["global"] > mk["local"]).sum()), display=Fa
 glue("mask_n_mice", len(mice), display=False)
 # the paper's relative claim (global > local), paired per stimulus within each mouse
 _pairs = masking.pivot_table(index=["mouse", "stimulus"], columns="kept", values="ssim")
-mask_diff, mask_lo, mask_hi = paired_difference_ci([_pairs.loc[m]["global"].to_numpy() for m in mice],
-                                                   [_pairs.loc[m]["local"].to_numpy() for m in mice], seed=0)
+mask_diff, mask_lo, mask_hi = paired_difference_ci(
+    [_pairs.loc[m]["global"].to_numpy() for m in mice],
+    [_pairs.loc[m]["local"].to_numpy() for m in mice],
+    seed=0,
+)
 mask_converged = all(d.run.converged is True for d in mouse_data.values())
 glue("mask_diff", mask_diff, display=False)
 glue("mask_diff_lo", mask_lo, display=False)
@@ -625,7 +628,8 @@ claims = record(
             float(mask_hi),
             rule="paired_difference",
             converged=mask_converged,
-            our_data=f"{first.recording.dataset}, mice {', '.join(mice)}: paired per test stimulus within each "
+            our_data=f"{first.recording.dataset}, mice {', '.join(mice)}: paired per test stimulus "
+                f"within each "
                      f"mouse ({int(len(_pairs))} stimuli), 95 % bootstrap over stimuli within mice",
             page="dina/interpret_image",
             note="mean SSIM to the intact map keeping the global minus keeping the local pathway",

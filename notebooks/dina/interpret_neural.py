@@ -349,7 +349,8 @@ bound_note = (
     f"mean over the {n_interp} of {len(mice)} mice with an interpolated crossing (others only"
     " bounded)"
 )
-# the paper's relative claim (random subsets need more neurons than ranked ones), paired per mouse; judged
+# the paper's relative claim (random subsets need more neurons than ranked ones), paired per
+# mouse; judged
 # (95 % t interval over mice) only when every mouse has an interpolated crossing for both selections
 slower = fr["random"] - fr["sorted"]
 slower_judged = bool(len(slower) > 1 and np.isfinite(slower).all())
@@ -387,8 +388,10 @@ claims = record(
             slower_hi,
             rule="paired_difference" if slower_judged else "not_comparable",
             converged=slower_converged,
-            our_data=data_desc + (f": paired per mouse, 95 % t interval over {len(slower)} mice" if slower_judged
-                                  else ": not judged (fewer than two mice, or a crossing only bounded)"),
+            our_data=data_desc + (
+                f": paired per mouse, 95 % t interval over {len(slower)} mice" if slower_judged
+                                  else ": not judged (fewer than two mice, or a crossing only "
+                                       "bounded)"),
             page="dina/interpret_neural",
             note=(
                 "random minus sorted percentage of neurons for SSIM >= 0.9 (positive: random is"

@@ -54,7 +54,8 @@ from alignlib.claims import Measurement, record
 from alignlib.experiments.dina import cast, settings
 from alignlib.experiments.dina.relations import stimulus_measurements, stimulus_rows
 from alignlib.experiments.dina.workflow import find_run, retrieval_table, run_spec, train_mouse
-from alignlib.interpret.spectra import pca_variance_spectrum, powerlaw_exponent, top_share_difference
+from alignlib.interpret.spectra import (pca_variance_spectrum, powerlaw_exponent,
+                                       top_share_difference)
 from alignlib.report import save_table, show_provenance
 
 spectra_mice = list(spectra_mice or settings.MICE)
@@ -226,7 +227,8 @@ _diff = stimulus_rows(stim_sets, ks=(1,), seed=seed)
 for a in ("natural", "8D"):
     r = _diff[_diff.a == a]
     for suffix, col in (("", "difference"), ("_lo", "ci_low"), ("_hi", "ci_high")):
-        glue(f"ctrl_diff_{a}_1{suffix}", float(r[col].iloc[0]) if len(r) else float("nan"), display=False)
+        value = float(r[col].iloc[0]) if len(r) else float("nan")
+        glue(f"ctrl_diff_{a}_1{suffix}", value, display=False)
 glue("ctrl_converged", "yes" if bool(_diff.converged.all()) else "no", display=False)
 
 # %% [markdown]
@@ -268,8 +270,10 @@ for _, r in means.iterrows():
                 page="dina/interpret_stimuli",
             )
         )
-# the paper's relative claim (maps concentrate more variance in the leading PCs than the images), judged at
-# equal resolution (the images block-averaged onto the maps' 16 x 64 grid), paired per test image within each
+# the paper's relative claim (maps concentrate more variance in the leading PCs than the images),
+# judged at
+# equal resolution (the images block-averaged onto the maps' 16 x 64 grid), paired per test image
+# within each
 # mouse; interval by subsampling the test images without replacement (spectra.top_share_difference)
 spectra_converged = all(find_run(run_spec(recordings[m], cfg, seed, split_seed)).converged is True
                         for m in spectra_mice)
@@ -283,19 +287,24 @@ for tower, key in (("image-tower maps", "img_maps"), ("neural-tower maps", "neu_
         fh, fw = im.shape[-2] // mh, im.shape[-1] // mw
         imgs_.append(im[:, :mh * fh, :mw * fw].reshape(len(im), mh, fh, mw, fw).mean((2, 4)))
         maps_.append(emb[key])
-    enough = min(len(x) for x in maps_) >= 10          # 5 PCs need at least 10 items to subsample half
-    bias[tower] = top_share_difference(maps_, imgs_, n_top=5, seed=seed) if enough else (np.nan,) * 3
+    enough = min(len(x) for x in maps_) >= 10    # 5 PCs need at least 10 items to subsample half
+    bias[tower] = (top_share_difference(maps_, imgs_, n_top=5, seed=seed) if enough
+                   else (np.nan,) * 3)
 bias_diff, bias_lo, bias_hi = bias["image-tower maps"]
 rows.append(Measurement("dina.spectral_bias", bias_diff, bias_lo, bias_hi,
                         rule="paired_difference" if np.isfinite(bias_diff) else "not_comparable",
                         converged=spectra_converged,
-                        our_data=f"{recordings[spectra_mice[0]].dataset}, test images of {', '.join(spectra_mice)} "
-                                 "block-averaged to the maps' grid: paired per test image, 95 % subsampling "
+                        our_data=f"{recordings[spectra_mice[0]].dataset}, test images of "
+                            f"{', '.join(spectra_mice)} "
+                                 "block-averaged to the maps' grid: paired per test image, 95 % "
+                                 "subsampling "
                                  "interval over test images (half without replacement)",
                         page="dina/interpret_stimuli",
-                        note="share of variance in the first 5 PCs, image-tower maps minus images (neural-tower "
+                        note="share of variance in the first 5 PCs, image-tower maps minus images "
+                            "(neural-tower "
                              f"maps minus images: {bias['neural-tower maps'][0]:+.3f} "
-                             f"[{bias['neural-tower maps'][1]:+.3f}, {bias['neural-tower maps'][2]:+.3f}])"))
+                             f"[{bias['neural-tower maps'][1]:+.3f}, "
+                             f"{bias['neural-tower maps'][2]:+.3f}])"))
 for tower, short in (("image-tower maps", "img"), ("neural-tower maps", "neu")):
     for v, suffix in zip(bias[tower], ("", "_lo", "_hi")):
         glue(f"spec_bias_{short}{suffix}", float(v), display=False)
@@ -303,7 +312,8 @@ stim_diff = stimulus_rows(stim_sets, seed=seed)
 save_table(stim_diff, "dina", "interp_stimulus_differences",
            {"profile": profile, "settings": ctrl_cfg, "runs": {m: r.name for m, r in runs.items()},
             "interval": "unpaired: hierarchical bootstrap, mice then test images, 2000 resamples"})
-rows += stimulus_measurements(stim_diff, f"{recordings[control_mice[0]].dataset}, up to {ctrl_cfg['epochs']} epochs",
+rows += stimulus_measurements(stim_diff, f"{recordings[control_mice[0]].dataset}, up to "
+                                         f"{ctrl_cfg['epochs']} epochs",
                               "dina/interpret_stimuli")
 claims = record("dina", "interpret_stimuli", rows)
 claims[["claim", "published", "value", "ci_low", "ci_high", "verdict"]].round(2)

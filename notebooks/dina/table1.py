@@ -84,11 +84,15 @@ recordings = {
     for m in mice
 }
 real = all(r.source == "real" for r in recordings.values())
-left_out_groups = [g for g in ROW_GROUPS if scale.get("rows") is not None and g not in scale["rows"]]
+left_out_groups = [g for g in ROW_GROUPS
+                   if scale.get("rows") is not None and g not in scale["rows"]]
 shrunk = (
-    f"quick reads this page's rows from the run store (trained to convergence: up to {base['epochs']} epochs,"
-    f" patience {base['patience']}) for mice {', '.join(mice)} x seeds {', '.join(map(str, seeds))}; it"
-    f" leaves out the rows not stored yet ({', '.join(left_out_groups) or 'none'}) and DINA's data-regime"
+    f"quick reads this page's rows from the run store (trained to convergence: up to "
+    f"{base['epochs']} epochs,"
+    f" patience {base['patience']}) for mice {', '.join(mice)} x seeds "
+    f"{', '.join(map(str, seeds))}; it"
+    f" leaves out the rows not stored yet ({', '.join(left_out_groups) or 'none'}) and DINA's "
+    f"data-regime"
     " curves; the profile's narrow towers (VGG-16 at"
     f" 1/{BASELINE_WIDTHS['vgg16-mlp']['quick']['width_divisor']} width, a"
     f" {BASELINE_WIDTHS['vit-mlp']['quick']['num_hidden_layers']}-layer ViT of width"
@@ -143,10 +147,14 @@ def not_in_profile(group: str) -> None:
     """Say on the page that this profile leaves a row group out (and how to get it)."""
     if group not in groups:
         display(Markdown(
-            f"**Not in the {profile} profile.** The rows of this section ({group}) are not in the run store yet, "
-            "and this profile trains nothing in the book build: a row trained for a budget of a few epochs would "
-            "be an artefact of that budget, not a finding. Train them to convergence with `python -m "
-            f"alignlib.experiments.dina.table1 --profile {profile} --rows ROW...` (then `alignlib store add`), "
+            f"**Not in the {profile} profile.** The rows of this section ({group}) are not in the "
+            f"run store yet, "
+            "and this profile trains nothing in the book build: a row trained for a budget of a "
+            "few epochs would "
+            "be an artefact of that budget, not a finding. Train them to convergence with `python "
+            "-m "
+            f"alignlib.experiments.dina.table1 --profile {profile} --rows ROW...` (then `alignlib "
+            f"store add`), "
             "or run this page with `--profile paper` on a GPU."))
 linear_methods = scale.get("linear_methods", ["ridge", "rrr", "cca"])
 all_runs, frames = {}, []
@@ -168,7 +176,8 @@ for m, rec in recordings.items():
         )
         all_runs.update({(m, g, name, s): r for (name, s), r in runs.items()})
         frames.append(run_rows(runs, m, g))
-    # the training pages' runs (the chapter's DINA), labelled, where this page's DINA row is another run
+    # the training pages' runs (the chapter's DINA), labelled, where this page's DINA row is
+    # another run
     if base == profile_cfg:
         continue
     try:
@@ -298,17 +307,23 @@ glue("t1_leak_effect", leak - dina_top1, display=False)
 glue("t1_official", t1("official configuration"), display=False)
 glue("t1_frozen", t1("frozen-backbone"), display=False)
 glue("t1_official_text", Markdown(
-    (f"The official configuration reaches {t1('official configuration'):.3f}; the frozen random backbone alone "
+    (f"The official configuration reaches {t1('official configuration'):.3f}; the frozen random "
+        f"backbone alone "
      f"{t1('frozen-backbone'):.3f}. " if np.isfinite(t1("official configuration")) else "")
-    + (f"The scaling leak changes top-1 by {leak - dina_top1:+.3f} here: z-scoring with statistics that include "
-       "the test images is a leak of the test distribution's per-neuron mean and spread, not of the pairing, so "
-       "a small effect is expected with many training images; it is still a leak and this book never uses it "
+    + (f"The scaling leak changes top-1 by {leak - dina_top1:+.3f} here: z-scoring with statistics "
+        f"that include "
+       "the test images is a leak of the test distribution's per-neuron mean and spread, not of "
+       "the pairing, so "
+       "a small effect is expected with many training images; it is still a leak and this book "
+       "never uses it "
        "outside this row." if np.isfinite(leak) else "")
-    or "This profile has no official-code rows (see the note above the table of this section)."), display=False)
+    or "This profile has no official-code rows (see the note above the table of this section)."),
+    display=False)
 
 glue("t1_leak_solution", Markdown(
     f"Here it changes test top-1 by {leak - dina_top1:+.3f} ({leak:.3f} against {dina_top1:.3f})."
-    if np.isfinite(leak) else "This profile has no scaling-leak row, so this page does not measure it (the paper "
+    if np.isfinite(leak) else "This profile has no scaling-leak row, so this page does not measure "
+                              "it (the paper "
     "profile does)."), display=False)
 
 # %% [markdown]
@@ -362,23 +377,33 @@ obj.assign(**{
 }).set_index("variant")[["top-1 (%)", "chance (%)"]]
 
 # %%
-_tv = {n: top10.get(f"{n}: image maps", float("nan")) for n in ("DINA", "reconstruction", "classification")}
+_tv = {n: top10.get(f"{n}: image maps", float("nan"))
+       for n in ("DINA", "reconstruction", "classification")}
 glue("t1_objective_text", Markdown(
-    f"Test top-1: contrastive {t1('DINA'):.3f}, reconstruction {t1('reconstruction'):.3f}, classification "
-    f"{t1('classification'):.3f}. The first ten principal components hold {_tv['DINA']:.2f} of the image maps' "
-    f"variance under InfoNCE, {_tv['reconstruction']:.2f} under reconstruction and {_tv['classification']:.2f} "
-    "under classification. A map whose variance sits in few components is a coarse, low-dimensional code; if "
-    "that holds under every objective, the low-level bias is a property of the data and towers rather than of "
-    f"InfoNCE. These rows come from {len(mice)} mouse/mice and {len(seeds)} seed(s); read them with that in mind."
+    f"Test top-1: contrastive {t1('DINA'):.3f}, reconstruction {t1('reconstruction'):.3f}, "
+    f"classification "
+    f"{t1('classification'):.3f}. The first ten principal components hold {_tv['DINA']:.2f} of the "
+    f"image maps' "
+    f"variance under InfoNCE, {_tv['reconstruction']:.2f} under reconstruction and "
+    f"{_tv['classification']:.2f} "
+    "under classification. A map whose variance sits in few components is a coarse, "
+    "low-dimensional code; if "
+    "that holds under every objective, the low-level bias is a property of the data and towers "
+    "rather than of "
+    f"InfoNCE. These rows come from {len(mice)} mouse/mice and {len(seeds)} seed(s); read them "
+    f"with that in mind."
     if "objective" in groups else
-    f"This profile has no objective-control rows (see the note above). The first ten principal components hold "
+    f"This profile has no objective-control rows (see the note above). The first ten principal "
+    f"components hold "
     f"{_tv['DINA']:.2f} of DINA's image maps' variance (InfoNCE)."), display=False)
 
 glue("t1_objective_solution", Markdown(
-    f"The first ten components hold {_tv['DINA']:.2f} (InfoNCE), {_tv['reconstruction']:.2f} (reconstruction) "
+    f"The first ten components hold {_tv['DINA']:.2f} (InfoNCE), {_tv['reconstruction']:.2f} "
+    f"(reconstruction) "
     f"and {_tv['classification']:.2f} (classification) of the image maps' variance."
     if "objective" in groups else
-    f"This profile has no objective-control rows, so only InfoNCE's share is measured here ({_tv['DINA']:.2f}); "
+    f"This profile has no objective-control rows, so only InfoNCE's share is measured here "
+    f"({_tv['DINA']:.2f}); "
     "the paper profile trains the other two."), display=False)
 
 # %% [markdown]
@@ -516,9 +541,11 @@ for a in axes:
 glue("t1_regularised", t1("dropout 0.2 + weight decay 1e-2"), display=False)
 
 glue("t1_regularised_text", Markdown(
-    f"Test top-1 of the regularised variant: {t1('dropout 0.2 + weight decay 1e-2'):.3f} (DINA: {t1('DINA'):.3f})."
+    f"Test top-1 of the regularised variant: {t1('dropout 0.2 + weight decay 1e-2'):.3f} (DINA: "
+    f"{t1('DINA'):.3f})."
     if "regularisation" in groups else
-    "This profile has no regularised row (see the note above); the curves show DINA alone."), display=False)
+    "This profile has no regularised row (see the note above); the curves show DINA alone."),
+    display=False)
 
 # %% [markdown]
 # {glue:md}`t1_regularised_text`

@@ -64,8 +64,10 @@ show_provenance(
             lambda q, p: (
                 f"smaller twin at {q['side_twin']} x {q['side_twin']} (paper profile:"
                 f" {p['side_twin']} x {p['side_twin']}), Allen at {q['side_allen']} x"
-                f" {q['side_allen']} (paper profile: {p['side_allen']}), {q['k_folds']}-fold CV on Allen"
-                f" (paper profile: {p['k_folds']}); trained to convergence as in the paper profile (patience"
+                f" {q['side_allen']} (paper profile: {p['side_allen']}), {q['k_folds']}-fold CV on "
+                f"Allen"
+                f" (paper profile: {p['k_folds']}); trained to convergence as in the paper profile "
+                f"(patience"
                 f" {q['patience']} on {q['select']}, cap {q['epochs']} epochs)"
             )
         )(settings.PROFILES["quick"], settings.PROFILES["paper"]),
@@ -447,7 +449,8 @@ fig.tight_layout()
 
 # %%
 fits = (per_query.dropna(subset=["epochs_run"])
-        .groupby(["dataset", "protocol", "fold", "method", "seed"])[["converged", "epochs_run", "epoch"]].first())
+        .groupby(["dataset", "protocol", "fold", "method", "seed"])
+        [["converged", "epochs_run", "epoch"]].first())
 glue("n_fits", int(len(fits)), display=False)
 glue("n_fits_converged", int(fits.converged.astype(bool).sum()), display=False)
 glue("epochs_run_min", int(fits.epochs_run.min()), display=False)
@@ -464,13 +467,16 @@ paired = pd.concat(
 )
 save_table(paired, "vna", "paired_differences", {
     "profile": profile, "settings": cfg,
-    "pairing": "per test item, AUC averaged over seeds; 95 % percentile bootstrap over items, 2000 resamples",
+    "pairing": ("per test item, AUC averaged over seeds; 95 % percentile bootstrap over items, "
+                "2000 resamples"),
 })
 paired_view = paired.assign(
     comparison="VNA − " + paired.b.map(settings.METHOD_LABELS),
-    difference=[interval_text(d, lo, hi, 3) for d, lo, hi in zip(paired.difference, paired.ci_low, paired.ci_high)],
+    difference=[interval_text(d, lo, hi, 3)
+                for d, lo, hi in zip(paired.difference, paired.ci_low, paired.ci_high)],
 )
-paired_view.pivot_table(index=["dataset", "protocol", "comparison"], columns="task", values="difference",
+paired_view.pivot_table(index=["dataset", "protocol", "comparison"], columns="task",
+                        values="difference",
                         aggfunc="first", sort=False)[["encoding", "decoding", "average"]]
 
 # %%
@@ -479,20 +485,24 @@ labels = list(dict.fromkeys(paired.dataset + ", " + paired.protocol + ": VNA −
                             + paired.b.map(settings.METHOD_LABELS)))
 for ax, task in zip(axes, ("encoding", "decoding", "average")):
     d = paired[paired.task == task]
-    y = [labels.index(f"{a}, {p}: VNA − {settings.METHOD_LABELS[b]}") for a, p, b in zip(d.dataset, d.protocol, d.b)]
+    y = [labels.index(f"{a}, {p}: VNA − {settings.METHOD_LABELS[b]}")
+         for a, p, b in zip(d.dataset, d.protocol, d.b)]
     colors = ["C0" if ds == tw else "0.5" for ds in d.dataset]
-    ax.errorbar(d.difference, y, xerr=[d.difference - d.ci_low, d.ci_high - d.difference], fmt="none",
+    ax.errorbar(d.difference, y, xerr=[d.difference - d.ci_low, d.ci_high - d.difference],
+                fmt="none",
                 ecolor=colors, lw=1.5)
     ax.scatter(d.difference, y, c=colors, zorder=3)
     ax.axvline(0, color="k", lw=0.8)
     ax.set(title=task, xlabel="AUC difference (VNA − other)")
 axes[0].set_yticks(range(len(labels)), labels, fontsize=7)
 axes[0].invert_yaxis()
-fig.suptitle("Paired differences, 95 % intervals over test items (blue: twin, judged; grey: Allen, at chance)",
+fig.suptitle("Paired differences, 95 % intervals over test items (blue: twin, judged; grey: Allen, "
+    "at chance)",
              fontsize=9)
 fig.tight_layout()
 _ = plots.save_figure(fig, "vna", "paired_differences", page="vna/alignment",
-                      caption="VNA minus direct encoding, direct decoding and ridge: paired AUC differences")
+                      caption="VNA minus direct encoding, direct decoding and ridge: paired AUC "
+                          "differences")
 
 # %% [markdown]
 # ## Beside the paper
@@ -540,8 +550,10 @@ for (dataset, protocol), note in [
                     our_data=f"{note}; {int(r.n_queries)} queries, {profile} profile",
                 )
             )
-twin_paired = paired[(paired.dataset == tw) & (paired.protocol == tp) & paired.b.isin(list(CLAIM_BASELINES))]
-known = set(published("vna.relative").id)   # a relation whose published values tie has no side to judge
+twin_paired = paired[(paired.dataset == tw) & (paired.protocol == tp)
+                     & paired.b.isin(list(CLAIM_BASELINES))]
+# a relation whose published values tie has no side to judge
+known = set(published("vna.relative").id)
 for r in twin_paired.itertuples():
     cid = f"vna.relative.table1.mouse-movie.VNA-vs-{CLAIM_BASELINES[r.b]}.{r.task}"
     if cid not in known:
@@ -555,13 +567,15 @@ for r in twin_paired.itertuples():
             rule="paired_difference",
             page="vna/alignment",
             converged=bool(r.converged),
-            our_data=(f"{recording.dataset}, {cfg['twin_mouse']}, DINA split: paired over {int(r.n_items)} test "
+            our_data=(f"{recording.dataset}, {cfg['twin_mouse']}, DINA split: paired over "
+                f"{int(r.n_items)} test "
                       f"items, {int(r.n_seeds_a)}/{int(r.n_seeds_b)} seeds, {profile} profile"),
         )
     )
 claims = record("vna", "alignment", rows)
 rel = claims[claims.rule == "paired_difference"]
-display(rel.assign(**{"paper's side": ["VNA higher" if p > 0 else "VNA lower" for p in rel.published]})[
+sides = ["VNA higher" if p > 0 else "VNA lower" for p in rel.published]
+display(rel.assign(**{"paper's side": sides})[
     ["claim", "paper's side", "published", "value", "ci_low", "ci_high", "verdict"]].round(4))
 claims[["claim", "published", "value", "ci_low", "ci_high", "our_data", "verdict"]].round(4)
 
