@@ -223,7 +223,8 @@ for stimset in groups:
 glue("ctrl_chance_top1", float(ch.loc[1]), display=False)
 glue("ctrl_epochs", int(ctrl_cfg["epochs"]), display=False)
 stim_sets = {name: {m: [runs[m]] for m in ms} for name, ms in groups.items() if ms}
-_diff = stimulus_rows(stim_sets, ks=(1,), seed=seed)
+stim_diff = stimulus_rows(stim_sets, seed=seed)
+_diff = stim_diff[stim_diff.k == 1]
 for a in ("natural", "8D"):
     r = _diff[_diff.a == a]
     for suffix, col in (("", "difference"), ("_lo", "ci_low"), ("_hi", "ci_high")):
@@ -271,22 +272,21 @@ for _, r in means.iterrows():
             )
         )
 # the paper's relative claim (maps concentrate more variance in the leading PCs than the images),
-# judged at
-# equal resolution (the images block-averaged onto the maps' 16 x 64 grid), paired per test image
-# within each
-# mouse; interval by subsampling the test images without replacement (spectra.top_share_difference)
-spectra_converged = all(find_run(run_spec(recordings[m], cfg, seed, split_seed)).converged is True
-                        for m in spectra_mice)
+# judged at equal resolution (the images block-averaged onto the maps' grid), paired per test image
+# within each mouse; interval by subsampling test images without replacement (top_share_difference)
+spectra_runs = {m: find_run(run_spec(recordings[m], cfg, seed, split_seed)) for m in spectra_mice}
+spectra_converged = all(r.converged is True for r in spectra_runs.values())
+spectra_emb = {m: r.test_embeddings() for m, r in spectra_runs.items()}
+grid_images = {}
+for m, emb in spectra_emb.items():
+    mh, mw = np.asarray(emb["img_maps"]).shape[-2:]      # both towers' maps share the grid
+    im = recordings[m].session.images[emb["test_index"]].astype(np.float64)
+    fh, fw = im.shape[-2] // mh, im.shape[-1] // mw
+    grid_images[m] = im[:, :mh * fh, :mw * fw].reshape(len(im), mh, fh, mw, fw).mean((2, 4))
 bias = {}
 for tower, key in (("image-tower maps", "img_maps"), ("neural-tower maps", "neu_maps")):
-    maps_, imgs_ = [], []
-    for m in spectra_mice:
-        emb = find_run(run_spec(recordings[m], cfg, seed, split_seed)).test_embeddings()
-        mh, mw = np.asarray(emb[key]).shape[-2:]
-        im = recordings[m].session.images[emb["test_index"]].astype(np.float64)
-        fh, fw = im.shape[-2] // mh, im.shape[-1] // mw
-        imgs_.append(im[:, :mh * fh, :mw * fw].reshape(len(im), mh, fh, mw, fw).mean((2, 4)))
-        maps_.append(emb[key])
+    maps_ = [spectra_emb[m][key] for m in spectra_mice]
+    imgs_ = [grid_images[m] for m in spectra_mice]
     enough = min(len(x) for x in maps_) >= 10    # 5 PCs need at least 10 items to subsample half
     bias[tower] = (top_share_difference(maps_, imgs_, n_top=5, seed=seed) if enough
                    else (np.nan,) * 3)
@@ -308,7 +308,6 @@ rows.append(Measurement("dina.spectral_bias", bias_diff, bias_lo, bias_hi,
 for tower, short in (("image-tower maps", "img"), ("neural-tower maps", "neu")):
     for v, suffix in zip(bias[tower], ("", "_lo", "_hi")):
         glue(f"spec_bias_{short}{suffix}", float(v), display=False)
-stim_diff = stimulus_rows(stim_sets, seed=seed)
 save_table(stim_diff, "dina", "interp_stimulus_differences",
            {"profile": profile, "settings": ctrl_cfg, "runs": {m: r.name for m, r in runs.items()},
             "interval": "unpaired: hierarchical bootstrap, mice then test images, 2000 resamples"})
