@@ -193,3 +193,31 @@ def test_two_adds_at_once_store_one_copy(trained, tmp_path, monkeypatch):
     assert [p.name for p in dests[0].parent.iterdir() if not p.name.endswith(".lock")] == [
         dests[0].name]
     assert verify_store(root).ok
+
+
+def test_a_vna_fit_is_stored_exactly_and_read_back_from_the_store(tmp_path, monkeypatch):
+    """VNA's score matrices are kept at float32 (rounding them to float16 ties near-constant scores and moves
+    AUCs): the stored fit reads back the very numbers runs/ held, and verify passes."""
+    from alignlib.experiments.vna import settings as vna_settings
+    from alignlib.experiments.vna import workflow as wf
+    from alignlib.training import prepare_pairs
+
+    monkeypatch.setenv("ALIGNLIB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("ALIGNLIB_STORE_DIR", str(tmp_path / "store"))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (40, 32, 32)).astype(np.float32)
+    responses = rng.normal(size=(40, 8)).astype(np.float32)
+    pset = wf.prepare_set("toy", images, responses, 32)
+    split = {"train": np.arange(0, 24), "val": np.arange(24, 32), "test": np.arange(32, 40)}
+    data, _, _ = prepare_pairs(pset.images, pset.responses, split, standardize=False)
+    cfg = vna_settings.resolve("smoke", epochs=3, patience=1, latent_dim=8)
+    scores, info = wf.scored_fit("direct_encoding", data, 8, cfg, 32, 0, "toy", device="cpu")
+    spec = wf.fit_spec("direct_encoding", data, 8, cfg, 32, 0, "toy")
+    assert store.policy_for(spec.directory())["exact_predictions"]
+    dest = add_run(spec.directory(), exact_predictions=True, command="pytest")
+    shutil.rmtree(spec.directory())                       # now only the store holds it
+    again, info2 = wf.scored_fit("direct_encoding", data, 8, cfg, 32, 0, "toy", device="cpu")
+    assert np.array_equal(scores, again) and info == info2
+    assert spec.find() == dest and verify_store(tmp_path / "store").ok
+    with np.load(dest / "predictions.npz") as z:
+        assert z["scores"].dtype == np.float32

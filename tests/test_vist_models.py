@@ -241,3 +241,97 @@ def test_planted_movie_is_driven_by_the_rf_luminance_and_keeps_everything_else()
     assert np.mean(cc) > 0.5
     # ... and another seed plants other cells
     assert np.nanmean(pearson_cc(W.planted_movie(movie, seed=1).rates, a.rates)) < 0.9
+
+
+def test_validation_split_keeps_a_gap_and_refuses_impossible_fractions():
+    from alignlib.experiments.vist.workflow import validation_split
+
+    fit_bins, val_bins = validation_split(slice(0, 100), 0.2, gap=5)
+    assert (fit_bins.start, fit_bins.stop, val_bins.start, val_bins.stop) == (0, 75, 80, 100)
+    with pytest.raises(ValueError, match="validation fraction"):
+        validation_split(slice(0, 10), 0.95, gap=5)
+    with pytest.raises(ValueError, match="validation fraction"):
+        validation_split(slice(0, 10), 0.0, gap=0)
+
+
+def test_converged_run_selects_on_validation_cc_and_records_its_convergence(tmp_path, monkeypatch):
+    import json
+
+    from alignlib.experiments.vist import settings as S
+    from alignlib.experiments.vist import workflow as W
+    from alignlib.training.store import run_convergence
+
+    monkeypatch.setenv("ALIGNLIB_RUNS_DIR", str(tmp_path))
+    movie = _synthetic_movie(n_bins=160)
+    cfg = S.resolve("smoke", epochs=4, patience=2)
+    spec = W.run_spec(movie, cfg, "vist", seed=0, segment="train")
+    assert spec.config["fit"]["select"] == "val_cc" and "swa_epochs" not in spec.config["train"]
+    preds, trained, directory = W.get_run(spec, movie, {movie.name: movie}, device="cpu")
+    assert trained and preds[movie.name].shape == (movie.n_bins, movie.n_cells)
+    info = json.loads((directory / "run.json").read_text())
+    hist = pd.read_csv(directory / "history.csv")
+    assert info["selected"] == "val_cc" and len(hist) == info["epochs_run"] <= 4
+    sel = info["selections"]["val_cc"]["epoch"]
+    assert hist.val_cc.max() == pytest.approx(hist.set_index("epoch").val_cc[sel])
+    # converged exactly when the patience ran out before the cap (the store's rule)
+    assert info["converged"] == (info["epochs_run"] - sel >= 2) == run_convergence(directory)["converged"]
+    assert not (directory / "fit" / "fit_state.pt").exists()       # no optimiser state kept once complete
+    fit_bins, val_bins = (slice(*info["fit_bins"]), slice(*info["val_bins"]))
+    test_bins = W.segments(movie.n_bins, cfg)[1]
+    assert fit_bins.stop <= val_bins.start and val_bins.stop <= test_bins.start   # no test bin seen
+
+
+def test_paper_schedule_has_no_convergence_rule(tmp_path, monkeypatch):
+    from alignlib.experiments.vist import settings as S
+    from alignlib.experiments.vist import workflow as W
+
+    monkeypatch.setenv("ALIGNLIB_RUNS_DIR", str(tmp_path))
+    movie = _synthetic_movie()
+    cfg = {**S.resolve("smoke"), "patience": None}      # resolve() ignores None overrides
+    spec = W.run_spec(movie, cfg, "vist", seed=0, segment="train")
+    assert "fit" not in spec.config and "swa_epochs" in spec.config["train"]
+    _, _, directory = W.get_run(spec, movie, {movie.name: movie}, device="cpu")
+    assert W.run_convergence_of(directory)["converged"] is None        # unknown: the ledger gives no verdict
+
+
+def test_openretina_run_through_the_chapter_workflow(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from alignlib.experiments.vist import settings as S
+    from alignlib.experiments.vist import workflow as W
+    from alignlib.models import openretina_baseline
+
+    if not openretina_baseline.available():
+        pytest.skip("openretina not installed (make installs it)")
+    monkeypatch.setenv("ALIGNLIB_RUNS_DIR", str(tmp_path))
+    movie = _synthetic_movie(n_bins=160)
+    masks = np.zeros((movie.n_cells, 150, 150), bool)    # RFs spread over 60 pixels: a 30 x 30 crop at factor 3
+    for c in range(movie.n_cells):
+        masks[c, 40 + 18 * c:48 + 18 * c, 60:68] = True
+    movie = replace(movie, frames=np.random.default_rng(1).random((movie.n_bins, 150, 150)).astype(np.float32),
+                    rf_masks=masks)
+    cfg = S.resolve("smoke", openretina_lags=5)
+    spec = W.run_spec(movie, cfg, "openretina", seed=0, segment="train")
+    assert "prior" not in spec.config["data"] and spec.config["train"]["lr"] == 0.01
+    assert spec.variant.startswith("openretina-Synthetic")
+    preds, trained, directory = W.get_run(spec, movie, {movie.name: movie}, device="cpu")
+    assert trained and preds[movie.name].shape == (movie.n_bins, movie.n_cells)
+    assert np.isfinite(preds[movie.name]).all() and (preds[movie.name] >= 0).all()   # softplus rates
+    with pytest.raises(ValueError, match="RF masks"):
+        W.get_run(W.run_spec(replace(movie, rf_masks=None), {**cfg, "openretina_lags": 3}, "openretina"),
+                  replace(movie, rf_masks=None), {movie.name: movie}, device="cpu")
+
+
+def test_paired_model_difference_is_paired_by_cell_and_averages_seeds():
+    from alignlib.experiments.vist import workflow as W
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(0.2, 0.3, 40)                   # cells differ a lot; the paired difference does not
+    rows = [pd.DataFrame({"cell": np.arange(40), "cc": base + 0.05 + 0.01 * s, "model": "a", "seed": s,
+                          "protocol": "Mov2->Mov2"}) for s in range(3)]
+    rows.append(pd.DataFrame({"cell": np.arange(40), "cc": base, "model": "b", "seed": 0, "protocol": "Mov2->Mov2"}))
+    d = W.paired_model_difference(pd.concat(rows), "a", "b", protocol="Mov2->Mov2")
+    assert d["difference"] == pytest.approx(0.06) and d["ci_low"] == pytest.approx(0.06)
+    assert (d["n_cells"], d["n_seeds_a"], d["n_seeds_b"]) == (40, 3, 1)
+    with pytest.raises(ValueError, match="no scores"):
+        W.paired_model_difference(pd.concat(rows), "a", "c")

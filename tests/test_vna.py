@@ -125,8 +125,10 @@ def _toy(n=60, n_neurons=12, side=32, seed=0, n_factors=6):
     return images.clamp(0, 255).view(n, side, side).numpy(), responses.numpy()
 
 
-def test_protocol_learns_a_learnable_toy_and_summarizes():
+def test_protocol_learns_a_learnable_toy_and_summarizes(tmp_path, monkeypatch):
     from alignlib.experiments.vna import settings, workflow as wf
+
+    monkeypatch.setenv("ALIGNLIB_RUNS_DIR", str(tmp_path))
 
     images, responses = _toy()
     pset = wf.prepare_set("toy", images, responses, 32)
@@ -155,6 +157,39 @@ def test_protocol_learns_a_learnable_toy_and_summarizes():
     assert not table[table.method == "vna"].converged.any() and table[table.method == "ridge"].converged.all()
     diff = wf.paired_differences(per, "vna", "ridge", n_resamples=200)
     assert len(diff) == 3 and not diff.converged.any()                 # a not-converged fit: no verdict
+
+
+def test_a_trained_fit_is_a_run_read_back_by_its_content(tmp_path, monkeypatch):
+    import json
+
+    from alignlib.experiments.vna import settings, workflow as wf
+    from alignlib.training import prepare_pairs
+
+    monkeypatch.setenv("ALIGNLIB_RUNS_DIR", str(tmp_path))
+    images, responses = _toy()
+    pset = wf.prepare_set("toy set", images, responses, 32)
+    split = {"train": np.arange(0, 40), "val": np.arange(40, 48), "test": np.arange(48, 60)}
+    data, _, _ = prepare_pairs(pset.images, pset.responses, split, standardize=False)
+    cfg = settings.resolve("smoke", epochs=6, patience=2, latent_dim=16)
+    s1, info1 = wf.scored_fit("vna", data, pset.n_neurons, cfg, 32, 0, pset.name, device="cpu")
+    spec = wf.fit_spec("vna", data, pset.n_neurons, cfg, 32, 0, pset.name)
+    run = json.loads((spec.directory() / "run.json").read_text())
+    assert spec.directory().name.startswith("toy-set-vna-s0-") and s1.shape == (12, 12)
+    assert info1["converged"] == run["converged"] and info1["epochs_run"] == run["epochs_run"] <= 6
+    # read back, not retrained: the run's files are not rewritten
+    mtime = (spec.directory() / "run.json").stat().st_mtime_ns
+    s2, info2 = wf.scored_fit("vna", data, pset.n_neurons, cfg, 32, 0, pset.name, device="cpu")
+    assert np.array_equal(s1, s2) and info1 == info2
+    assert (spec.directory() / "run.json").stat().st_mtime_ns == mtime
+    # other data (one response changed), another seed or another setting: another run
+    other = {k: {kk: vv.clone() for kk, vv in v.items()} for k, v in data.items()}
+    other["test"]["responses"][0, 0] += 1.0
+    keys = {spec.key, wf.fit_spec("vna", other, pset.n_neurons, cfg, 32, 0, pset.name).key,
+            wf.fit_spec("vna", data, pset.n_neurons, cfg, 32, 1, pset.name).key,
+            wf.fit_spec("vna", data, pset.n_neurons, {**cfg, "lr": 5e-4}, 32, 0, pset.name).key}
+    assert len(keys) == 4
+    with pytest.raises(ValueError, match="closed-form"):
+        wf.fit_spec("ridge", data, pset.n_neurons, cfg, 32, 0, pset.name)
 
 
 def test_pairing_null_perfect_model_rejects_and_random_model_does_not():

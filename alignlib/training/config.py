@@ -11,6 +11,7 @@ CRITERIA: dict[str, str] = {
     "val_loss": "min",        # the objective on the validation set (for InfoNCE: one loss over all pairs)
     "val_mean_rank": "min",   # mean rank of the true partner (retrieval, neural -> image)
     "val_top1": "max", "val_top5": "max", "val_top10": "max",
+    "val_cc": "max",          # response prediction: mean over cells of the Pearson CC on validation bins
 }
 
 #: fields that say how a fit is executed, not what it computes (left out of a run's identity)

@@ -53,6 +53,7 @@ RUNS_LOG_ENV = "ALIGNLIB_RUNS_LOG"
 RUN_FORMATS: dict[str, str] = {
     "dina": "alignlib.experiments.dina.workflow:RUN_FORMAT",
     "vist": "alignlib.experiments.vist.workflow:RUN_FORMAT",
+    "vna": "alignlib.experiments.vna.workflow:RUN_FORMAT",
 }
 #: files a run directory may hold and the store keeps (when asked), by chapter
 WEIGHT_FILES = ("checkpoint.pt", "model.pt")
@@ -267,13 +268,15 @@ def made_by() -> dict[str, str]:
 
 def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, maps: bool = False,
             weights: bool = False, command: str | None = None, root: str | Path | None = None,
-            replace: bool = False) -> Path:
+            replace: bool = False, exact_predictions: bool = False) -> Path:
     """Copy the completed run in ``run_dir`` into the store in compact form and return its stored folder.
 
     ``selections``: the criteria whose ``test_<criterion>.npz`` are kept (default: the run's selected one
     and ``val_loss``, which the results page reports beside it); ``maps``: keep the token maps of the
     selected criterion's file (the other selections keep embeddings only);
-    ``weights``: keep the model weights. ``command``: how the run was made, when the run record does not
+    ``weights``: keep the model weights; ``exact_predictions``: keep ``predictions.npz`` at its own precision
+    (default float16, as the embeddings; VNA's score matrices need float32: rounding them ties near-constant
+    scores and moves AUCs). ``command``: how the run was made, when the run record does not
     say (``run.json``'s ``command``). An existing stored run of the same name is kept unless ``replace``.
     The copy is built in a temporary folder beside its destination and renamed into place, ``store.json``
     written last: a kill leaves no half-stored run.
@@ -295,11 +298,11 @@ def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, map
     dest = inside(Path(root or store_dir()), spec.chapter, spec.name)
     # two `store add` of one run at once: the second waits, then keeps the first's copy
     with locked(dest.parent / f".{spec.name}.lock", f"the stored run {dest}", print):
-        return _add_run_locked(src, spec, dest, selections, maps, weights, command, replace)
+        return _add_run_locked(src, spec, dest, selections, maps, weights, command, replace, exact_predictions)
 
 
 def _add_run_locked(src: Path, spec, dest: Path, selections: Iterable[str] | None, maps: bool,
-                    weights: bool, command: str | None, replace: bool) -> Path:
+                    weights: bool, command: str | None, replace: bool, exact_predictions: bool = False) -> Path:
     if dest.exists() and not replace:
         return dest
     info = json.loads((src / "run.json").read_text())
@@ -316,7 +319,10 @@ def _add_run_locked(src: Path, spec, dest: Path, selections: Iterable[str] | Non
                 with_maps = maps and criterion == info.get("selected")
                 _float16_copy(path, tmp / path.name, drop=() if with_maps else ("img_maps", "neu_maps"))
         if (src / "predictions.npz").exists():
-            _float16_copy(src / "predictions.npz", tmp / "predictions.npz")
+            if exact_predictions:
+                shutil.copy2(src / "predictions.npz", tmp / "predictions.npz")
+            else:
+                _float16_copy(src / "predictions.npz", tmp / "predictions.npz")
         if weights:
             for name in WEIGHT_FILES:
                 if (src / name).exists():
@@ -412,6 +418,7 @@ def list_store(root: str | Path | None = None):
 POLICIES: dict[str, str] = {
     "dina": "alignlib.experiments.dina.workflow:store_contents",
     "vist": "alignlib.experiments.vist.workflow:store_contents",
+    "vna": "alignlib.experiments.vna.workflow:store_contents",
 }
 
 
@@ -501,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     for run_dir in tqdm(targets, desc="storing runs"):
         keep = policy_for(run_dir)
         dest = add_run(run_dir, selections=keep.get("selections"), maps=args.maps or keep["maps"],
-                       weights=args.weights or keep["weights"], command=args.command, replace=args.replace)
+                       weights=args.weights or keep["weights"], command=args.command, replace=args.replace,
+                       exact_predictions=bool(keep.get("exact_predictions")))
         meta = json.loads((dest / MARKER).read_text())
         print(f"{dest.relative_to(store_dir().parent) if dest.is_relative_to(store_dir().parent) else dest}: "
               f"{'converged' if meta['converged'] else 'NOT converged' if meta['converged'] is False else 'n/a'}")

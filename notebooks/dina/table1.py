@@ -554,7 +554,8 @@ glue("t1_regularised_text", Markdown(
 # ## Maps side by side (Fig. 4a / Fig. A.2) and their similarity
 #
 # For the same test stimuli, each model's image-tower and neural-tower maps. SSIM (scikit-image, 7 x 7 window,
-# each map min-max scaled to [0, 1]) between the two maps of each test stimulus, mean ± s.d. per mouse. LPIPS is
+# each map min-max scaled to [0, 1]) between the two maps of each test stimulus, mean ± s.d. per mouse, over the
+# seeds whose maps the run store keeps (seed 0: the other seeds keep their embeddings only). LPIPS is
 # **not computed**: it needs pretrained network weights (AlexNet/VGG), which are not available offline here.
 
 # %%
@@ -575,6 +576,8 @@ for m in mice:
         for s in seeds:
             run, crit = all_runs[(m, g, name, s)]
             emb = run.test_embeddings(crit)
+            if "img_maps" not in emb:     # the store keeps maps where a page shows them (seed 0)
+                continue
             v = map_ssim(emb["img_maps"], emb["neu_maps"])
             ssim_rows.append({"mouse": m, "model": label, "seed": s, "ssim_mean": float(v.mean()),
                               "ssim_std": float(v.std()), "n_test": len(v)})

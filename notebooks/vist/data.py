@@ -463,6 +463,8 @@ scan.round(3)
 # median trial is excluded from every response this book computes.
 
 # %%
+from IPython.display import Markdown
+
 from alignlib.experiments.vist import explain as vist_explain
 
 pinned = [n for n in scan_recs if onken.TIMING.get(n) is not None]
@@ -487,6 +489,21 @@ glue("silent_fraction", float(onken.SILENT_TRIAL_FRACTION), display=False)
 whole = verdicts[verdicts.verdict == "whole trial"].recording.tolist() if len(verdicts) else []
 part = verdicts[verdicts.verdict != "whole trial"] if len(verdicts) else verdicts
 glue("segment_whole_names", ", ".join(whole) or "none", display=False)
+checked = set(verdicts.recording) if len(verdicts) else set()
+firm = ", ".join(onken.FIRMLY_ALIGNED)
+if sorted(whole) == sorted(set(onken.FIRMLY_ALIGNED) & checked):
+    firm_text = (
+        "The later pages compare models only on the recordings the package declares firmly aligned"
+        f" (`onken.FIRMLY_ALIGNED`: {firm}), and this check agrees: they are the ones placed along"
+        " the whole trial."
+    )
+else:
+    firm_text = (
+        f"**The package declares {firm} firmly aligned (`onken.FIRMLY_ALIGNED`), but this run of"
+        f" the check places {', '.join(whole) or 'none'} along the whole trial: the declaration and"
+        " the evidence disagree here; read the later pages' comparisons with that in mind.**"
+    )
+glue("firm_reading", Markdown(firm_text), display=False)
 glue("segment_part_reading", "; ".join(
     f"{r.recording}: {r.n_placed} of {r.n_segments} segments placed ({r.placed_spans})"
     for r in part.itertuples()) or "none", display=False)
@@ -529,6 +546,7 @@ exclusions
 # trial, a response that the pinned timing does not place: every model on the later pages is trained
 # and scored on those stretches too, which caps what it can explain there. Trials excluded by the
 # silent-trial rule ({glue:text}`n_excluded_trials` in all): {glue:text}`excluded_reading`.
+# {glue:md}`firm_reading`
 
 # %% [markdown]
 # ## Trial rasters and the noise ceiling

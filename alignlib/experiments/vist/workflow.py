@@ -4,9 +4,28 @@ under ``runs/vist/<variant>-<hash>/``, reloaded by identical configurations), an
 A run directory holds ``spec.json`` (the resolved configuration), ``model.pt`` (the final — SWA — weights,
 ``weights_only=True``), ``history.csv`` (loss and learning rate per epoch), ``predictions.npz`` (the model's
 prediction for the whole of every evaluated movie) and ``run.json`` (timings; written last: the completion
-marker). The fit is a small loop of its own rather than :func:`alignlib.training.fit` (which selects epochs on
-validation criteria): Vi-ST trains a fixed number of epochs on random windows with a warm-up + half-cycle cosine
-schedule and stochastic weight averaging (§4.3), and selects nothing.
+marker). Two ways to train, by the settings' ``patience``:
+
+* ``patience`` None (the paper profile): the paper's fixed schedule (§4.3), a small loop of its own: a fixed
+  number of epochs of random windows, warm-up + half-cycle cosine learning rate, stochastic weight averaging;
+  nothing is selected, so such a run's convergence is unknown (the ledger gives it no verdict);
+* ``patience`` set (quick, smoke): trained to convergence by :func:`alignlib.training.fit` (checkpointed every
+  epoch, resumable): the last ``val_fraction`` of the training bins (``gap_bins`` after the bins trained on) is
+  a validation segment; an epoch is every window start at a stride of half a window, shuffled; constant
+  learning rate (AdamW); the epoch with the best validation CC (mean over cells) is kept, and training stops
+  when it has not improved for ``patience`` epochs (``epochs`` is the cap). A fixed schedule ending at a
+  budget cannot say whether a model has converged, which a comparison of models needs.
+
+Models: ``vist`` and ``mstcn`` read the prior's features; ``openretina`` (openretina's salamander core +
+readout, :mod:`alignlib.models.openretina_baseline`) reads the frames themselves, cropped around the cells' RFs
+(:func:`alignlib.experiments.vist.explain.crop_around_rfs`), with its own loss (Poisson + its penalties) and
+optimiser (AdamW lr 0.01, weight decay 0.01). What of openretina's training is NOT reproduced: its
+LR-on-plateau schedule, gradient clipping at 1, its early-stopping rule (patience 10, min_delta 0.001, at most 50
+epochs; here the chapter's rule) and its batches (64 chunks of 50 frames; here the chapter's windows, so its
+summed loss is smaller against its penalties than in openretina's trainer); its masks start at the measured RF
+centres. Its windows carry the ``n_lags - 1`` bins of real history its valid temporal convolutions need; Vi-ST and
+the MSTCN head are trained, as in the paper's code, on windows whose causal convolutions pad the start with
+zeros (every model predicts the whole movie with its full history).
 """
 from __future__ import annotations
 
@@ -30,6 +49,7 @@ from alignlib.models.linear_nonlinear import LinearNonlinear
 from alignlib.models.prior import PriorSpec, prior_features
 from alignlib.models.vist import build_vist_model, count_parameters
 from alignlib.repro import get_device, provenance, seed_everything, write_json
+from alignlib.training.loop import Objective
 from alignlib.training.runs import RunSpec, is_complete, load_spec, run_lock
 from alignlib.training.store import made_by, record_run_read
 
@@ -40,7 +60,8 @@ __all__ = ["RUN_FORMAT", "MovieData", "recording_name", "prior_spec", "load_movi
            "bin_counts", "protocol_label", "table2_scores", "circular_shift_control", "with_prior",
            "cells_by_reliability", "ablation_scores",
            "segments", "model_config", "run_spec", "train_run", "load_predictions", "get_run", "score_cells",
-           "summarise", "fit_ln", "lr_at", "planted_movie"]
+           "summarise", "fit_ln", "lr_at", "planted_movie", "fit_rule", "validation_split", "predict_whole",
+           "paired_model_difference", "MODELS", "run_convergence_of", "ln_learning_curve"]
 
 #: bump when a code change alters what an unchanged configuration computes (2: the loader excludes silent
 #: trials, :func:`alignlib.data.onken.silent_trials`)
@@ -94,6 +115,8 @@ class MovieData:
     counts: np.ndarray
     rf_grid: np.ndarray
     prior: PriorSpec
+    #: (cells, H, W) RF masks on the frame's pixels (for models that read the frames themselves)
+    rf_masks: np.ndarray | None = None
 
     @property
     def n_bins(self) -> int:
@@ -113,7 +136,7 @@ def load_movie(experiment: str, movie: int, settings: Mapping[str, Any], prior: 
     counts = bin_counts(rec.counts, k).astype(np.float32)
     feats = prior_features(frames, prior, progress=progress)
     return MovieData(rec.name, experiment, movie, rec.frame_ms * k, frames, feats, counts.mean(0), counts,
-                     rec.rf_masks_on_grid(feats.shape[1]), prior)
+                     rec.rf_masks_on_grid(feats.shape[1]), prior, rec.rf_masks)
 
 
 def load_experiment(experiment: str, settings: Mapping[str, Any], prior: PriorSpec, root: str | Path | None = None,
@@ -165,6 +188,9 @@ def segments(n_bins: int, settings: Mapping[str, Any]) -> tuple[slice, slice]:
 def model_config(settings: Mapping[str, Any], name: str, in_channels: int, n_cells: int,
                  ablate: str | None = None) -> dict[str, Any]:
     """Model keyword arguments (stored in the run's spec). ``ablate``: "c3tcn", "adaln" or "cmst" removes one."""
+    if name == "openretina":
+        return {"n_cells": n_cells, "n_lags": settings["openretina_lags"], "crop_margin": OPENRETINA_CROP[0],
+                "crop_factor": OPENRETINA_CROP[1], "masks_start_at_rfs": True}
     if name == "mstcn":
         return {"in_channels": in_channels, "n_cells": n_cells, "reduce": settings["mstcn_reduce"],
                 "width": settings["mstcn_width"], "n_stages": settings["mstcn_stages"],
@@ -179,6 +205,40 @@ def model_config(settings: Mapping[str, Any], name: str, in_channels: int, n_cel
 
 _TRAIN_KEYS = ("window", "batch_size", "batches_per_epoch", "epochs", "warmup_epochs", "lr", "min_lr",
                "weight_decay", "swa_epochs", "loss")
+#: what a run trained to convergence (:func:`fit_rule`) keeps of the training settings (no schedule, no SWA)
+_FIT_TRAIN_KEYS = ("window", "batch_size", "lr", "weight_decay", "loss")
+#: openretina's input: the frames cropped to the square around every RF plus this margin (pixels), then
+#: block-averaged by this factor (:func:`alignlib.experiments.vist.explain.crop_around_rfs`)
+OPENRETINA_CROP = (16, 3)
+MODELS = ("vist", "mstcn", "openretina", "ln")
+
+
+def fit_rule(settings: Mapping[str, Any], model: str = "vist") -> dict[str, Any] | None:
+    """The convergence rule of a deep model's run, or None for the paper's fixed schedule: the settings'
+    ``patience`` (epochs without a better validation CC) and ``epochs`` (the cap). openretina's model always
+    stops early; without a ``patience`` in the settings it follows openretina's own rule (patience 10, at
+    most 50 epochs)."""
+    from alignlib.models.openretina_baseline import TRAINING
+
+    if settings.get("patience") is not None:
+        return {"epochs": int(settings["epochs"]), "patience": int(settings["patience"]), "select": "val_cc",
+                "val_fraction": float(settings["val_fraction"]), "window_stride": "half a window"}
+    if model == "openretina":
+        return {"epochs": TRAINING["max_epochs"], "patience": TRAINING["early_stopping_patience"],
+                "select": "val_cc", "val_fraction": float(settings["val_fraction"]),
+                "window_stride": "half a window"}
+    return None
+
+
+def validation_split(train_bins: slice, val_fraction: float, gap: int) -> tuple[slice, slice]:
+    """(bins trained on, validation bins) of a training segment: the last ``val_fraction`` of it validates,
+    ``gap`` bins after the bins trained on (responses outlast a bin: the gap keeps them apart)."""
+    n = train_bins.stop - train_bins.start
+    n_val = int(round(n * float(val_fraction)))
+    if not 0 < n_val < n - gap:
+        raise ValueError(f"a validation fraction of {val_fraction} leaves no bins to train or to validate on "
+                         f"in a {n}-bin training segment (gap {gap})")
+    return slice(train_bins.start, train_bins.stop - n_val - gap), slice(train_bins.stop - n_val, train_bins.stop)
 
 
 def run_spec(train: MovieData, settings: Mapping[str, Any], model: str = "vist", seed: int = 0,
@@ -188,17 +248,30 @@ def run_spec(train: MovieData, settings: Mapping[str, Any], model: str = "vist",
     if segment not in ("train", "all"):
         raise ValueError(f"segment must be 'train' (within-movie training part) or 'all', got {segment!r}")
     cells = list(range(train.n_cells)) if cells is None else [int(c) for c in cells]
+    rule = fit_rule(settings, model)
+    train_cfg = {k: settings[k] for k in (_TRAIN_KEYS if rule is None else _FIT_TRAIN_KEYS)} | {"seed": int(seed)}
+    data = {"recording": train.name, "movie": train.movie, "frames_per_bin": settings["frames_per_bin"],
+            "segment": segment, "test_fraction": settings["test_fraction"], "gap_bins": settings["gap_bins"],
+            "cells": cells, "prior": train.prior.identity(), "targets": "trial-averaged counts per bin",
+            "features": "z-score per channel, training bins"}
+    if model == "openretina":        # its own input, loss and optimiser (openretina's configuration)
+        from alignlib.models.openretina_baseline import OPENRETINA_VERSION, TRAINING
+
+        train_cfg.update(lr=TRAINING["learning_rate"], weight_decay=TRAINING["weight_decay"],
+                         loss=f"openretina {OPENRETINA_VERSION} L1PoissonLoss3d + core and readout penalties")
+        data.pop("prior")
+        data["features"] = "frames cropped around the RFs, block-averaged, z-scored with the training bins"
     config = {
         "format": RUN_FORMAT,
         "model": {"name": model, **model_config(settings, model, train.features.shape[-1], len(cells), ablate)},
-        "train": {k: settings[k] for k in _TRAIN_KEYS} | {"seed": int(seed)},
-        "data": {"recording": train.name, "movie": train.movie, "frames_per_bin": settings["frames_per_bin"],
-                 "segment": segment, "test_fraction": settings["test_fraction"], "gap_bins": settings["gap_bins"],
-                 "cells": cells, "prior": train.prior.identity(), "targets": "trial-averaged counts per bin",
-                 "features": "z-score per channel, training bins"},
+        "train": train_cfg,
+        "data": data,
     }
-    tags = [model, f"no-{ablate}" if ablate else "", "rmse" if settings["loss"] == "rmse" else "",
-            f"top{len(cells)}" if len(cells) < train.n_cells else "", train.prior.short, train.name, segment, f"s{seed}"]
+    if rule is not None:
+        config["fit"] = rule
+    tags = [model, f"no-{ablate}" if ablate else "", "rmse" if settings["loss"] == "rmse" and model != "openretina" else "",
+            f"top{len(cells)}" if len(cells) < train.n_cells else "",
+            "" if model == "openretina" else train.prior.short, train.name, segment, f"s{seed}"]
     name = variant or "-".join(t for t in tags if t)
     return RunSpec("vist", name, config)
 
@@ -237,6 +310,8 @@ def train_run(spec: RunSpec, train: MovieData, evaluate: Mapping[str, MovieData]
 
 def _train_run(spec: RunSpec, train: MovieData, evaluate: Mapping[str, MovieData], device: str,
                progress: bool) -> Path:
+    if "fit" in spec.config:
+        return _train_converged(spec, train, evaluate, device, progress)
     cfg, tr = spec.config, spec.config["train"]
     directory = spec.directory()
     spec.write(directory)
@@ -301,11 +376,160 @@ def _train_run(spec: RunSpec, train: MovieData, evaluate: Mapping[str, MovieData
     return directory
 
 
+class _WindowObjective(Objective):
+    """Windows of the movie's inputs -> the cells' trial-averaged counts (:func:`_train_converged`).
+
+    ``x`` (1, C, history + T, H, W): the inputs left-padded with ``history`` zero bins (the models that need
+    input before a window's first output: openretina's valid temporal convolutions); ``y`` (T, cells).
+    A batch is a set of window starts; validation predicts the whole movie and scores ``val_bins``."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, window: int, history: int, val_bins: slice,
+                 loss: str, lr: float, weight_decay: float):
+        self.x, self.y, self.window, self.history = x, y, int(window), int(history)
+        self.val_bins, self.loss_name, self.lr, self.weight_decay = val_bins, loss, float(lr), float(weight_decay)
+
+    def make_optimizers(self, model: torch.nn.Module) -> list[torch.optim.Optimizer]:
+        return [torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)]
+
+    def loss(self, model: torch.nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        starts = batch["start"].to(self.x.device)
+        span = torch.arange(self.history + self.window, device=self.x.device)
+        xb = self.x[0][:, starts[:, None] + span].permute(1, 0, 2, 3, 4)        # (B, C, history + W, H, W)
+        yb = self.y[starts[:, None] + span[: self.window]]                      # (B, W, cells)
+        pred = model(xb)[:, -self.window:]
+        if self.loss_name.startswith("openretina"):
+            return model.training_loss(pred, yb)
+        return _loss(self.loss_name, pred, yb)
+
+    def validate(self, model: torch.nn.Module, data: Mapping[str, torch.Tensor],
+                 device: torch.device) -> dict[str, float]:
+        pred = predict_whole(model, self.x, self.history)
+        cc = pearson_cc(pred[self.val_bins], self.y[self.val_bins].cpu().numpy())
+        return {"val_cc": float(np.mean(np.nan_to_num(cc, nan=0.0)))}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"window": self.window, "history": self.history, "loss": self.loss_name, "lr": self.lr,
+                "weight_decay": self.weight_decay, "val_bins": [self.val_bins.start, self.val_bins.stop]}
+
+
+def predict_whole(model: torch.nn.Module, x: torch.Tensor, history: int) -> np.ndarray:
+    """(T, cells) prediction for a whole movie from ``x`` (1, C, history + T, H, W), eval mode (restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x)[0]
+    finally:
+        model.train(was_training)
+    n_bins = x.shape[2] - history
+    return out[-n_bins:].cpu().numpy()
+
+
+def _model_inputs(spec: RunSpec, train: MovieData, fit_bins: slice, dev: torch.device):
+    """(inputs of a movie as (1, C, history + T, H, W), history bins, the model) for ``spec``'s model: z-scored
+    with the statistics of the bins trained on."""
+    cfg = spec.config
+    name, cells = cfg["model"]["name"], cfg["data"]["cells"]
+    if name == "openretina":
+        from alignlib.experiments.vist.explain import crop_around_rfs
+        from alignlib.models import openretina_baseline
+
+        if train.rf_masks is None:
+            raise ValueError(f"{train.name}: openretina's model needs the RF masks on the frame (MovieData.rf_masks)")
+        masks = train.rf_masks[cells]
+        margin, factor = cfg["model"]["crop_margin"], cfg["model"]["crop_factor"]
+        crop, centres = crop_around_rfs(train.frames, masks, margin, factor)
+        mu, sd = float(crop[fit_bins].mean()), float(crop[fit_bins].std()) + 1e-6
+        history = int(cfg["model"]["n_lags"]) - 1
+
+        def inputs(movie: MovieData) -> torch.Tensor:
+            z = (crop_around_rfs(movie.frames, masks, margin, factor)[0] - mu) / sd
+            z = np.concatenate([np.zeros((history, *z.shape[1:]), np.float32), z.astype(np.float32)])
+            return torch.as_tensor(z)[None, None].to(dev)
+
+        model = openretina_baseline.build(len(cells), crop.shape[1:], cfg["model"]["n_lags"],
+                                          mean_rate=train.rates[fit_bins][:, cells].mean(0),
+                                          centres=centres if cfg["model"]["masks_start_at_rfs"] else None)
+        return inputs, history, model
+    mean, std = _standardise(train.features, fit_bins)
+    model = build_vist_model(name, {k: v for k, v in cfg["model"].items() if k != "name"}, train.rf_grid[cells])
+    return (lambda movie: _to_input(movie.features, mean, std, dev)), 0, model
+
+
+def _train_converged(spec: RunSpec, train: MovieData, evaluate: Mapping[str, MovieData], device: str,
+                     progress: bool) -> Path:
+    """Train to convergence (:func:`fit_rule`) with :func:`alignlib.training.fit`: checkpointed every epoch
+    under ``<run>/fit/`` (a killed run resumes), the best validation-CC epoch kept."""
+    from alignlib.training import FitConfig, fit
+    from alignlib.training.store import convergence
+
+    cfg, tr, rule = spec.config, spec.config["train"], spec.config["fit"]
+    directory = spec.directory()
+    spec.write(directory)
+    dev = get_device(device)
+    cells = cfg["data"]["cells"]
+    train_bins = (segments(train.n_bins, cfg["data"])[0] if cfg["data"]["segment"] == "train"
+                  else slice(0, train.n_bins))
+    fit_bins, val_bins = validation_split(train_bins, rule["val_fraction"], cfg["data"]["gap_bins"])
+    window = int(tr["window"])
+    if fit_bins.stop - fit_bins.start < window:
+        raise ValueError(f"{fit_bins.stop - fit_bins.start} bins to train on are fewer than a {window}-bin window")
+    seed_everything(tr["seed"])
+    inputs, history, model = _model_inputs(spec, train, fit_bins, dev)
+    model.to(dev)
+    x = inputs(train)
+    y = torch.as_tensor(train.rates[:, cells], dtype=torch.float32, device=dev)
+    starts = torch.arange(fit_bins.start, fit_bins.stop - window + 1, max(1, window // 2))
+    objective = _WindowObjective(x, y, window, history, val_bins, tr["loss"], tr["lr"], tr["weight_decay"])
+    config = FitConfig(epochs=rule["epochs"], batch_size=max(2, int(tr["batch_size"])), patience=rule["patience"],
+                       select=rule["select"], track=(), seed=int(tr["seed"]), device=str(dev), progress=progress)
+    result = fit(model, objective, {"start": starts}, {"start": torch.zeros(1, dtype=torch.long)}, config,
+                 checkpoint_dir=directory / "fit", identity=spec.config)
+    preds = {name: predict_whole(model, inputs(data), history) for name, data in evaluate.items()}
+    torch.save(model.state_dict(), directory / "model.pt")
+    pd.DataFrame(result.history).to_csv(directory / "history.csv", index=False)
+    np.savez_compressed(directory / "predictions.npz", **preds)
+    selections = {c: {"epoch": s.epoch, "value": s.value, "complete": s.complete}
+                  for c, s in result.selections.items()}
+    write_json(directory / "run.json", {
+        "train_seconds": result.train_seconds, "n_parameters": count_parameters(model), "device": str(dev),
+        "threads": torch.get_num_threads(), "execution": result.execution, "evaluated": sorted(preds),
+        "fit_bins": [fit_bins.start, fit_bins.stop], "val_bins": [val_bins.start, val_bins.stop],
+        "selected": result.selected, "selections": selections, "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early, "resumed_from_epoch": result.resumed_from,
+        **convergence({"selected": result.selected, "epochs_run": result.epochs_run,
+                       "selections": selections}, rule),
+        "provenance": provenance(), **made_by()})
+    (directory / "fit" / "fit_state.pt").unlink(missing_ok=True)   # no optimiser state once complete
+    return directory
+
+
 def store_contents(directory: Path) -> dict[str, bool]:
     """What the run store keeps of a Vi-ST run (:mod:`alignlib.training.store`): its predictions, which the
-    pages score, and its weights (small models; no page reads them yet, they are kept so that a reader can
-    load and probe a stored model without retraining)."""
-    return {"maps": False, "weights": True}
+    pages score, and the weights of the training page's models on the recordings (small; no page reads them
+    yet, they are kept so that a reader can load and probe a stored model without retraining). Controls
+    (planted responses), the loss, module and cell ablations and the luminance prior keep their predictions
+    only (a prior-layer variant of the paper profile keeps its weights: its spec does not say which layer is
+    the training page's)."""
+    spec = load_spec(directory)
+    model, data = spec.config["model"], spec.config["data"]
+    variant = ("planted" in data["recording"] or not model.get("use_c3tcn", True)
+               or not model.get("use_adaln", True) or not model.get("use_cmst", True)
+               or spec.config["train"].get("loss") == "rmse"
+               or any(t.startswith("top") and t[3:].isdigit() for t in spec.variant.split("-"))
+               or (data.get("prior") or {}).get("kind") == "luminance")
+    return {"maps": False, "weights": not variant}
+
+
+def run_convergence_of(directory: str | Path) -> dict[str, Any]:
+    """{"converged": True/False/None, "epochs_run", "selected_epoch"} of a Vi-ST run (None: the paper's fixed
+    schedule, whose convergence is unknown)."""
+    import json
+
+    info = json.loads((Path(directory) / "run.json").read_text())
+    sel = (info.get("selections") or {}).get(info.get("selected") or "", {})
+    return {"converged": info.get("converged"), "epochs_run": info.get("epochs_run"),
+            "selected_epoch": sel.get("epoch"), "val_cc_selected": sel.get("value")}
 
 
 def load_predictions(directory: str | Path) -> dict[str, np.ndarray]:
@@ -364,8 +588,37 @@ def summarise(per_cell: pd.DataFrame, keys: Sequence[str], seed: int = 0) -> pd.
                      "median_sd_kl": float(cell.sd_kl.median()),
                      "frac_sd_kl_fill": float((g.sd_kl >= SD_KL_FILL).mean()),
                      "mean_cc_over_ceiling": float(cell.cc_over_ceiling.mean()),
-                     "mean_ceiling": float(cell.ceiling.mean())})
+                     **dict(zip(("share_ci_low", "share_ci_high"),
+                                bootstrap_ci(cell.cc_over_ceiling.dropna().to_numpy(), seed=seed)
+                                if cell.cc_over_ceiling.notna().sum() > 1 else (np.nan, np.nan))),
+                     "mean_ceiling": float(cell.ceiling.mean()),
+                     # spread of the per-seed mean CC (what the interval over cells leaves out)
+                     "seed_range": float(np.ptp(g.groupby("seed").cc.mean())) if "seed" in g else np.nan,
+                     # every run behind the row stopped by its convergence rule (None: a fixed schedule somewhere)
+                     "converged": (None if "converged" not in g or g.converged.isna().any()
+                                   else bool((g.converged == True).all()))})  # noqa: E712
     return pd.DataFrame(rows)
+
+
+def paired_model_difference(per_cell: pd.DataFrame, a: str, b: str, seed: int = 0, **where: Any) -> dict[str, Any]:
+    """Model ``a`` minus model ``b`` in mean CC over cells, paired by cell (each cell's CC first averaged over
+    the seeds of its model), with a 95 % percentile-bootstrap interval over cells
+    (:func:`alignlib.metrics.uncertainty.paired_difference_ci`): the interval of the claims ledger's
+    ``paired_difference`` rule. ``where``: column == value filters (e.g. ``protocol="Mov2->Mov2"``).
+    Cells whose CC is undefined for either model (a flat series) are left out."""
+    from alignlib.metrics.uncertainty import paired_difference_ci
+
+    sel = per_cell
+    for col, value in where.items():
+        sel = sel[sel[col] == value]
+    cells = {m: sel[sel.model == m].groupby("cell").cc.mean() for m in (a, b)}
+    for m, c in cells.items():
+        if c.empty:
+            raise ValueError(f"no scores of model {m!r} where {where}")
+    both = pd.concat(cells, axis=1).dropna()
+    d, lo, hi = paired_difference_ci(both[a].to_numpy(), both[b].to_numpy(), seed=seed)
+    return {"a": a, "b": b, **where, "difference": d, "ci_low": lo, "ci_high": hi, "n_cells": len(both),
+            "n_seeds_a": int(sel[sel.model == a].seed.nunique()), "n_seeds_b": int(sel[sel.model == b].seed.nunique())}
 
 
 def fit_ln(train: MovieData, train_bins: slice, evaluate: Mapping[str, MovieData]) -> dict[str, np.ndarray]:
@@ -374,21 +627,48 @@ def fit_ln(train: MovieData, train_bins: slice, evaluate: Mapping[str, MovieData
     return {name: ln.predict(d.frames) for name, d in evaluate.items()}
 
 
+def ln_learning_curve(movie: MovieData, settings: Mapping[str, Any],
+                      fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0), seed: int = 0) -> pd.DataFrame:
+    """Held-out CC of the LN model (closed form) trained on the last ``fractions`` of the training segment
+    (the bins nearest the test segment kept, so every point is tested on the same bins): does more movie help,
+    and is the curve still rising at the whole segment? Columns fraction, n_bins, seconds, mean_cc, ci_low,
+    ci_high, mean_cc_over_ceiling."""
+    train_bins, test_bins = segments(movie.n_bins, settings)
+    n = train_bins.stop - train_bins.start
+    rows = []
+    for f in fractions:
+        if not 0 < f <= 1:
+            raise ValueError(f"fractions must lie in (0, 1], got {f}")
+        bins = slice(train_bins.stop - max(2, int(round(n * f))), train_bins.stop)
+        sc = score_cells(fit_ln(movie, bins, {movie.name: movie})[movie.name], movie, test_bins)
+        cc = sc.cc.dropna().to_numpy()
+        lo, hi = bootstrap_ci(cc, seed=seed)
+        rows.append({"fraction": float(f), "n_bins": bins.stop - bins.start,
+                     "seconds": (bins.stop - bins.start) * movie.bin_ms / 1000, "mean_cc": float(cc.mean()),
+                     "ci_low": lo, "ci_high": hi, "mean_cc_over_ceiling": float(sc.cc_over_ceiling.mean())})
+    return pd.DataFrame(rows)
+
+
 def _cross_segment(settings: Mapping[str, Any]) -> str:
     return "all" if settings["cross_uses_whole_movie"] else "train"
 
 
 def table2_scores(movies: Mapping[int, MovieData], settings: Mapping[str, Any], seeds: Sequence[int],
-                  models: Sequence[str] = ("vist", "mstcn", "ln"), device: str = "auto", progress: bool = False,
-                  train_movies: Sequence[int] = (1, 2)) -> tuple[pd.DataFrame, dict[tuple, np.ndarray]]:
+                  models: Sequence[str] | None = None, device: str = "auto", progress: bool = False,
+                  train_movies: Sequence[int] | None = None) -> tuple[pd.DataFrame, dict[tuple, np.ndarray]]:
     """Per-cell scores of every model under the four protocols of Table 2 for one experiment, and the
     predictions (keyed by (model, train movie, test movie, seed)) for the traces.
 
     Within-movie: trained on the training segment, scored on the held-out segment of the same movie.
     Cross-movie: scored on the whole other movie, trained on the whole movie (``cross_uses_whole_movie``) or
     on the training segment (the within-movie run, to save time). The LN model is deterministic (seed 0 only).
-    ``train_movies`` limits the protocols to those that train on these movies.
+    ``models`` and ``train_movies`` (the protocols that train on these movies) default to the settings'.
     """
+    models = list(settings["models"] if models is None else models)
+    train_movies = list(settings["train_movies"] if train_movies is None else train_movies)
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        raise ValueError(f"unknown models {sorted(unknown)}; choose from {', '.join(MODELS)}")
     rows, preds = [], {}
     experiment = movies[1].experiment
     for train_movie in train_movies:
@@ -399,15 +679,18 @@ def table2_scores(movies: Mapping[int, MovieData], settings: Mapping[str, Any], 
                 runs = {"train": {train.name: train, other.name: other}}
                 if _cross_segment(settings) == "all":
                     runs = {"train": {train.name: train}, "all": {other.name: other}}
-                out = {}
+                out, conv = {}, {}
                 for segment, evaluate in runs.items():
-                    if model == "ln":
+                    if model == "ln":            # closed form: nothing to converge
                         bins = tr_bins if segment == "train" else slice(0, train.n_bins)
                         out.update({(segment, k): v for k, v in fit_ln(train, bins, evaluate).items()})
+                        conv[segment] = {"converged": True, "epochs_run": None, "selected_epoch": None,
+                                         "val_cc_selected": None}
                         continue
                     spec = run_spec(train, settings, model, seed, segment)
-                    p, _, _ = get_run(spec, train, evaluate, device=device, progress=progress)
+                    p, _, directory = get_run(spec, train, evaluate, device=device, progress=progress)
                     out.update({(segment, k): v for k, v in p.items()})
+                    conv[segment] = {**run_convergence_of(directory), "run": directory.name}
                 for test_movie, bins, segment in ((train_movie, te_bins, "train"),
                                                   (3 - train_movie, None, _cross_segment(settings))):
                     data = movies[test_movie]
@@ -417,7 +700,7 @@ def table2_scores(movies: Mapping[int, MovieData], settings: Mapping[str, Any], 
                     rows.append(score_cells(pred, data, bins).assign(
                         experiment=experiment, model=model, protocol=protocol_label(train_movie, test_movie),
                         kind="within-movie" if test_movie == train_movie else "cross-movie", seed=seed,
-                        train=train.name, test=data.name))
+                        train=train.name, test=data.name, **conv[segment]))
     return pd.concat(rows, ignore_index=True), preds
 
 
@@ -445,23 +728,32 @@ def cells_by_reliability(movie: MovieData, bins: slice, seed: int = 0) -> list[i
 
 
 def ablation_scores(movies: Mapping[int, MovieData], settings: Mapping[str, Any], train_movie: int = 1, seed: int = 0,
-                    prior_weights: str | None = None, device: str = "auto", progress: bool = False) -> pd.DataFrame:
-    """Per-cell cross-movie scores (train ``train_movie`` -> the other, whole movie) of every ablation variant
-    (Figs 5-6): loss (Vi-ST vs RMSE), prior layer (and the luminance control), one module removed at a time,
-    and the number of cells predicted jointly (top-n most reliable cells, nested). Columns ``group``,
-    ``variant``, ``n_joint`` besides :func:`score_cells`'s."""
+                    prior_weights: str | None = None, device: str = "auto", progress: bool = False,
+                    within: bool = False) -> pd.DataFrame:
+    """Per-cell scores of every ablation variant (Figs 5-6): loss (Vi-ST vs RMSE), prior layer (and the
+    luminance control), one module removed at a time, and the number of cells predicted jointly (top-n most
+    reliable cells, nested). Cross-movie (train ``train_movie`` -> the other, whole movie), or ``within`` the
+    training movie (trained on its training segment, scored on its held-out segment; the full model's run is the
+    training page's). Columns ``group``, ``variant``,
+    ``n_joint``, ``converged`` besides :func:`score_cells`'s."""
     train, test = movies[train_movie], movies[3 - train_movie]
-    segment = _cross_segment(settings)
-    bins = slice(0, test.n_bins)
+    segment = "train" if within else _cross_segment(settings)
+    bins = segments(train.n_bins, settings)[1] if within else slice(0, test.n_bins)
     rows = []
 
     def run(group: str, variant: str, cfg: Mapping[str, Any], tr: MovieData, te: MovieData, ablate=None,
             cells=None, n_joint=None):
+        # tr: the training movie, te: the other movie, both with the variant's prior
         spec = run_spec(tr, cfg, "vist", seed, segment, cells=cells, ablate=ablate)
-        preds, _, _ = get_run(spec, tr, {te.name: te}, device=device, progress=progress)
-        rows.append(score_cells(preds[te.name], te, bins, cells).assign(
+        # within: the training movie only (a subset of what the training page's runs evaluated, so they are
+        # reused in every profile); cross: the other movie (and the training one for within-segment runs)
+        evaluate = {tr.name: tr} if within else {tr.name: tr, te.name: te} if segment == "train" else {te.name: te}
+        preds, _, directory = get_run(spec, tr, evaluate, device=device, progress=progress)
+        target = tr if within else te
+        rows.append(score_cells(preds[target.name], target, bins, cells).assign(
             group=group, variant=variant, n_joint=n_joint or tr.n_cells, seed=seed,
-            protocol=protocol_label(train_movie, 3 - train_movie)))
+            protocol=protocol_label(train_movie, train_movie if within else 3 - train_movie),
+            **run_convergence_of(directory)))
 
     full = f"Vi-ST ({train.prior.short})"
     run("loss", "Vi-ST loss", settings, train, test)

@@ -14,8 +14,10 @@ other's distractors), so every table row also carries a pairing-permutation null
 :func:`alignlib.metrics.discrimination.pairing_null`): the responses are re-paired with the candidates at random
 and the row's statistic recomputed, giving ``null_sd`` and a one-sided ``p_pairing``.
 
-Nothing is cached under ``runs/``: every fit here takes seconds; the page cache of the runner keeps the
-results, and the table's sidecar JSON holds the settings.
+Every trained fit is a run (:func:`scored_fit`): ``runs/vna/<dataset>-<method>-s<seed>-<hash>/`` holds its
+configuration (method, settings, seed, and the SHA-256 of the exact tensors it was trained, validated and tested
+on), its run record (epochs, selected epoch, convergence) and its held-out score matrix; an identical fit is read
+back, from ``runs/`` or from the run store shipped with the book, instead of trained again.
 """
 from __future__ import annotations
 
@@ -39,7 +41,14 @@ from alignlib.training import (ContrastiveObjective, FitConfig, Objective, Optim
 
 __all__ = ["PairedSet", "RegressionObjective", "METHODS", "prepare_set", "fit_method", "score_matrix", "query_rows",
            "ridge_scores", "pairing_null_rows", "evaluate_split", "run_protocol", "summarize", "dina_twin_scores",
-           "ridge_fit_status", "NO_FIT", "auc_cells", "paired_differences"]
+           "ridge_fit_status", "NO_FIT", "auc_cells", "paired_differences", "scored_fit", "fit_spec",
+           "RUN_FORMAT", "store_contents"]
+
+#: bump when a code change alters what an unchanged configuration computes (stored fits of another format are
+#: refused, not reused)
+RUN_FORMAT = 1
+#: the settings a fit depends on (the rest of the profile chooses data and protocol, which the content hash holds)
+_FIT_KEYS = ("latent_dim", "temperature", "lr", "batch_size", "epochs", "patience", "select")
 
 METHODS = ("vna", "direct_encoding", "direct_decoding", "dina", "ridge")
 
@@ -141,6 +150,104 @@ def fit_method(method: str, train: Mapping[str, torch.Tensor], val: Mapping[str,
                        select=cfg["select"], track=(), seed=int(seed), device=device, progress=False)
     result = fit(model, objective, train, val, config)
     return (model, result) if return_result else model
+
+
+def _content_sha256(data: Mapping[str, Mapping[str, torch.Tensor]]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in ("train", "val", "test"):
+        for key in sorted(data[part]):
+            a = np.ascontiguousarray(data[part][key].detach().cpu().numpy())
+            h.update(f"{part}/{key}/{a.dtype}/{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def fit_spec(method: str, data: Mapping[str, Mapping[str, torch.Tensor]], n_neurons: int, cfg: Mapping[str, Any],
+             side: int, seed: int, dataset: str):
+    """The run identity of one trained fit: method, the settings it depends on, seed, image side, and the
+    content hash of the exact train/val/test tensors (so a fit on other data, a fold or a split is another run)."""
+    from alignlib.training.runs import RunSpec
+
+    if method == "ridge":
+        raise ValueError("ridge is closed-form and not a stored run")
+    config = {"format": RUN_FORMAT, "method": method, "side": int(side), "n_neurons": int(n_neurons),
+              "fit": {**{k: cfg[k] for k in _FIT_KEYS}, "epochs": int(cfg["epochs"]),
+                      "patience": int(cfg["patience"]), "seed": int(seed)},
+              "data": {"dataset": dataset, "content_sha256": _content_sha256(data),
+                       "n": {k: int(len(v["responses"])) for k, v in data.items()}}}
+    if method == "dina":
+        from alignlib.experiments.dina import settings as dina_settings
+        from alignlib.experiments.dina.workflow import model_kwargs
+
+        from alignlib.experiments.dina.workflow import objective_for
+
+        dina_cfg = dina_settings.resolve("quick")
+        config["dina_model"] = model_kwargs(dina_cfg)
+        config["dina_objective"] = objective_for(dina_cfg).to_dict()
+    slug = "".join(c if c.isalnum() else "-" for c in dataset).strip("-")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    return RunSpec("vna", f"{slug}-{method}-s{int(seed)}", config)
+
+
+def _read_fit(directory) -> tuple[np.ndarray, dict[str, Any]]:
+    import json
+    from pathlib import Path
+
+    d = Path(directory)
+    info = json.loads((d / "run.json").read_text())
+    with np.load(d / "predictions.npz") as z:
+        # float32 as trained, in runs/ and in the store (store_contents: exact), the same numbers either way
+        scores = z["scores"].astype(np.float64)
+    return scores, {"converged": bool(info["converged"]), "epochs_run": int(info["epochs_run"]),
+                    "epoch": int(info["selections"][info["selected"]]["epoch"])}
+
+
+def scored_fit(method: str, data: Mapping[str, Mapping[str, torch.Tensor]], n_neurons: int, cfg: Mapping[str, Any],
+               side: int, seed: int, dataset: str, device: str = "auto") -> tuple[np.ndarray, dict[str, Any]]:
+    """The held-out score matrix of one trained fit and its convergence (``converged``, ``epochs_run``, selected
+    ``epoch``): read back when an identical fit is in ``runs/`` or the run store, else trained now
+    (:func:`fit_method`) and kept as a run. The run directory is locked while it trains."""
+    from alignlib.repro import provenance, write_json
+    from alignlib.training.runs import run_lock
+    from alignlib.training.store import convergence, made_by, record_run_read
+
+    spec = fit_spec(method, data, n_neurons, cfg, side, seed, dataset)
+    with run_lock(spec.directory()):
+        found = spec.find()
+        if found is not None:
+            record_run_read(found)
+            return _read_fit(found)
+        directory = spec.directory()
+        if directory.exists():          # an interrupted fit (these take seconds): start again
+            import shutil
+
+            shutil.rmtree(directory)
+        spec.write(directory)
+        model, result = fit_method(method, data["train"], data["val"], n_neurons, cfg, side, seed, device,
+                                   return_result=True)
+        scores = score_matrix(model, data["test"]["images"], data["test"]["responses"])
+        np.savez_compressed(directory / "predictions.npz", scores=scores.astype(np.float32))
+        pd.DataFrame(result.history).to_csv(directory / "history.csv", index=False)
+        selections = {c: {"epoch": sel.epoch, "value": sel.value, "complete": sel.complete}
+                      for c, sel in result.selections.items()}
+        write_json(directory / "run.json", {
+            "dataset": dataset, "method": method, "selected": result.selected, "selections": selections,
+            "epochs_run": result.epochs_run, "stopped_early": result.stopped_early,
+            "train_seconds": result.train_seconds, "execution": result.execution,
+            **convergence({"selected": result.selected, "epochs_run": result.epochs_run,
+                           "selections": selections}, spec.config["fit"]),
+            "provenance": provenance(), **made_by()})
+        record_run_read(directory)
+        return _read_fit(directory)
+
+
+def store_contents(directory) -> dict[str, bool]:
+    """What the run store keeps of a VNA fit: its score matrix, exactly (float32: rounding it to float16 ties
+    near-constant scores and moves per-query AUCs by up to 0.09), no weights."""
+    return {"maps": False, "weights": False, "exact_predictions": True}
 
 
 @torch.no_grad()
@@ -247,11 +354,7 @@ def evaluate_split(pset: PairedSet, split: Mapping[str, np.ndarray], methods: It
                 m_side = int(dina_side) if method == "dina" and dina_side else side
                 d = data if m_side == side else {k: {**v, "images": resize_square(v["images"], m_side).contiguous()}
                                                  for k, v in data.items()}
-                model, result = fit_method(method, d["train"], d["val"], pset.n_neurons, cfg, m_side, seed, device,
-                                           return_result=True)
-                s = score_matrix(model, d["test"]["images"], d["test"]["responses"])
-                extra = {"converged": bool(result.stopped_early), "epochs_run": int(result.epochs_run),
-                         "epoch": int(result.selections[result.selected].epoch)}
+                s, extra = scored_fit(method, d, pset.n_neurons, cfg, m_side, seed, pset.name, device)
             rows += query_rows(s, test, dataset=pset.name, protocol=protocol, fold=fold, method=method, seed=seed,
                                **extra)
             mats.append(s)
