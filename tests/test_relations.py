@@ -124,3 +124,73 @@ def test_unpaired_difference_ci_counts_the_spread_between_mice():
     b = [rng.binomial(1, p, 200).astype(float) for p in (0.3, 0.4)]
     d, lo, hi = unpaired_difference_ci(a, b)
     assert lo < d < hi and hi - lo > 0.3                      # the mice's spread (0.1 vs 0.7) dominates
+
+
+def test_conjunction_holds_only_when_every_part_holds():
+    """The ledger's `conjunction` rule (dina.ordering): the page registers the smallest margin over the pairs
+    and k; one inconclusive pair makes the whole ordering inconclusive, one reversed pair reverses it."""
+    from alignlib.claims import verdict
+    from alignlib.experiments.dina.relations import conjunction_measurement as ordering_measurement
+
+    rng = np.random.default_rng(2)
+    n = 40
+    z = rng.normal(size=(n, 8))
+    good = [fake_run(z + 0.1 * rng.normal(size=z.shape), z, np.arange(n)) for _ in range(2)]
+    bad = [fake_run(rng.normal(size=z.shape), z, np.arange(n)) for _ in range(2)]
+    mice = ("M1", "M2")
+    vs_bad = paired_rows({m: good for m in mice}, {m: bad for m in mice}, ks=(1, 5))
+    vs_same = paired_rows({m: good for m in mice}, {m: good for m in mice}, ks=(1, 5))
+    vs_better = paired_rows({m: bad for m in mice}, {m: good for m in mice}, ks=(1, 5))
+    judge = lambda pairs: verdict("conjunction", math.nan,
+                                  ordering_measurement(pairs, "dina.ordering", "t", "p"), ">")
+    assert judge({"A - B": vs_bad, "A - C": vs_bad}) == "holds"
+    assert judge({"A - B": vs_bad, "A - C": vs_same}) == "inconclusive"       # a tie is no ordering
+    assert judge({"A - B": vs_bad, "A - C": vs_better}) == "reversed"
+    m = ordering_measurement({"A - B": vs_bad, "A - C": vs_same}, "dina.ordering", "t", "p")
+    assert m.value == 0 and "A - C" in m.note
+    per_mouse = ordering_measurement({"A - B": vs_bad}, "dina.ordering", "t", "p", per_mouse=True)
+    assert "M1" in per_mouse.our_data and per_mouse.converged
+    with pytest.raises(ValueError, match="side"):             # the smallest part only answers ">"
+        verdict("conjunction", math.nan, m, "<")
+
+
+def test_map_organisation_counts_image_dependent_structure_only():
+    """A model whose maps are one smooth pattern plus noise (the pattern ignores the image) scores as
+    noise; a model whose smooth maps change with the image scores high; collapsed maps score 0."""
+    from scipy.ndimage import gaussian_filter
+
+    from alignlib.experiments.dina.relations import map_organisation_rows
+
+    rng = np.random.default_rng(3)
+    n, shape = 30, (16, 64)
+    smooth = gaussian_filter(rng.normal(size=(n, *shape)), (0, 2, 2)).reshape(n, -1)
+    fixed = np.tile(gaussian_filter(rng.normal(size=shape), 3).ravel(), (n, 1))
+    noisy = 10 * fixed + rng.normal(size=(n, shape[0] * shape[1]))
+    run = lambda z: fake_run(z, z, np.arange(n))
+    rows = map_organisation_rows({"M1": [run(smooth)], "M2": [run(smooth)]},
+                                 {"M1": [run(noisy)], "M2": [run(noisy)]})
+    mean = rows[rows.mouse == "mean"].set_index("part")
+    assert (mean.ci_low > 0.5).all() and (mean.b.abs() < 0.1).all()
+    collapsed = map_organisation_rows({"M1": [run(np.ones((n, 1024)))]}, {"M1": [run(np.ones((n, 1024)))]})
+    assert (collapsed.difference == 0).all() and (collapsed.a == 0).all()
+    with pytest.raises(ValueError, match="other images"):
+        map_organisation_rows({"M1": [run(smooth)]}, {"M1": [fake_run(smooth, smooth, np.arange(n) + 1)]})
+
+
+def test_matched_margin_and_neighbour_correlation_score_collapsed_models_at_zero():
+    from scipy.ndimage import gaussian_filter
+
+    from alignlib.interpret.spectra import neighbour_correlation
+    from alignlib.metrics.retrieval import matched_margin
+
+    assert np.allclose(matched_margin(np.ones((5, 5))), 0)                # collapsed: no matched advantage
+    assert np.allclose(matched_margin(np.eye(5)), 1)
+    with pytest.raises(ValueError):
+        matched_margin(np.ones((1, 1)))
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(20, 16, 64))
+    assert abs(neighbour_correlation(noise).mean()) < 0.05                # noise-like maps: about 0
+    assert neighbour_correlation(gaussian_filter(noise, (0, 2, 2))).min() > 0.8   # smooth maps: near 1
+    assert np.array_equal(neighbour_correlation(np.full((3, 16, 64), 7.0)), np.zeros(3))   # constant: 0
+    with pytest.raises(ValueError, match="shape"):
+        neighbour_correlation(np.ones((16, 64)))

@@ -183,3 +183,22 @@ def test_table1_command_line_trains_the_rows_the_page_would_read(tmp_path, monke
     rec = cast.load_mouse("M1", source="twin", twin_size=base["twin_size"])
     run = find_run(run_spec(rec, {**base, "model": "vgg16-mlp", "image_weights": ""}, 0, 0))
     assert run.directory.parent == tmp_path / "runs" / "dina"
+
+
+def test_row_seeds_narrow_a_row_to_the_seeds_it_lists(monkeypatch):
+    """``TABLE1[profile]["row_seeds"]``: a row trains (or reads) only the page's seeds it lists; the
+    other rows keep all of them. Every profile's row_seeds name known rows and seeds the profile has."""
+    from alignlib.experiments.dina import table1
+
+    trained = []
+    monkeypatch.setattr(table1, "train_mouse",
+                        lambda rec, cfg, seed, **kw: trained.append((cfg.get("model"), seed)) or f"run{seed}")
+    rec = type("Rec", (), {"label": "M1"})()
+    out = table1.train_rows(rec, {"epochs": 1}, {"A": {"model": "a"}, "B": {"model": "b"}}, [0, 1, 2],
+                            row_seeds={"B": [0]})
+    assert sorted(trained) == [("a", 0), ("a", 1), ("a", 2), ("b", 0)]
+    assert set(out) == {("A", 0), ("A", 1), ("A", 2), ("B", 0)}
+    names = {n for rows in table1.ROW_GROUPS.values() for n in rows}
+    for profile, scale in settings.TABLE1.items():
+        for row, kept in scale.get("row_seeds", {}).items():
+            assert row in names and set(kept) <= set(scale["seeds"]), (profile, row)

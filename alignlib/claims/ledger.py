@@ -32,6 +32,13 @@ RULES = {
                          "data say which, and over what; the interval is conditional on the trained models. On "
                          "a stand-in (the twin), holds / reversed describe the stand-in. No verdict from runs "
                          "that did not converge.",
+    "conjunction": "a claim made of several relative claims (an ordering of models: A beats B and C at every "
+                   "k; a property of both towers): holds when every part's 95 % CI lies on the paper's side "
+                   "of zero (an intersection-union test: no multiplicity correction is needed for 'holds'); "
+                   "reversed when at least one part's CI lies on the other side (not corrected for the number "
+                   "of parts); inconclusive otherwise. The page registers the smallest difference with the "
+                   "smallest lower and the smallest upper bound of the parts' intervals, and lists the parts "
+                   "in its data column. Each part's interval is that of the paired_difference rule.",
 }
 VERDICTS = ("holds", "reversed", "inconclusive", "consistent", "differs", "replicated", "not replicated",
             "no verdict: not converged", "not comparable on this data", "not measured yet")
@@ -162,10 +169,13 @@ def verdict(rule: str, published_value: float, m: Measurement, direction: str = 
         raise ValueError(f"rule {rule!r} needs a CI for claim {m.claim}")
     if m.converged is False:
         return "no verdict: not converged"
-    if rule == "paired_difference":
+    if rule == "conjunction" and direction != ">":
+        raise ValueError(f"rule 'conjunction' registers the smallest part: the paper's side must be '>' "
+                         f"(claim {m.claim})")
+    if rule in ("paired_difference", "conjunction"):
         if not direction:
             if math.isnan(published_value) or published_value == 0:
-                raise ValueError(f"rule 'paired_difference' needs the paper's direction for claim {m.claim}")
+                raise ValueError(f"rule {rule!r} needs the paper's direction for claim {m.claim}")
             direction = ">" if published_value > 0 else "<"
         lo, hi = (m.ci_low, m.ci_high) if direction == ">" else (-m.ci_high, -m.ci_low)
         return "holds" if lo > 0 else "reversed" if hi < 0 else "inconclusive"
@@ -189,7 +199,7 @@ def record(chapter: str, page: str, measurements: Iterable[Measurement]) -> pd.D
     rows = []
     for m in measurements:
         pub = published_value(m.claim)
-        direction = paper_direction(m.claim) if m.rule == "paired_difference" else ""
+        direction = paper_direction(m.claim) if m.rule in ("paired_difference", "conjunction") else ""
         rows.append({**asdict(m), "page": m.page or f"{chapter}/{page}", "published": pub,
                      "verdict": verdict(m.rule, pub, m, direction),
                      **({"dry_run": True} if dry else {})})

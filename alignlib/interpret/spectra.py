@@ -11,7 +11,8 @@ import numpy as np
 
 from alignlib.metrics.reliability import check_repeats
 
-__all__ = ["cvpca_spectrum", "powerlaw_exponent", "pca_variance_spectrum", "top_share_difference"]
+__all__ = ["cvpca_spectrum", "powerlaw_exponent", "pca_variance_spectrum", "top_share_difference",
+           "neighbour_correlation"]
 
 
 def cvpca_spectrum(rep1: np.ndarray, rep2: np.ndarray, n_components: int | None = None) -> np.ndarray:
@@ -119,3 +120,25 @@ def top_share_difference(a_sets, b_sets, n_top: int = 5, confidence: float = 0.9
     # biased (fewer items put more variance in the leading PCs), and only the spread is scaled back to n
     q_lo, q_hi = np.quantile(sub - sub.mean(), [tail, 1 - tail])
     return point, float(point - scale * q_hi), float(point - scale * q_lo)
+
+
+def neighbour_correlation(maps: np.ndarray) -> np.ndarray:
+    """Spatial organisation of each map: the Pearson correlation between every pixel and its right-hand
+    and lower neighbours (lag-1 spatial autocorrelation, the two directions pooled), one value per map of
+    ``maps`` (n, H, W). Independent noise scores about 0, a smooth map close to 1; a constant map (no
+    structure at all, e.g. a collapsed tower) scores 0. Used for DINA §4.3's reading that VGG-16-MLP's
+    maps "lack clear spatial organization and exhibit noise-like patterns" (App. Fig. A.2)."""
+    m = np.asarray(maps, dtype=np.float64)
+    if m.ndim != 3 or m.shape[1] < 2 or m.shape[2] < 2:
+        raise ValueError(f"need maps of shape (n, H, W) with H, W >= 2, got {m.shape}")
+    if not np.isfinite(m).all():
+        raise ValueError("maps contain NaN or infinite values")
+    n = len(m)
+    a = np.concatenate([m[:, :, :-1].reshape(n, -1), m[:, :-1, :].reshape(n, -1)], axis=1)
+    b = np.concatenate([m[:, :, 1:].reshape(n, -1), m[:, 1:, :].reshape(n, -1)], axis=1)
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    den = np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (a * b).sum(axis=1) / den
+    return np.where(den > 1e-12 * max(1.0, float(np.abs(m).max(initial=0.0)) ** 2), r, 0.0)

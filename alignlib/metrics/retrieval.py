@@ -25,7 +25,7 @@ import numpy as np
 from alignlib.arrays import as_numpy
 
 __all__ = ["similarity_matrix", "retrieval_ranks", "topk_hits", "topk_accuracy", "chance_topk", "TIES",
-           "retrieval_rows", "representative_queries"]
+           "retrieval_rows", "representative_queries", "matched_margin"]
 
 TIES = ("expected", "pessimistic", "optimistic")
 #: similarities closer than this count as tied: a matrix product of identical rows can differ in the last
@@ -136,3 +136,16 @@ def representative_queries(similarity, n: int = 5, k: int = 5) -> tuple[np.ndarr
     picks = order[np.linspace(0, len(order) - 1, min(n, len(order))).round().astype(int)]
     topk = np.argsort(-s[picks], axis=1, kind="stable")[:, :k]
     return picks, topk
+
+
+def matched_margin(similarity) -> np.ndarray:
+    """Per query (row): its matched similarity minus the mean of its unmatched ones,
+    ``S[i, i] - mean_{j != i} S[i, j]`` (DINA App. A, Fig. A.1: "corresponding image-neural pairs
+    consistently achieve higher similarity than non-matching pairs"). A collapsed model (every row
+    constant) scores 0 for every query."""
+    s = _check_similarity(similarity)
+    n = len(s)
+    if n < 2:
+        raise ValueError("matched_margin needs at least two test pairs")
+    diag = np.diag(s)
+    return diag - (s.sum(axis=1) - diag) / (n - 1)

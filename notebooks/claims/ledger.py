@@ -67,7 +67,9 @@ summary
 # published difference between two rows, `relations:` in `published.yml`), and is judged by the
 # `paired_difference` rule above: our paired difference's 95 % interval on the paper's side of zero
 # (**holds**), on the other side (**reversed**) or across zero (**inconclusive**); no verdict from runs that
-# did not converge. The page that measured each one says over what the difference is paired.
+# did not converge. A claim made of several such parts (an ordering of three models at every k; a property
+# of both towers) is judged by the `conjunction` rule: it holds when every part holds and is reversed when
+# one part is. The page that measured each one says over what the difference is paired.
 
 # %%
 relative = led[led.kind == "relative"]

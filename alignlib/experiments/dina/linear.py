@@ -130,14 +130,20 @@ def _zscore_fit(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, np.where(sd > 1e-8, sd, 1.0)
 
 
-def _kfold_mean_rank(fit_embed, F: np.ndarray, R: np.ndarray, folds: int, seed: int) -> float:
+def _kfold_mean_ranks(fit_fold, F: np.ndarray, R: np.ndarray, folds: int, seed: int) -> dict:
+    """Mean normalised retrieval rank of each option, k-fold over the rows of (F, R).
+
+    ``fit_fold(F_train, R_train, F_val, R_val) -> {option: (z_img, z_neu)}`` fits what the options
+    share once per fold (the ridge fit and its SVD for every rank, the PCA for every CCA size) and
+    embeds the held-out fold under each option."""
     from sklearn.model_selection import KFold
 
-    ranks = []
+    ranks: dict = {}
     for tr, va in KFold(folds, shuffle=True, random_state=seed).split(F):
-        zi, zn = fit_embed(F[tr], R[tr], F[va], R[va])
-        ranks.append(np.mean(retrieval_ranks(similarity_matrix(zn, zi))) / len(va))
-    return float(np.mean(ranks))
+        for option, (zi, zn) in fit_fold(F[tr], R[tr], F[va], R[va]).items():
+            ranks.setdefault(option, []).append(
+                np.mean(retrieval_ranks(similarity_matrix(zn, zi))) / len(va))
+    return {option: float(np.mean(r)) for option, r in ranks.items()}
 
 
 @dataclass
@@ -168,23 +174,38 @@ class LinearReference:
         model = Ridge(alpha=alpha) if alpha is not None else RidgeCV(alphas=list(self.alphas))
         return model.fit(F, R)
 
-    def _fit_embed_rrr(self, rank: int, alpha: float):
-        def fe(Ft, Rt, Fv, Rv):
+    def _rrr_fold(self, ranks: Sequence[int], alpha: float):
+        """Per fold: one ridge fit and one SVD of its fitted responses; each rank keeps the top ``rank``
+        right singular vectors ``V_r`` (shared space ``R V_r`` vs ``R_hat V_r``)."""
+        def fit_fold(Ft, Rt, Fv, Rv):
             ridge = self._ridge(Ft, Rt, alpha)
-            v = np.linalg.svd(ridge.predict(Ft), full_matrices=False)[2][:rank].T
-            return ridge.predict(Fv) @ v, Rv @ v
-        return fe
+            vt = np.linalg.svd(ridge.predict(Ft), full_matrices=False)[2]
+            pred = ridge.predict(Fv)
+            return {r: (pred @ vt[:r].T, Rv @ vt[:r].T) for r in ranks}
+        return fit_fold
 
-    def _fit_embed_cca(self, n: int):
-        def fe(Ft, Rt, Fv, Rv):
-            from sklearn.cross_decomposition import CCA
-            from sklearn.decomposition import PCA
+    def _cca_model(self, Ft: np.ndarray, Rt: np.ndarray, n: int, pcas=None):
+        """PCA of each side (fitted on ``Ft``, ``Rt``) then :class:`~sklearn.cross_decomposition.CCA`
+        with ``n`` components; returns ``embed(F, R) -> canonical variates``."""
+        from sklearn.cross_decomposition import CCA
+        from sklearn.decomposition import PCA
 
+        if pcas is None:
             d = min(self.pca_dims, Ft.shape[1], Rt.shape[1], len(Ft) - 1)
-            pf, pr = PCA(d, random_state=self.seed).fit(Ft), PCA(d, random_state=self.seed).fit(Rt)
-            cca = CCA(n_components=min(n, d), max_iter=1000).fit(pf.transform(Ft), pr.transform(Rt))
-            return cca.transform(pf.transform(Fv), pr.transform(Rv))
-        return fe
+            pcas = PCA(d, random_state=self.seed).fit(Ft), PCA(d, random_state=self.seed).fit(Rt)
+        pf, pr = pcas
+        cca = CCA(n_components=min(n, pf.n_components_), max_iter=1000).fit(pf.transform(Ft), pr.transform(Rt))
+        return lambda F, R: cca.transform(pf.transform(F), pr.transform(R))
+
+    def _cca_fold(self, sizes: Sequence[int]):
+        """Per fold: the two PCAs once, then one CCA per number of components."""
+        from sklearn.decomposition import PCA
+
+        def fit_fold(Ft, Rt, Fv, Rv):
+            d = min(self.pca_dims, Ft.shape[1], Rt.shape[1], len(Ft) - 1)
+            pcas = PCA(d, random_state=self.seed).fit(Ft), PCA(d, random_state=self.seed).fit(Rt)
+            return {n: self._cca_model(Ft, Rt, n, pcas)(Fv, Rv) for n in sizes}
+        return fit_fold
 
     # -- API ---------------------------------------------------------------------------------
     def fit(self, F: np.ndarray, R: np.ndarray) -> "LinearReference":
@@ -194,25 +215,24 @@ class LinearReference:
         self._fmu, self._fsd = _zscore_fit(F)
         self._rmu, self._rsd = _zscore_fit(R)
         Fz, Rz = (F - self._fmu) / self._fsd, (R - self._rmu) / self._rsd
-        ridge = self._ridge(Fz, Rz)
-        self.chosen = {"alpha": float(ridge.alpha_)}
+        if self.method in ("ridge", "rrr"):
+            ridge = self._ridge(Fz, Rz)
+            self.chosen = {"alpha": float(ridge.alpha_)}
         if self.method == "ridge":
             self._ridge_model = ridge
         elif self.method == "rrr":
             ranks = [r for r in self.ranks if r <= min(Fz.shape[1], Rz.shape[1])] or [1]
-            scores = {r: _kfold_mean_rank(self._fit_embed_rrr(r, ridge.alpha_), Fz, Rz, self.folds, self.seed)
-                      for r in ranks}
+            scores = _kfold_mean_ranks(self._rrr_fold(ranks, ridge.alpha_), Fz, Rz, self.folds, self.seed)
             rank = min(scores, key=scores.get)
             self.chosen.update(rank=int(rank), cv_scores={int(k): v for k, v in scores.items()})
             self._ridge_model = self._ridge(Fz, Rz, ridge.alpha_)
             self._v = np.linalg.svd(self._ridge_model.predict(Fz), full_matrices=False)[2][:rank].T
         else:
             comps = list(self.cca_components)
-            scores = {c: _kfold_mean_rank(self._fit_embed_cca(c), Fz, Rz, self.folds, self.seed) for c in comps}
+            scores = _kfold_mean_ranks(self._cca_fold(comps), Fz, Rz, self.folds, self.seed)
             n = min(scores, key=scores.get)
             self.chosen = {"n_components": int(n), "cv_scores": {int(k): v for k, v in scores.items()}}
-            self._cca_fe = self._fit_embed_cca(n)
-            self._Fz, self._Rz = Fz, Rz
+            self._cca_embed = self._cca_model(Fz, Rz, n)
         return self
 
     def embed(self, F: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +243,7 @@ class LinearReference:
             return self._ridge_model.predict(Fz), Rz
         if self.method == "rrr":
             return self._ridge_model.predict(Fz) @ self._v, Rz @ self._v
-        return self._cca_fe(self._Fz, self._Rz, Fz, Rz)
+        return self._cca_embed(Fz, Rz)
 
     @property
     def coef_(self) -> np.ndarray:

@@ -16,8 +16,8 @@ import pandas as pd
 from alignlib.experiments.dina.workflow import item_hits
 from alignlib.metrics.uncertainty import paired_difference_ci, unpaired_difference_ci
 
-__all__ = ["paired_rows", "relation_measurements", "stimulus_rows", "stimulus_measurements",
-           "STIMULUS_COMPARISONS"]
+__all__ = ["paired_rows", "relation_measurements", "conjunction_measurement", "map_organisation_rows", "stimulus_rows",
+           "stimulus_measurements", "STIMULUS_COMPARISONS"]
 
 
 def paired_rows(runs_a: Mapping[str, Sequence], runs_b: Mapping[str, Sequence], ks: Iterable[int] = (1, 5, 10),
@@ -78,6 +78,87 @@ def relation_measurements(rows: pd.DataFrame, claim: str, our_data: str, page: s
                                converged=bool(r.converged),
                                note="" if judged else "the twin's mice are not the paper's mice"))
     return out
+
+
+def conjunction_measurement(pairs: Mapping[str, pd.DataFrame], claim: str, our_data: str, page: str,
+                            per_mouse: bool = False):
+    """One ledger measurement for a claim made of several relative claims, judged by the ledger's
+    ``conjunction`` rule: an ordering ("A beats B and C at every k", from :func:`paired_rows` of each pair,
+    ``{"A - B": rows, ...}``) or a property of both towers (:func:`map_organisation_rows`, one frame per
+    tower). Each frame has columns mouse, difference, ci_low, ci_high, converged and either ``k`` or
+    ``part`` (what the row is). Registered: the smallest difference, the smallest lower bound and the
+    smallest upper bound over every part, on the mean over mice (and on every mouse too with
+    ``per_mouse``: the real recordings, whose mice are the paper's). So the claim holds iff every part's
+    interval is above zero and is reversed iff some part's interval is below zero (the paper's side must be
+    ">": a positive difference)."""
+    from alignlib.claims import Measurement
+
+    parts = pd.concat([(rows if per_mouse else rows[rows.mouse == "mean"]).assign(pair=name)
+                       for name, rows in pairs.items()], ignore_index=True)
+    if parts.empty:
+        raise ValueError("no mean-over-mice rows to combine")
+    if "part" in parts:               # the frames' keys name the parts already
+        parts = parts.assign(what=parts["pair"])
+    else:
+        parts = parts.assign(what=parts["pair"] + " top-" + parts["k"].astype(int).astype(str))
+    weakest = parts.loc[parts.difference.idxmin()]
+    listed = ", ".join(f"{r.what}, {r.mouse}: {r.difference:+.3g} [{r.ci_low:+.3g}, {r.ci_high:+.3g}]"
+                       for r in parts.itertuples())
+    return Measurement(claim, float(weakest.difference), float(parts.ci_low.min()), float(parts.ci_high.min()),
+                       rule="conjunction", our_data=f"{our_data}; parts: {listed}", page=page,
+                       converged=bool(parts.converged.all()),
+                       note=f"smallest part: {weakest.what}, {weakest.mouse}")
+
+
+def map_organisation_rows(runs_a: Mapping[str, Sequence], runs_b: Mapping[str, Sequence],
+                          map_shape: tuple[int, int] = (16, 64), seed: int = 0) -> pd.DataFrame:
+    """Spatial organisation of two models' maps, A - B, per tower ("image", "neural"), per mouse and for
+    the mean over mice: columns part (the tower), mouse, a, b (mean scores), difference, ci_low, ci_high,
+    n_items, n_seeds_a, n_seeds_b, converged.
+
+    A map's score is the :func:`~alignlib.interpret.spectra.neighbour_correlation` of its image-dependent
+    part: the test embedding (the map flattened to unit length, so every seed of every model is scored the
+    same way) reshaped to ``map_shape``, minus the model's mean map over the mouse's test images (a fixed
+    smooth pattern that ignores the image must not count as organisation; a collapsed model scores 0).
+    Each image's score is averaged over a model's seeds; the difference is paired image by image, with a
+    bootstrap over images within each mouse for the mean over mice (:func:`paired_difference_ci`): an
+    interval for these trained networks, not over seeds."""
+    from alignlib.interpret.spectra import neighbour_correlation
+
+    if set(runs_a) != set(runs_b):
+        raise ValueError(f"models compared on different mice: {sorted(runs_a)} vs {sorted(runs_b)}")
+    rows = []
+    for tower, key in (("image", "z_img"), ("neural", "z_neu")):
+        per_mouse = {}
+        for mouse in runs_a:
+            scores, index = [], None
+            for runs in (runs_a[mouse], runs_b[mouse]):
+                if not runs:
+                    raise ValueError(f"{mouse}: a model without runs")
+                per_seed = []
+                for run in runs:
+                    emb = run.test_embeddings()
+                    if index is not None and not np.array_equal(index, emb["test_index"]):
+                        raise ValueError(f"{mouse}: run {run.name} was tested on other images: not paired")
+                    index = emb["test_index"]
+                    maps = np.asarray(emb[key], dtype=np.float64).reshape(len(index), *map_shape)
+                    per_seed.append(neighbour_correlation(maps - maps.mean(axis=0, keepdims=True)))
+                scores.append(np.mean(per_seed, axis=0))
+            per_mouse[mouse] = scores
+            d, lo, hi = paired_difference_ci(scores[0], scores[1], seed=seed)
+            rows.append({"part": f"{tower} tower", "mouse": mouse, "a": float(scores[0].mean()),
+                         "b": float(scores[1].mean()), "difference": d, "ci_low": lo, "ci_high": hi,
+                         "n_items": len(index), "n_seeds_a": len(runs_a[mouse]), "n_seeds_b": len(runs_b[mouse]),
+                         "converged": all(r.converged is True for r in [*runs_a[mouse], *runs_b[mouse]])})
+        d, lo, hi = paired_difference_ci([v[0] for v in per_mouse.values()], [v[1] for v in per_mouse.values()],
+                                         seed=seed)
+        mine = [r for r in rows if r["part"] == f"{tower} tower"]
+        rows.append({"part": f"{tower} tower", "mouse": "mean", "a": float(np.mean([r["a"] for r in mine])),
+                     "b": float(np.mean([r["b"] for r in mine])), "difference": d, "ci_low": lo, "ci_high": hi,
+                     "n_items": sum(r["n_items"] for r in mine),
+                     "n_seeds_a": min(r["n_seeds_a"] for r in mine), "n_seeds_b": min(r["n_seeds_b"] for r in mine),
+                     "converged": all(r["converged"] for r in mine)})
+    return pd.DataFrame(rows)
 
 
 #: the stimulus-control comparisons the paper makes (§4.3): natural > whitened, and 8D > whitened (8D

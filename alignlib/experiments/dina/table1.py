@@ -58,13 +58,19 @@ ROW_GROUPS: dict[str, dict[str, dict[str, Any]]] = {
 
 def train_rows(recording: MouseRecording, base: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]],
                seeds: Iterable[int], split_seed: int = 0, device: str = "auto",
-               reuse_last_epoch: DinaRun | None = None) -> dict[tuple[str, int], tuple[DinaRun, str | None]]:
+               reuse_last_epoch: DinaRun | None = None,
+               row_seeds: Mapping[str, Iterable[int]] | None = None
+               ) -> dict[tuple[str, int], tuple[DinaRun, str | None]]:
     """Train (or load) every row x seed; returns ``{(row, seed): (run, criterion)}`` (criterion None: the
-    run's own selection). With ``reuse_last_epoch`` (the base run of that seed), a ``last_epoch``-only row
-    reads the base run's last epoch when the base ran every epoch (identical training), instead of training."""
+    run's own selection). ``row_seeds`` (row -> seeds) narrows the seeds of named rows to those of ``seeds``
+    it lists (:data:`alignlib.experiments.dina.settings.TABLE1`'s ``row_seeds``). With ``reuse_last_epoch``
+    (the base run of that seed), a ``last_epoch``-only row reads the base run's last epoch when the base ran
+    every epoch (identical training), instead of training."""
+    seeds = list(seeds)
     out = {}
     for name, over in tqdm(list(rows.items()), desc=f"{recording.label} rows", leave=False):
-        for seed in seeds:
+        kept = set((row_seeds or {}).get(name, seeds))
+        for seed in [s for s in seeds if s in kept]:
             if (reuse_last_epoch is not None and dict(over) == {"last_epoch": True}
                     and reuse_last_epoch.info["epochs_run"] == base["epochs"]):
                 out[(name, seed)] = (reuse_last_epoch, "last")

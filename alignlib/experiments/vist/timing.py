@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.signal import fftconvolve
+from scipy.fft import irfft, next_fast_len, rfft
 
 from alignlib.data.onken import rf_luminance
 
@@ -91,36 +91,37 @@ def scan_onsets(rates: np.ndarray, lum: np.ndarray, frame_ms: float, onsets_ms: 
     # trial bin t of onset o sits at timeline index start(o) + t, where start(o) = (pad_before - o) / bin_ms
     starts = np.round((pad_before - onsets_ms) / bin_ms).astype(int)
     folds = np.array_split(np.arange(n_bins), n_folds)
+    bounds = [(int(f[0]), int(f[-1]) + 1) for f in folds]
     n_feat = Z.shape[2] + 1
     reg = ridge * np.eye(n_feat)
     reg[-1, -1] = 0.0
+    n_fft = next_fast_len(len(Z) + n_bins - 1, real=True)
+    y_folds = np.zeros((n_bins, n_folds, n_cells))             # each fold's responses, zero elsewhere
+    for i, (a, b) in enumerate(bounds):
+        y_folds[a:b, i] = rates[a:b]
+    # sum_t X[start + t] * y_fold[t] for every start: cross-correlations, all features and folds at once
+    fy = np.conj(rfft(y_folds, n_fft, axis=0))                 # (freq, folds, cells)
     out = np.full((len(onsets_ms), n_cells), np.nan)
     for c in range(n_cells):
         X = np.concatenate([Z[:, c, :], np.ones((len(Z), 1))], axis=1)           # (T, F)
         outer = np.einsum("ti,tj->tij", X, X).reshape(len(X), -1)
         cs = np.concatenate([np.zeros((1, outer.shape[1])), np.cumsum(outer, 0)])
         y = rates[:, c]
-        g_test, x_test, y_stats = [], [], []
-        for f in folds:
-            a, b = f[0], f[-1] + 1
-            g_test.append((cs[starts + b] - cs[starts + a]).reshape(-1, n_feat, n_feat))
-            yf = np.zeros(n_bins)
-            yf[a:b] = y[a:b]
-            # sum_t X[start + t] * yf[t] for every start: correlation of each column with yf
-            corr = np.stack([fftconvolve(X[:, k], yf[::-1], mode="valid") for k in range(n_feat)], axis=1)
-            x_test.append(corr[starts])
-            y_stats.append((b - a, y[a:b].sum(), (y[a:b] ** 2).sum()))
-        g_full, x_full = sum(g_test), sum(x_test)
-        ccs = []
-        for g, xy, (n, sy, syy) in zip(g_test, x_test, y_stats):
-            w = np.linalg.solve(g_full - g + reg, (x_full - xy)[..., None])[..., 0]   # (onsets, F)
-            sp = np.einsum("of,of->o", w, g[:, -1, :])          # the ones column sums each feature
-            spp = np.einsum("of,ofg,og->o", w, g, w)
-            spy = np.einsum("of,of->o", w, xy)
-            vp, vy = spp - sp ** 2 / n, syy - sy ** 2 / n
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ccs.append(np.where((vp > 1e-12) & (vy > 1e-12), (spy - sp * sy / n) / np.sqrt(vp * vy), np.nan))
-        ccs = np.stack(ccs)
+        g_test = np.stack([(cs[starts + b] - cs[starts + a]).reshape(-1, n_feat, n_feat)
+                           for a, b in bounds])                                   # (folds, onsets, F, F)
+        corr = irfft(rfft(X, n_fft, axis=0)[:, :, None] * fy[:, None, :, c], n_fft, axis=0)
+        x_test = np.moveaxis(corr[starts], 2, 0)                                  # (folds, onsets, F)
+        n = np.array([b - a for a, b in bounds], dtype=float)[:, None]
+        sy = np.array([y[a:b].sum() for a, b in bounds])[:, None]
+        syy = np.array([(y[a:b] ** 2).sum() for a, b in bounds])[:, None]
+        w = np.linalg.solve(g_test.sum(0)[None] - g_test + reg,
+                            (x_test.sum(0)[None] - x_test)[..., None])[..., 0]   # (folds, onsets, F)
+        sp = np.einsum("kof,kof->ko", w, g_test[:, :, -1, :])    # the ones column sums each feature
+        spp = np.einsum("kof,kofg,kog->ko", w, g_test, w)
+        spy = np.einsum("kof,kof->ko", w, x_test)
+        vp, vy = spp - sp ** 2 / n, syy - sy ** 2 / n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ccs = np.where((vp > 1e-12) & (vy > 1e-12), (spy - sp * sy / n) / np.sqrt(vp * vy), np.nan)
         counted = np.isfinite(ccs).sum(0)
         out[:, c] = np.where(counted > 0, np.nansum(ccs, 0) / np.maximum(counted, 1), np.nan)
     return out
