@@ -465,3 +465,17 @@ def test_killed_parallel_build_leaves_nothing_behind_and_reruns_to_completion(tm
         assert cache.read_manifest(executed, f"toy/b_{k}")["key"]
     assert not list(executed.rglob("*.partial"))
     assert _processes_with(token) == []
+
+
+def test_ready_pages_start_with_the_one_most_pages_wait_for():
+    """The long chain goes first: a page that many pages need (directly or through others) outranks a leaf,
+    whatever the schedule order; a page nothing needs counts 0."""
+    from alignlib.runner.parallel import downstream_counts
+
+    run = lambda out, *needs: (SimpleNamespace(output=out, needs=tuple(needs)), "target")
+    scheduled = [run("bench"), run("data"), run("train", "data"), run("interp", "train"),
+                 run("neural", "train", "interp"), run("ledger", "train", "neural", "outside")]
+    counts = downstream_counts(scheduled)
+    assert counts == {"bench": 0, "data": 4, "train": 3, "interp": 2, "neural": 1, "ledger": 0}
+    ready = sorted(["bench", "data"], key=lambda o: (-counts[o], [r.output for r, _ in scheduled].index(o)))
+    assert ready == ["data", "bench"]

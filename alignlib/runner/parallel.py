@@ -97,6 +97,34 @@ def dask_client(workers: int, scheduler: str | None, client: Any, log: Callable[
             yield c
 
 
+def downstream_counts(scheduled: list[tuple[PlannedRun, str]]) -> dict[str, int]:
+    """For each scheduled page, how many scheduled pages need it, directly or through others.
+
+    :func:`run_parallel` starts the ready page with the most such pages first (ties: schedule order), so
+    that the long chain (data -> training pages -> interpretation -> ledger) is not kept waiting behind
+    pages that nothing needs: measured on a fresh clone with two workers, first-come order left the
+    chain's pages for last."""
+    outputs = {run.output for run, _ in scheduled}
+    needed_by: dict[str, set[str]] = {o: set() for o in outputs}
+    for run, _ in scheduled:
+        for n in run.needs:
+            if n in outputs:
+                needed_by[n].add(run.output)
+    memo: dict[str, set[str]] = {}
+
+    def below(output: str, seen: frozenset = frozenset()) -> set[str]:
+        if output in memo:
+            return memo[output]
+        out: set[str] = set()
+        for d in needed_by[output]:
+            if d not in seen:                  # the planner refuses cycles; never loop here
+                out |= {d} | below(d, seen | {output})
+        memo[output] = out
+        return out
+
+    return {o: len(below(o)) for o in outputs}
+
+
 def run_parallel(scheduled: list[tuple[PlannedRun, str]], planner: _Planner, folder: Path, *,
                  log: Callable[[str], None] = print, workers: int = 1, scheduler: str | None = None,
                  client: Any = None, threads: int | None = None) -> list[PageStatus]:
@@ -115,6 +143,7 @@ def run_parallel(scheduled: list[tuple[PlannedRun, str]], planner: _Planner, fol
     if threads:
         log(f"[alignlib] each page's kernel limited to {env['OMP_NUM_THREADS']} thread(s) (OMP_NUM_THREADS)")
     order = {run.output: i for i, (run, _) in enumerate(scheduled)}
+    downstream = downstream_counts(scheduled)
     waiting = list(scheduled)
     finished: set[str] = set()
     failures: dict[str, NotebookFailed] = {}
@@ -127,6 +156,8 @@ def run_parallel(scheduled: list[tuple[PlannedRun, str]], planner: _Planner, fol
 
         def submit_while_free() -> None:
             capacity = max(1, sum(dask.nthreads().values()))  # worker threads now (a new cluster may have none yet)
+            # the ready page that most pages wait for first (ties: schedule order)
+            ready.sort(key=lambda item: (-downstream[item[0].output], order[item[0].output]))
             while ready and len(submitted) < capacity:
                 run, manifest, reasons = ready.pop(0)
                 future = dask.submit(execute_step, run, folder, manifest, env, again=reasons == ["--force"],
