@@ -20,6 +20,25 @@ __all__ = ["paired_rows", "relation_measurements", "conjunction_measurement", "m
            "stimulus_measurements", "STIMULUS_COMPARISONS"]
 
 
+def _mouse_and_mean_rows(scores: Mapping[str, tuple[np.ndarray, np.ndarray]], runs_a: Mapping[str, Sequence],
+                        runs_b: Mapping[str, Sequence], label: Mapping[str, object], seed: int) -> list[dict]:
+    """Rows of paired differences A - B from per-item scores ``{mouse: (a, b)}``: one per mouse (bootstrap
+    over its items) and the mean over mice (bootstrap within mice), each carrying ``label``, the numbers
+    of items and seeds, and whether every run behind it converged."""
+    rows = []
+    for mouse, (a, b) in scores.items():
+        d, lo, hi = paired_difference_ci(a, b, seed=seed)
+        rows.append({**label, "mouse": mouse, "difference": d, "ci_low": lo, "ci_high": hi, "n_items": len(a),
+                     "n_seeds_a": len(runs_a[mouse]), "n_seeds_b": len(runs_b[mouse]),
+                     "converged": all(r.converged is True for r in [*runs_a[mouse], *runs_b[mouse]])})
+    d, lo, hi = paired_difference_ci([v[0] for v in scores.values()], [v[1] for v in scores.values()], seed=seed)
+    rows.append({**label, "mouse": "mean", "difference": d, "ci_low": lo, "ci_high": hi,
+                 "n_items": sum(len(v[0]) for v in scores.values()),
+                 "n_seeds_a": min(len(runs_a[m]) for m in scores), "n_seeds_b": min(len(runs_b[m]) for m in scores),
+                 "converged": all(r["converged"] for r in rows)})
+    return rows
+
+
 def paired_rows(runs_a: Mapping[str, Sequence], runs_b: Mapping[str, Sequence], ks: Iterable[int] = (1, 5, 10),
                 scale: float = 100.0, seed: int = 0) -> pd.DataFrame:
     """Paired differences A - B of top-k accuracy (``scale``: 100 for percentage points), per mouse and
@@ -39,18 +58,7 @@ def paired_rows(runs_a: Mapping[str, Sequence], runs_b: Mapping[str, Sequence], 
             if not np.array_equal(ia, ib):
                 raise ValueError(f"{mouse}: the two models were tested on other images: not paired")
             per_mouse[mouse] = (scale * ha, scale * hb)
-            conv = all(r.converged is True for r in [*runs_a[mouse], *runs_b[mouse]])
-            d, lo, hi = paired_difference_ci(scale * ha, scale * hb, seed=seed)
-            rows.append({"mouse": mouse, "k": int(k), "difference": d, "ci_low": lo, "ci_high": hi,
-                         "n_items": len(ha), "n_seeds_a": len(runs_a[mouse]), "n_seeds_b": len(runs_b[mouse]),
-                         "converged": conv})
-        d, lo, hi = paired_difference_ci([v[0] for v in per_mouse.values()], [v[1] for v in per_mouse.values()],
-                                         seed=seed)
-        rows.append({"mouse": "mean", "k": int(k), "difference": d, "ci_low": lo, "ci_high": hi,
-                     "n_items": sum(len(v[0]) for v in per_mouse.values()),
-                     "n_seeds_a": min(len(r) for r in runs_a.values()),
-                     "n_seeds_b": min(len(r) for r in runs_b.values()),
-                     "converged": all(r["converged"] for r in rows if r["k"] == k and r["mouse"] != "mean")})
+        rows += _mouse_and_mean_rows(per_mouse, runs_a, runs_b, {"k": int(k)}, seed)
     return pd.DataFrame(rows)
 
 
@@ -144,20 +152,11 @@ def map_organisation_rows(runs_a: Mapping[str, Sequence], runs_b: Mapping[str, S
                     maps = np.asarray(emb[key], dtype=np.float64).reshape(len(index), *map_shape)
                     per_seed.append(neighbour_correlation(maps - maps.mean(axis=0, keepdims=True)))
                 scores.append(np.mean(per_seed, axis=0))
-            per_mouse[mouse] = scores
-            d, lo, hi = paired_difference_ci(scores[0], scores[1], seed=seed)
-            rows.append({"part": f"{tower} tower", "mouse": mouse, "a": float(scores[0].mean()),
-                         "b": float(scores[1].mean()), "difference": d, "ci_low": lo, "ci_high": hi,
-                         "n_items": len(index), "n_seeds_a": len(runs_a[mouse]), "n_seeds_b": len(runs_b[mouse]),
-                         "converged": all(r.converged is True for r in [*runs_a[mouse], *runs_b[mouse]])})
-        d, lo, hi = paired_difference_ci([v[0] for v in per_mouse.values()], [v[1] for v in per_mouse.values()],
-                                         seed=seed)
-        mine = [r for r in rows if r["part"] == f"{tower} tower"]
-        rows.append({"part": f"{tower} tower", "mouse": "mean", "a": float(np.mean([r["a"] for r in mine])),
-                     "b": float(np.mean([r["b"] for r in mine])), "difference": d, "ci_low": lo, "ci_high": hi,
-                     "n_items": sum(r["n_items"] for r in mine),
-                     "n_seeds_a": min(r["n_seeds_a"] for r in mine), "n_seeds_b": min(r["n_seeds_b"] for r in mine),
-                     "converged": all(r["converged"] for r in mine)})
+            per_mouse[mouse] = tuple(scores)
+        for row in _mouse_and_mean_rows(per_mouse, runs_a, runs_b, {"part": f"{tower} tower"}, seed):
+            a, b = ((np.mean([v[i].mean() for v in per_mouse.values()]) if row["mouse"] == "mean"
+                     else per_mouse[row["mouse"]][i].mean()) for i in (0, 1))
+            rows.append({**row, "a": float(a), "b": float(b)})
     return pd.DataFrame(rows)
 
 
