@@ -803,7 +803,8 @@ if len(org) and set(mice) == set(settings.MICE):
         " within mice",
         "dina/table1", per_mouse=real))
 # the paper's sentence "lower retrieval accuracy than our approach across all four mice and top-k
-# settings" as one claim (the ledger's `ordering` rule): every DINA - baseline interval above zero
+# settings" as one claim (the ledger's `conjunction` rule): every DINA - baseline interval above
+# zero
 dina_pairs = {f"DINA - {b}": r for r in rel_frames for b in ("VGG-16-MLP", "ViT-MLP")
               if r.comparison.iloc[0] == f"DINA - {b}"}
 if len(dina_pairs) == 2 and set(mice) == set(settings.MICE):
