@@ -135,28 +135,33 @@ def map_organisation_rows(runs_a: Mapping[str, Sequence], runs_b: Mapping[str, S
 
     if set(runs_a) != set(runs_b):
         raise ValueError(f"models compared on different mice: {sorted(runs_a)} vs {sorted(runs_b)}")
-    rows = []
-    for tower, key in (("image", "z_img"), ("neural", "z_neu")):
-        per_mouse = {}
-        for mouse in runs_a:
-            scores, index = [], None
-            for runs in (runs_a[mouse], runs_b[mouse]):
-                if not runs:
-                    raise ValueError(f"{mouse}: a model without runs")
-                per_seed = []
-                for run in runs:
-                    emb = run.test_embeddings()
-                    if index is not None and not np.array_equal(index, emb["test_index"]):
-                        raise ValueError(f"{mouse}: run {run.name} was tested on other images: not paired")
-                    index = emb["test_index"]
+    towers = (("image", "z_img"), ("neural", "z_neu"))
+    per_tower: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {t: {} for t, _ in towers}
+    for mouse in runs_a:
+        scores: dict[str, list[np.ndarray]] = {t: [] for t, _ in towers}   # model A's, then B's
+        index = None
+        for runs in (runs_a[mouse], runs_b[mouse]):
+            if not runs:
+                raise ValueError(f"{mouse}: a model without runs")
+            per_seed: dict[str, list[np.ndarray]] = {t: [] for t, _ in towers}
+            for run in runs:
+                emb = run.test_embeddings()            # read once, both towers scored from it
+                if index is not None and not np.array_equal(index, emb["test_index"]):
+                    raise ValueError(f"{mouse}: run {run.name} was tested on other images: not paired")
+                index = emb["test_index"]
+                for tower, key in towers:
                     maps = np.asarray(emb[key], dtype=np.float64).reshape(len(index), *map_shape)
-                    per_seed.append(neighbour_correlation(maps - maps.mean(axis=0, keepdims=True)))
-                scores.append(np.mean(per_seed, axis=0))
-            per_mouse[mouse] = tuple(scores)
+                    per_seed[tower].append(neighbour_correlation(maps - maps.mean(axis=0, keepdims=True)))
+            for tower, _ in towers:
+                scores[tower].append(np.mean(per_seed[tower], axis=0))
+        for tower, _ in towers:
+            per_tower[tower][mouse] = tuple(scores[tower])
+    rows = []
+    for tower, per_mouse in per_tower.items():
+        means = {m: (a.mean(), b.mean()) for m, (a, b) in per_mouse.items()}
+        means["mean"] = tuple(np.mean([v[i] for v in means.values()]) for i in (0, 1))
         for row in _mouse_and_mean_rows(per_mouse, runs_a, runs_b, {"part": f"{tower} tower"}, seed):
-            a, b = ((np.mean([v[i].mean() for v in per_mouse.values()]) if row["mouse"] == "mean"
-                     else per_mouse[row["mouse"]][i].mean()) for i in (0, 1))
-            rows.append({**row, "a": float(a), "b": float(b)})
+            rows.append({**row, "a": float(means[row["mouse"]][0]), "b": float(means[row["mouse"]][1])})
     return pd.DataFrame(rows)
 
 
