@@ -221,3 +221,15 @@ def test_a_vna_fit_is_stored_exactly_and_read_back_from_the_store(tmp_path, monk
     assert spec.find() == dest and verify_store(tmp_path / "store").ok
     with np.load(dest / "predictions.npz") as z:
         assert z["scores"].dtype == np.float32
+
+
+def test_training_cost_text_sums_recorded_wall_time_per_chapter():
+    import pandas as pd
+
+    from alignlib.training.store import training_cost_text
+
+    table = pd.DataFrame({"chapter": ["dina", "dina", "vist", "vna"], "wall_s": [3600.0, 1800.0, 7200.0, None],
+                          "machine": ["m", "m", "m", None]})
+    text = training_cost_text(table)
+    assert "dina 1.5 h (2 runs)" in text and "vist 2.0 h (1 runs)" in text
+    assert "in all 3.5 h" in text and "1 run(s) recorded no time" in text

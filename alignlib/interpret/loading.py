@@ -81,4 +81,14 @@ def analyse_mouse(label: str, cfg: dict, source: str = "auto", twin_seed: int = 
                          tm.normalizer.transform(raw))
 
 
-__all__ += ["MouseAnalysis", "analyse_mouse"]
+def untrained_image_tower(n_neurons: int, cfg: dict, seed: int = 0) -> torch.nn.Module:
+    """The control of the occlusion analyses: DINA's image tower with the run's architecture (``cfg``'s
+    width and stem stride) at its random initialisation, drawn from ``torch.manual_seed(seed)`` (so the
+    same seed gives the same tower, whatever ran before), in eval mode."""
+    from alignlib.models.dina import build_dina
+
+    torch.manual_seed(seed)
+    return build_dina(n_neurons, cfg["width"], stem_stride=cfg["stem_stride"]).image_tower.eval()
+
+
+__all__ += ["MouseAnalysis", "analyse_mouse", "untrained_image_tower"]

@@ -30,7 +30,8 @@ accumulation (eq. 14) to two small matrix products. All occluded copies of an im
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -40,7 +41,12 @@ from alignlib.arrays import model_device
 from alignlib.interpret.ssim import map_data_range, ssim_batch
 
 __all__ = ["OcclusionConfig", "gaussian_profile", "gaussian_window", "grid_centres", "occluded_copies",
-           "perturbations", "accumulate", "minmax", "occlusion_map", "occlusion_maps"]
+           "perturbations", "accumulate", "minmax", "occlusion_map", "occlusion_maps", "MAPS_VERSION",
+           "stored_occlusion_maps", "tower_sha256"]
+
+#: bump when a code change alters the maps a given tower, images and config give (a derived result made
+#: by another version is refused: :mod:`alignlib.training.derived`)
+MAPS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -193,3 +199,36 @@ def occlusion_maps(tower: Callable[[torch.Tensor], torch.Tensor], images: np.nda
         m = occlusion_map(tower, images[i], cfg)
         res["cos"][i], res["ssim"][i] = m["cos"], m["ssim"]
     return res
+
+
+def tower_sha256(tower: torch.nn.Module) -> str:
+    """SHA-256 of a network's parameters and buffers (names, shapes, values): what identifies the tower an
+    occlusion map explains, trained or not."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(tower.state_dict().items()):
+        a = t.detach().cpu().contiguous().numpy()
+        h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
+    return h.hexdigest()
+
+
+def stored_occlusion_maps(tower: torch.nn.Module, images: np.ndarray, cfg: OcclusionConfig = OcclusionConfig(),
+                          run: Mapping[str, str] | None = None, chapter: str = "dina",
+                          progress: bool = False) -> tuple[dict[str, np.ndarray], Path]:
+    """:func:`occlusion_maps`, computed once and kept as a derived result (:mod:`alignlib.training.derived`):
+    read from ``runs/derived`` or the run store when there, else computed and written. Identified by the
+    tower's weights (:func:`tower_sha256`), the images' bytes, every field of ``cfg`` and
+    :data:`MAPS_VERSION`; ``run`` (``{"chapter", "name"}`` of the run the tower comes from; None for an
+    untrained tower) is recorded, and ``store verify`` checks that run is stored. The maps are returned as
+    stored (float16 values, as float32), whether read or just computed. Returns (maps, folder)."""
+    import hashlib
+    from dataclasses import asdict
+
+    from alignlib.training.derived import cached
+
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    identity = {"tower_sha256": tower_sha256(tower),
+                "images_sha256": hashlib.sha256(str(images.shape).encode() + images.tobytes()).hexdigest(),
+                "n_images": int(len(images)), "config": asdict(cfg), "run": dict(run) if run else None}
+    return cached(chapter, "occlusion", identity, lambda: occlusion_maps(tower, images, cfg, progress=progress))

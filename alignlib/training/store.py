@@ -16,6 +16,8 @@ It holds what the pages read and nothing else:
   exact command), whether it converged (:func:`convergence`), and metrics recomputable from the stored
   arrays (``store verify`` recomputes them and compares exactly).
 
+Expensive results computed from a run (occlusion maps at the paper's settings) may be kept beside the
+runs, in ``derived/<chapter>/<kind>-<hash>/``, under the same rules (:mod:`alignlib.training.derived`).
 No optimiser state, no per-epoch checkpoints. :func:`find_stored` is what :meth:`RunSpec.find
 <alignlib.training.runs.RunSpec.find>` falls back to when ``runs/`` has no completed run of a
 configuration; it checks every stored file's hash before a page reads it, so a truncated or edited stored
@@ -201,7 +203,9 @@ def state_digest() -> str:
         return "off"
     h = hashlib.sha256()
     root = store_dir()
-    for marker in sorted(root.glob(f"*/*/{MARKER}")):
+    from alignlib.training.derived import DERIVED, DERIVED_MARKER
+
+    for marker in sorted([*root.glob(f"*/*/{MARKER}"), *root.glob(f"{DERIVED}/*/*/{DERIVED_MARKER}")]):
         h.update(marker.relative_to(root).as_posix().encode() + b"\0" + marker.read_bytes())
     return h.hexdigest()
 
@@ -374,9 +378,11 @@ def verify_store(root: str | Path | None = None) -> VerifyResult:
     """Check every stored run: it loads (files present, hashes, configuration hash, current RUN_FORMAT) and
     the metrics recorded for it recompute exactly from its stored arrays. Half-stored folders (no
     ``store.json``) are reported too."""
+    from alignlib.training.derived import DERIVED, verify_derived
+
     root = Path(root or store_dir())
     problems, checked = [], 0
-    for d in sorted(p for p in root.glob("*/*") if p.is_dir()):
+    for d in sorted(p for p in root.glob("*/*") if p.is_dir() and p.parent.name != DERIVED):
         if not (d / MARKER).exists():
             problems.append(f"{d}: no {MARKER} (a half-stored run; remove it)")
             continue
@@ -389,7 +395,8 @@ def verify_store(root: str | Path | None = None) -> VerifyResult:
                                 f"(recorded {meta.get('metrics')}, now {again})")
         except (StoreError, OSError, ValueError, KeyError) as e:
             problems.append(str(e))
-    return VerifyResult(checked, problems)
+    n_derived, derived_problems = verify_derived(root)
+    return VerifyResult(checked + n_derived, problems + derived_problems)
 
 
 def list_store(root: str | Path | None = None):
@@ -410,6 +417,20 @@ def list_store(root: str | Path | None = None):
                      "date": made.get("date"), "commit": (made.get("commit") or "")[:12],
                      "command": made.get("command")})
     return pd.DataFrame(rows)
+
+
+def training_cost_text(table) -> str:
+    """What regenerating the store costs, from the wall time each stored run recorded (``list_store``'s
+    ``wall_s``): hours per chapter and in all, the machines and threads they name. Runs that recorded no
+    time are counted and named as such."""
+    timed = table[table.wall_s.notna()]
+    per = timed.groupby("chapter").wall_s.agg(["sum", "count"])
+    parts = [f"{ch} {row['sum'] / 3600:.1f} h ({int(row['count'])} runs)" for ch, row in per.iterrows()]
+    untimed = len(table) - len(timed)
+    return (f"training time recorded by the stored runs: {', '.join(parts)}; in all "
+            f"{timed.wall_s.sum() / 3600:.1f} h of run time (each run on the machine and threads its "
+            f"record names: {', '.join(sorted(timed.machine.dropna().unique()))})"
+            + (f"; {untimed} run(s) recorded no time" if untimed else ""))
 
 
 # --------------------------------------------------------------------------------------------- command line
@@ -440,13 +461,16 @@ def runs_read_by_pages(executed_dir: str | Path, include_unconverged: bool = Fal
     (runs already in the store are not added again), and only converged ones unless
     ``include_unconverged`` (a run with no early-stopping rule counts as unconverged)."""
     from alignlib.paths import runs_dir
+    from alignlib.training.derived import is_derived
 
     found: set[Path] = set()
     root = runs_dir().resolve()
     for manifest in Path(executed_dir).rglob("*.manifest.json"):
         for entry in json.loads(manifest.read_text()).get("runs_read", []):
             path = Path(entry)
-            if path.resolve().is_relative_to(root) and (path / "run.json").exists():
+            if path.resolve().is_relative_to(root) and is_derived(path):
+                found.add(path)                  # a derived result computed from a run (alignlib.training.derived)
+            elif path.resolve().is_relative_to(root) and (path / "run.json").exists():
                 if include_unconverged or run_convergence(path)["converged"] is True:
                     found.add(path)
     return sorted(found)
@@ -469,9 +493,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="stored runs: size, provenance, converged or not")
     sub.add_parser("verify", help="every stored run loads and its recorded metrics recompute exactly")
     add = sub.add_parser("add", help="compact completed runs from runs/ into the store")
-    add.add_argument("runs", nargs="*", type=Path, help="run directories (runs/<chapter>/<name>)")
+    add.add_argument("runs", nargs="*", type=Path,
+                     help="run directories (runs/<chapter>/<name>) or derived results (runs/derived/<chapter>/<name>)")
     add.add_argument("--from-pages", action="store_true",
-                     help="every converged run in runs/ that an executed page read (its manifest's runs_read)")
+                     help="every converged run and derived result in runs/ that an executed page read "
+                          "(its manifest's runs_read)")
     add.add_argument("--include-unconverged", action="store_true",
                      help="with --from-pages: also runs that did not converge (stored marked as such)")
     add.add_argument("--maps", action="store_true", help="keep token maps (default: the chapter's policy)")
@@ -479,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--replace", action="store_true", help="replace a stored run of the same name")
     add.add_argument("--command", help="how the runs were made, where their run records do not say")
     args = parser.parse_args(argv)
+    from alignlib.training.derived import DERIVED, DERIVED_MARKER, add_derived, is_derived
+
     if args.action == "list":
         import pandas as pd
 
@@ -488,6 +516,12 @@ def main(argv: list[str] | None = None) -> int:
         if len(table):
             print(f"{len(table)} runs, {table.size_mb.sum():.1f} MB in {store_dir()}; "
                   f"not converged: {int((table.converged != True).sum())}")   # noqa: E712 (None counts)
+            print(training_cost_text(table))
+        derived = sorted(store_dir().glob(f"{DERIVED}/*/*/{DERIVED_MARKER}"))
+        if derived:
+            print(f"{len(derived)} derived result(s), "
+                  f"{sum(f.stat().st_size for m in derived for f in m.parent.iterdir()) / 1e6:.1f} MB: "
+                  + ", ".join(f"{m.parent.parent.name}/{m.parent.name}" for m in derived))
         return 0
     if args.action == "verify":
         result = verify_store()
@@ -506,6 +540,10 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     for run_dir in tqdm(targets, desc="storing runs"):
+        if is_derived(run_dir):
+            dest = add_derived(run_dir, replace=args.replace)
+            print(f"{dest}: derived result stored")
+            continue
         keep = policy_for(run_dir)
         dest = add_run(run_dir, selections=keep.get("selections"), maps=args.maps or keep["maps"],
                        weights=args.weights or keep["weights"], command=args.command, replace=args.replace,

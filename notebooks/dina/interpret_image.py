@@ -54,6 +54,9 @@ occlusion_stride = 2            # App. A.1: 2
 occlusion_repetitions = 5       # App. A.1: N is 5
 n_occlusion_images: int | None = None   # test images per mouse to occlude (None: all)
 n_control_images = 20           # images for the untrained-tower control
+paper_occlusion_images = 0      # first mouse: this many test images also at App. A.1's settings
+paper_occlusion_stride = 2      # App. A.1 (the smoke test sets a cheap grid)
+paper_occlusion_repetitions = 5  # App. A.1
 batch_size = 64                 # occluded copies per forward pass (small batches stay in cache)
 sti_alpha = 1.0
 blob_threshold = 0.6
@@ -62,12 +65,10 @@ n_boot = 1000                   # bootstrap resamples over images (ground-truth 
 fixed_window = [14, 54, 60, 160]
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
+from IPython.display import Markdown, display
 from myst_nb import glue
 from skimage.segmentation import find_boundaries
 
@@ -77,9 +78,10 @@ from alignlib.data.twin import load_groundtruth
 from alignlib.data.twin.stimuli import stimulus_kind
 from alignlib.experiments.dina import cast, settings
 from alignlib.interpret import blobs, groundtruth, occlusion, pathways, sti
-from alignlib.interpret.loading import analyse_mouse
-from alignlib.models.dina import build_dina
+from alignlib.interpret.loading import analyse_mouse, untrained_image_tower
 from alignlib.report import save_table, show_provenance
+from alignlib.training import derived
+from alignlib.training.store import origin
 
 mice = list(mice or settings.MICE)
 cfg = settings.resolve(profile, **overrides)
@@ -208,19 +210,25 @@ mk.round(3)
 # %% [markdown]
 # ## Gaussian occlusion maps (Fig. 5b–c)
 #
-# All occluded copies of an image go through the tower in batches; the time per mouse is printed below
-# (measured while the page ran, on whatever else the machine was doing).
+# All occluded copies of an image go through the tower in batches. The maps are computed once per tower,
+# images and settings and kept as a *derived result* beside the run (`runs/derived/`, then the run store:
+# `alignlib.training.derived`), so the book reads them instead of occluding again; the table says where
+# each mouse's maps were read from and what computing them cost, as recorded when they were made.
 
 # %%
-maps, timings = {}, {}
+maps, occ_made = {}, {}
 for m, d in mouse_data.items():
-    t0 = time.perf_counter()
-    maps[m] = occlusion.occlusion_maps(
-        d.image_tower, d.images_std[: n_occ[m]], occ_cfg, progress=True
+    maps[m], where = occlusion.stored_occlusion_maps(
+        d.image_tower, d.images_std[: n_occ[m]], occ_cfg,
+        run={"chapter": "dina", "name": d.run.directory.name}, progress=True,
     )
-    timings[m] = time.perf_counter() - t0
-timing = pd.DataFrame({"mouse": list(timings), "images": [n_occ[m] for m in timings],
-                       "seconds": list(timings.values())})
+    occ_made[m] = {**derived.made_by_of(where), "read from": origin(where), "folder": where.name}
+timing = pd.DataFrame([
+    {"mouse": m, "images": n_occ[m], "seconds": v["wall_seconds"], "threads": v["threads"],
+     "machine": v["machine_description"], "read from": v["read from"],
+     "derived result": v["folder"]}
+    for m, v in occ_made.items()
+])
 timing["seconds_per_image"] = timing.seconds / timing.images
 glue("occ_seconds_per_image", float(timing.seconds_per_image.mean()), display=False)
 timing.round(2)
@@ -438,7 +446,6 @@ sti_stats.round(3)
 
 # %%
 gt_rows, coverage, occ_checks = [], {}, {}
-torch.manual_seed(seed)
 glue("gt_n_control_images", n_control_images, display=False)
 glue("gt_n_boot", n_boot, display=False)
 for key, v in zip(("gt_win_r0", "gt_win_r1", "gt_win_c0", "gt_win_c1"), fixed_window):
@@ -449,11 +456,9 @@ for m in mice:
         continue
     gt = load_groundtruth(d.recording.groundtruth_path)
     coverage[m] = groundtruth.rf_coverage_map(gt)
-    untrained = build_dina(
-        d.z_responses.shape[1], cfg["width"], stem_stride=cfg["stem_stride"]
-    ).image_tower.eval()
+    untrained = untrained_image_tower(d.z_responses.shape[1], cfg, seed)
     n_c = min(n_control_images, n_occ[m])
-    ctrl_maps = occlusion.occlusion_maps(untrained, d.images_std[:n_c], occ_cfg)["ssim"]
+    ctrl_maps = occlusion.stored_occlusion_maps(untrained, d.images_std[:n_c], occ_cfg)[0]["ssim"]
     c = groundtruth.bootstrap_map_check(
         maps[m]["ssim"][:n_c], ctrl_maps, coverage[m], gt["rf_region"], n_boot, seed
     )
@@ -612,6 +617,102 @@ gt_image.round(3)
 # Blobs in dead-leaves images score {glue:text}`gt_sti_diff:+.2f` STI relative to blobs in textures (fixed
 # window, no model: {glue:text}`gt_sti_fixed:+.2f`); a positive value is the sign the STI's definition
 # predicts. {glue:text}`gt_sti_verdict`
+
+# %% [markdown]
+# ## The paper's occlusion settings
+#
+# The maps above use this profile's occlusion settings (the banner says which). App. A.1's settings, stride
+# 2 and 5 repetitions, cost about 75 times more per image. Here they ({glue:text}`paper_occ_label`) are
+# applied to the first
+# {glue:text}`paper_occ_n` test images of {glue:text}`paper_occ_mouse` (and the untrained control tower to the
+# first {glue:text}`paper_occ_n_control`), computed once and kept as derived results beside the run. Two
+# questions: do the cheaper settings change each image's map, and does the ground-truth check change?
+
+# %% tags=["hide-input"]
+paper_cfg = occlusion.OcclusionConfig(stride=paper_occlusion_stride,
+                                      repetitions=paper_occlusion_repetitions,
+                                      batch_size=batch_size, seed=seed)
+paper_label = (f"stride {paper_cfg.stride}, {paper_cfg.repetitions} repetitions"
+               + ("" if (paper_cfg.stride, paper_cfg.repetitions) == (2, 5) else
+                  ": NOT the paper's (stride 2, 5 repetitions)"))
+glue("paper_occ_label", paper_label, display=False)
+m0 = mice[0]
+paper_section = bool(paper_occlusion_images) and paper_cfg != occ_cfg
+glue("paper_occ_mouse", m0, display=False)
+if paper_section:
+    n_p = min(paper_occlusion_images, n_occ[m0])
+    n_pc = min(n_control_images, n_p)
+    glue("paper_occ_n", n_p, display=False)
+    glue("paper_occ_n_control", n_pc, display=False)
+    paper_maps, paper_where = occlusion.stored_occlusion_maps(
+        first.image_tower, first.images_std[:n_p], paper_cfg,
+        run={"chapter": "dina", "name": first.run.directory.name}, progress=True,
+    )
+    untrained0 = untrained_image_tower(first.z_responses.shape[1], cfg, seed)
+    paper_ctrl, paper_ctrl_where = occlusion.stored_occlusion_maps(
+        untrained0, first.images_std[:n_pc], paper_cfg, progress=True
+    )
+    paper_made = derived.made_by_of(paper_where)
+    # each image's paper map against the profile's map of the same image, and (control) of the
+    # next image: agreement beyond the structure every map shares
+    same = np.array([groundtruth.map_correlation(paper_maps["ssim"][i], maps[m0]["ssim"][i])
+                     for i in range(n_p)])
+    other = np.array([groundtruth.map_correlation(paper_maps["ssim"][i],
+                                                  maps[m0]["ssim"][(i + 1) % n_p])
+                      for i in range(n_p)])
+    agree_d, agree_lo, agree_hi = paired_difference_ci(same, other, seed=seed)
+    settings_rows = []
+    if m0 in coverage:
+        gt0 = load_groundtruth(first.recording.groundtruth_path)
+        for label, trained_maps, ctrl in [
+            ("this profile's", maps[m0]["ssim"][:n_pc], occlusion.stored_occlusion_maps(
+                untrained0, first.images_std[:n_pc], occ_cfg)[0]["ssim"]),
+            (f"the paper's ({paper_label})", paper_maps["ssim"][:n_pc],
+             paper_ctrl["ssim"]),
+        ]:
+            c = groundtruth.bootstrap_map_check(trained_maps, ctrl, coverage[m0],
+                                                gt0["rf_region"], n_boot, seed)
+            settings_rows.append({"settings": label, "r trained": c["r"],
+                                  "r untrained": c["r_control"], "difference": c["diff"],
+                                  "ci_low": c["diff_ci_low"], "ci_high": c["diff_ci_high"],
+                                  "mass excess": c["mass_excess"], "images": c["n_images"]})
+    paper_check = pd.DataFrame(settings_rows)
+    fig, axes = plt.subplots(3, 3, figsize=(12, 3.6))
+    for row, i in enumerate(range(min(3, n_p))):
+        axes[row, 0].imshow(first.images[i], cmap="gray")
+        axes[row, 1].imshow(maps[m0]["ssim"][i], cmap="viridis", vmin=0, vmax=1)
+        axes[row, 2].imshow(paper_maps["ssim"][i], cmap="viridis", vmin=0, vmax=1)
+        axes[row, 1].set_ylabel(f"r = {same[i]:.2f}", fontsize=8)
+    for a, t in zip(axes[0], ["image", "this profile's settings", "the paper's settings"]):
+        a.set_title(t, fontsize=9)
+    for a in axes.ravel():
+        a.set_xticks([]), a.set_yticks([])
+    fig.suptitle(f"{m0}: Δ_ssim occlusion maps of the same test images", fontsize=10)
+    plt.show()
+    display(paper_check.round(3))
+    glue("paper_occ_text", Markdown(
+        f"Each image's map at the paper's settings correlates with its map at this profile's "
+        f"settings at r = {same.mean():.2f} on average (another image's map: {other.mean():.2f}; "
+        f"difference {agree_d:+.2f}, 95 % bootstrap interval over images [{agree_lo:+.2f}, "
+        f"{agree_hi:+.2f}]). "
+        + (f"Against the true RF coverage, the trained tower's mean map reaches r = "
+           f"{paper_check['r trained'].iloc[1]:.2f} at the paper's settings and "
+           f"{paper_check['r trained'].iloc[0]:.2f} at this profile's (untrained tower: "
+           f"{paper_check['r untrained'].iloc[1]:.2f} and "
+           f"{paper_check['r untrained'].iloc[0]:.2f})."
+           if len(paper_check) else "These recordings have no ground truth to check the maps on.")
+        + f" Computing the paper-settings maps took {paper_made['wall_seconds'] / n_p:.0f} s per"
+        f" image on {paper_made['machine_description']} ({paper_made['threads']} thread(s)); they"
+        f" were read from {origin(paper_where)} (`{paper_where.name}`)."), display=False)
+else:
+    glue("paper_occ_n", 0, display=False)
+    glue("paper_occ_n_control", 0, display=False)
+    glue("paper_occ_text", Markdown(
+        "Not computed in this run (`paper_occlusion_images` is 0, or this profile already uses the "
+        "paper's settings)."), display=False)
+
+# %% [markdown]
+# {glue:md}`paper_occ_text`
 
 # %%
 data_desc = f"{first.recording.dataset}; occlusion " + (

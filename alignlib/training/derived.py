@@ -1,0 +1,213 @@
+"""Derived results: expensive arrays computed FROM a run (occlusion maps at the paper's settings cost
+about 80 times the quick ones), kept beside the runs under the run store's rules.
+
+A derived result is identified by its *kind* (e.g. ``occlusion``), the kind's format version (bumped
+when a code change alters what the same inputs give: a stale result is refused, not reused) and an
+identity dict naming its inputs (the run's configuration hash, the analysis settings, the images, or
+the SHA-256 of an untrained network's weights). It lives in
+
+* ``runs/derived/<chapter>/<kind>-<hash>/`` where it was computed (this machine), then
+* ``book/store/derived/<chapter>/<kind>-<hash>/`` once ``alignlib store add`` copies it in,
+
+as ``arrays.npz`` (floating arrays as float16, as the store keeps embeddings; :func:`cached` returns
+the values read back from the file, so a page computes from the same numbers whether it made the
+result or read it) and ``derived.json``, written last (the completion marker): kind, version,
+identity, the SHA-256 of ``arrays.npz``, who made it (commit, machine, threads, wall time, date,
+command). Reading checks the file's hash, so a truncated or edited file is an error naming it.
+``store verify`` checks every stored derived result the same way, and that the run it names is in the
+store. Pages list the derived results they read beside the runs they read.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from alignlib.paths import inside, locked, runs_dir
+from alignlib.repro import file_sha256, provenance, write_json
+
+__all__ = ["DERIVED", "DERIVED_MARKER", "DERIVED_VERSIONS", "DerivedError", "cached", "derived_key",
+           "check_derived", "add_derived", "verify_derived", "is_derived", "made_by_of"]
+
+DERIVED = "derived"                 # the folder under runs/ and under the store
+DERIVED_MARKER = "derived.json"
+ARRAYS = "arrays.npz"
+#: kind -> "module:constant" holding the kind's current format version
+DERIVED_VERSIONS: dict[str, str] = {
+    "occlusion": "alignlib.interpret.occlusion:MAPS_VERSION",
+}
+
+
+class DerivedError(RuntimeError):
+    """A derived result that must not be read: missing or edited file, stale version, wrong identity."""
+
+
+def current_version(kind: str) -> Any:
+    if kind not in DERIVED_VERSIONS:
+        raise DerivedError(f"unknown derived kind {kind!r}; known: {', '.join(DERIVED_VERSIONS)}")
+    module, name = DERIVED_VERSIONS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def derived_key(kind: str, identity: Mapping[str, Any]) -> str:
+    """The hash naming a derived result: kind, its current version and the identity of its inputs."""
+    from alignlib.training.runs import config_hash
+
+    return config_hash({"kind": kind, "version": current_version(kind), "identity": dict(identity)})
+
+
+def is_derived(directory: str | Path) -> bool:
+    return (Path(directory) / DERIVED_MARKER).exists()
+
+
+def _roots() -> list[Path]:
+    from alignlib.training.store import store_dir, store_enabled
+
+    return [runs_dir() / DERIVED] + ([store_dir() / DERIVED] if store_enabled() else [])
+
+
+def check_derived(directory: str | Path) -> dict[str, Any]:
+    """The ``derived.json`` of a complete derived result after checking it: the arrays' SHA-256, the
+    kind's current version, and that the folder's name is the hash of its identity. Raises
+    :class:`DerivedError` naming the file or the mismatch."""
+    d = Path(directory)
+    marker = d / DERIVED_MARKER
+    if not marker.exists():
+        raise DerivedError(f"{d}: not a complete derived result ({DERIVED_MARKER} missing)")
+    try:
+        meta = json.loads(marker.read_text())
+    except json.JSONDecodeError as e:
+        raise DerivedError(f"{marker}: unreadable ({e})") from e
+    path = d / ARRAYS
+    if not path.exists():
+        raise DerivedError(f"derived result {d.name}: file {path} is missing")
+    if file_sha256(path) != meta.get("sha256"):
+        raise DerivedError(f"derived result {d.name}: file {path} does not match its recorded SHA-256 "
+                           "(truncated or edited); restore it (git checkout) or delete the folder to recompute")
+    if meta.get("version") != current_version(meta["kind"]):
+        raise DerivedError(f"derived result {d.name} was made by {meta['kind']} version {meta.get('version')}; "
+                           f"this code makes version {current_version(meta['kind'])}: it is not reused")
+    if d.name != f"{meta['kind']}-{derived_key(meta['kind'], meta['identity'])}":
+        raise DerivedError(f"derived result {d.name}: its identity does not hash to its folder's name")
+    return meta
+
+
+def made_by_of(directory: str | Path) -> dict[str, Any]:
+    """Who made the derived result in ``directory`` and what it cost (its ``derived.json``'s ``made_by``:
+    commit, machine, threads, wall seconds, date, command)."""
+    return dict(json.loads((Path(directory) / DERIVED_MARKER).read_text())["made_by"])
+
+
+def _load(d: Path) -> dict[str, np.ndarray]:
+    with np.load(d / ARRAYS) as z:
+        return {k: z[k].astype(np.float32) if np.issubdtype(z[k].dtype, np.floating) else z[k]
+                for k in z.files}
+
+
+def cached(chapter: str, kind: str, identity: Mapping[str, Any],
+           compute: Callable[[], Mapping[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], Path]:
+    """The derived result of ``kind`` for ``identity``: read from ``runs/derived`` or the store when
+    there (checked, see :func:`check_derived`), else ``compute()``d and written to ``runs/derived``.
+    Returns the arrays (floats as float32 values of the stored float16) and the folder they live in.
+    The folder is reported to the runner as read, like a run. Two processes computing the same
+    result: the second waits for the first, then reads its file."""
+    from alignlib.training.store import record_run_read
+
+    key = derived_key(kind, identity)
+    name = f"{kind}-{key}"
+    for root in _roots():
+        d = root / chapter / name
+        if (d / DERIVED_MARKER).exists():
+            check_derived(d)
+            record_run_read(d)
+            return _load(d), d
+    dest = inside(runs_dir() / DERIVED, chapter, name)
+    with locked(dest.parent / f".{name}.lock", f"the derived result {dest}", print):
+        if not (dest / DERIVED_MARKER).exists():
+            _write(dest, kind, identity, compute)
+    record_run_read(dest)
+    return _load(dest), dest
+
+
+def _write(dest: Path, kind: str, identity: Mapping[str, Any],
+           compute: Callable[[], Mapping[str, np.ndarray]]) -> None:
+    import torch
+
+    from alignlib.training.store import made_by
+
+    t0 = time.perf_counter()
+    arrays = {k: np.asarray(v) for k, v in compute().items()}
+    wall = time.perf_counter() - t0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        np.savez_compressed(tmp / ARRAYS, **{
+            k: v.astype(np.float16) if np.issubdtype(v.dtype, np.floating) else v for k, v in arrays.items()})
+        write_json(tmp / DERIVED_MARKER, {
+            "kind": kind, "version": current_version(kind), "identity": dict(identity),
+            "sha256": file_sha256(tmp / ARRAYS),
+            "made_by": {**made_by(), "commit": provenance().get("code_version"), "wall_seconds": wall,
+                        "threads": torch.get_num_threads()}})
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def add_derived(src: str | Path, root: str | Path | None = None, replace: bool = False) -> Path:
+    """Copy the complete derived result in ``src`` into the store (``<store>/derived/<chapter>/<name>``,
+    checked first; built in a temporary folder and renamed into place). An existing one is kept unless
+    ``replace``."""
+    from alignlib.training.store import store_dir
+
+    src = Path(src)
+    meta = check_derived(src)
+    if meta.get("made_by", {}).get("dry_run"):
+        raise DerivedError(f"{src}: made in a dry run; the run store keeps nothing of a dry run")
+    dest = inside(Path(root or store_dir()) / DERIVED, src.parent.name, src.name)
+    with locked(dest.parent / f".{src.name}.lock", f"the stored derived result {dest}", print):
+        if dest.exists() and not replace:
+            return dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{src.name}.", dir=dest.parent))
+        try:
+            shutil.copy2(src / ARRAYS, tmp / ARRAYS)
+            shutil.copy2(src / DERIVED_MARKER, tmp / DERIVED_MARKER)
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def verify_derived(root: str | Path) -> tuple[int, list[str]]:
+    """Check every derived result under ``<root>/derived``: :func:`check_derived`, and that a run it
+    names (identity ``run``: ``{"chapter", "name"}``) is in the store under ``root``. Half-written
+    folders are reported. Returns (number checked, problems)."""
+    base = Path(root) / DERIVED
+    problems, checked = [], 0
+    for d in sorted(p for p in base.glob("*/*") if p.is_dir()):
+        if not (d / DERIVED_MARKER).exists():
+            problems.append(f"{d}: no {DERIVED_MARKER} (a half-written derived result; remove it)")
+            continue
+        checked += 1
+        try:
+            meta = check_derived(d)
+            run = meta["identity"].get("run")
+            if run and not (Path(root) / run["chapter"] / run["name"]).is_dir():
+                problems.append(f"derived result {d.name}: the run it was computed from, "
+                                f"{run['chapter']}/{run['name']}, is not in the store")
+        except (DerivedError, OSError, ValueError, KeyError) as e:
+            problems.append(str(e))
+    return checked, problems
