@@ -3,12 +3,16 @@ under the run store's rules; an edited file or a stale version is refused, never
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
 from alignlib.training import derived
+
+#: the golden maps of test_occlusion_golden_values_pin_maps_version (MAPS_VERSION 2)
+GOLDEN_SSIM_SUM, GOLDEN_COS_SUM = 70.6925, 77.7556
 
 
 @pytest.fixture
@@ -34,12 +38,13 @@ def test_cached_computes_once_and_returns_the_stored_values(areas):
     first, where = derived.cached("dina", "occlusion", {"a": 1}, compute)
     again, where2 = derived.cached("dina", "occlusion", {"a": 1}, compute)
     assert calls == [1] and where == where2 and where.parent.parent.name == "derived"
-    # what is returned is what is stored (float16 values), on the first call as on the next
-    np.testing.assert_array_equal(first["maps"], value.astype(np.float16).astype(np.float32))
+    # what is returned is what is stored, at its own precision (maps feed thresholds)
+    np.testing.assert_array_equal(first["maps"], value)
     np.testing.assert_array_equal(first["maps"], again["maps"])
-    assert first["index"].dtype.kind == "i"
+    assert first["maps"].dtype == np.float32 and first["index"].dtype.kind == "i"
     meta = json.loads((where / derived.DERIVED_MARKER).read_text())
-    assert {"commit", "machine_description", "threads", "wall_seconds", "date", "command"} <= set(meta["made_by"])
+    assert {"commit", "machine_description", "threads", "wall_seconds", "date", "command", "device",
+            "torch"} <= set(meta["made_by"])
     derived.cached("dina", "occlusion", {"a": 2}, compute)          # another identity: computed again
     assert calls == [1, 1]
 
@@ -65,24 +70,70 @@ def test_a_result_of_another_version_is_refused_not_reused(areas, monkeypatch):
         derived.check_derived(old)
 
 
+def test_non_finite_results_and_edited_identities_are_refused(areas):
+    with pytest.raises(derived.DerivedError, match="non-finite"):
+        derived.cached("dina", "occlusion", {"a": 1}, lambda: {"maps": np.array([1.0, np.nan])})
+    compute, _ = _counting(np.ones((2, 2), np.float32))
+    _, where = derived.cached("dina", "occlusion", {"a": 1}, compute)
+    meta = json.loads((where / derived.DERIVED_MARKER).read_text())
+    meta["identity"] = {"a": 2}
+    (where / derived.DERIVED_MARKER).write_text(json.dumps(meta))
+    with pytest.raises(derived.DerivedError, match="does not hash to its folder"):
+        derived.cached("dina", "occlusion", {"a": 1}, compute)
+    with pytest.raises(ValueError, match="chapter name"):
+        derived.cached("../x", "occlusion", {"a": 1}, compute)
+
+
+def test_dry_run_results_are_never_stored_nor_read_outside_one(areas, monkeypatch):
+    compute, calls = _counting(np.ones((2, 2), np.float32))
+    _, where = derived.cached("dina", "occlusion", {"a": 1}, compute)
+    meta = json.loads((where / derived.DERIVED_MARKER).read_text())
+    meta["made_by"]["dry_run"] = True
+    (where / derived.DERIVED_MARKER).write_text(json.dumps(meta))
+    with pytest.raises(derived.DerivedError, match="dry run"):
+        derived.cached("dina", "occlusion", {"a": 1}, compute)
+    with pytest.raises(derived.DerivedError, match="dry run"):
+        derived.add_derived(where)
+
+
+def _stored_run(name, checkpoint=b"weights"):
+    """A stored run folder with a store.json naming its checkpoint's hash (what verify_derived reads)."""
+    import hashlib
+
+    from alignlib.training.store import store_dir
+
+    d = store_dir() / "dina" / name
+    d.mkdir(parents=True)
+    (d / "store.json").write_text(json.dumps({"files": {
+        "checkpoint.pt": hashlib.sha256(checkpoint).hexdigest()}}))
+    return d
+
+
 def test_store_add_and_verify(areas):
+    import hashlib
+
     from alignlib.training.store import main, store_dir, verify_store
 
     compute, calls = _counting(np.ones((2, 2), np.float32))
-    run = {"chapter": "dina", "name": "M1-abc"}
+    run = {"chapter": "dina", "name": "M1-abc", "checkpoint_sha256": hashlib.sha256(b"weights").hexdigest()}
     _, where = derived.cached("dina", "occlusion", {"run": run}, compute)
     assert main(["add", str(where)]) == 0
     stored = store_dir() / "derived" / "dina" / where.name
     assert derived.is_derived(stored)
-    # the run it names is not in the store: verify says so
+    # the run it names is not in the store (an empty folder is not a stored run): verify says so
+    (store_dir() / "dina" / "M1-abc").mkdir(parents=True)
     result = verify_store()
     assert not result.ok and any("M1-abc" in p and "not in the store" in p for p in result.problems)
-    (store_dir() / "dina" / "M1-abc").mkdir(parents=True)
+    (store_dir() / "dina" / "M1-abc").rmdir()
+    _stored_run("M1-abc", b"other weights")          # retrained: another checkpoint
+    assert any("checkpoint" in p for p in derived.verify_derived(store_dir())[1])
+    import shutil
+
+    shutil.rmtree(store_dir() / "dina" / "M1-abc")
+    _stored_run("M1-abc")
     checked, problems = derived.verify_derived(store_dir())
     assert checked == 1 and problems == []
     # read from the store once runs/ no longer has it
-    import shutil
-
     shutil.rmtree(where)
     arrays, again = derived.cached("dina", "occlusion", {"run": run}, compute)
     assert again == stored and calls == [1]
@@ -101,6 +152,7 @@ def test_stored_occlusion_maps_are_keyed_by_the_towers_weights(areas):
     f_module = torch.nn.Sequential()      # a Module whose forward is f (state dict: the conv's)
     f_module.add_module("conv", tower)
     f_module.forward = f
+    f_module.eval()
     images = np.random.default_rng(0).standard_normal((2, 12, 16)).astype(np.float32)
     cfg = OcclusionConfig(stride=4, repetitions=1, sigma=1.0)
     maps, where = stored_occlusion_maps(f_module, images, cfg)
@@ -112,6 +164,38 @@ def test_stored_occlusion_maps_are_keyed_by_the_towers_weights(areas):
         tower.weight.add_(1.0)
     _, other = stored_occlusion_maps(f_module, images, cfg)
     assert other != where                 # new weights: another derived result
+    f_module.train()
+    assert stored_occlusion_maps(f_module, images, cfg)[1] != other     # another mode
+    f_module.eval()
+    tower.stride = (2, 2)                 # the same weights in another architecture
+    assert stored_occlusion_maps(f_module, images, cfg)[1] != other
+    tower.stride = (1, 1)
+    assert stored_occlusion_maps(f_module, images[:1], cfg)[1] != other  # other images
+
+
+def test_repetitions_use_distinct_offsets():
+    from alignlib.interpret.occlusion import repetition_offsets
+
+    offs = repetition_offsets(2, 5, seed=0)
+    assert offs[0] == (0, 0) and len(offs) == 5
+    assert set(offs[:4]) == {(0, 0), (0, 1), (1, 0), (1, 1)}      # every offset before any repeats
+    assert len(set(repetition_offsets(8, 5, seed=3))) == 5
+    assert repetition_offsets(1, 3) == [(0, 0)] * 3
+
+
+def test_occlusion_golden_values_pin_maps_version():
+    """The maps of a fixed tiny tower and image: if this fails, the code changed what the maps are;
+    bump alignlib.interpret.occlusion.MAPS_VERSION (stored maps of the old version are then refused)
+    and update the values here."""
+    from alignlib.interpret.occlusion import MAPS_VERSION, OcclusionConfig, occlusion_map
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(1, 2, 3, padding=1)
+    image = np.random.default_rng(0).standard_normal((12, 16)).astype(np.float32)
+    m = occlusion_map(lambda x: conv(x[:, None]).mean(1), image, OcclusionConfig(stride=2, repetitions=3, sigma=1.0))
+    golden = {2: (GOLDEN_SSIM_SUM, GOLDEN_COS_SUM)}
+    assert MAPS_VERSION in golden, "MAPS_VERSION changed: record its golden values"
+    np.testing.assert_allclose([m["ssim"].sum(), m["cos"].sum()], golden[MAPS_VERSION], rtol=1e-4)
 
 
 def test_pages_derived_reads_are_offered_to_store_add(areas):
@@ -123,3 +207,45 @@ def test_pages_derived_reads_are_offered_to_store_add(areas):
     executed.mkdir()
     (executed / "p.manifest.json").write_text(json.dumps({"runs_read": [str(where)]}))
     assert runs_read_by_pages(executed) == [where]
+
+
+def test_derived_results_are_offered_with_their_run_only(areas):
+    from alignlib.training.store import runs_read_by_pages
+
+    compute, _ = _counting(np.ones((2, 2), np.float32))
+    orphan = derived.cached("dina", "occlusion", {"run": {"chapter": "dina", "name": "M9-x"}}, compute)[1]
+    _stored_run("M1-abc")
+    kept = derived.cached("dina", "occlusion", {"run": {"chapter": "dina", "name": "M1-abc"}}, compute)[1]
+    executed = areas / "executed"
+    executed.mkdir()
+    (executed / "p.manifest.json").write_text(json.dumps({"runs_read": [str(orphan), str(kept)]}))
+    assert runs_read_by_pages(executed) == [kept]
+
+
+def test_page_summary_lists_derived_results_apart_from_runs(areas):
+    from alignlib.runner.present import runs_markdown, runs_summary
+
+    compute, _ = _counting(np.ones((2, 2), np.float32))
+    _, where = derived.cached("dina", "occlusion", {"a": 1}, compute)
+    s = runs_summary([where])
+    assert s["n"] == 0 and sum(map(len, s["derived"].values())) == 1
+    text = runs_markdown([where])
+    assert "Derived results it read" in text and "Training runs" not in text
+
+
+def test_map_check_with_several_control_networks():
+    from alignlib.interpret import groundtruth
+
+    rng = np.random.default_rng(0)
+    cov = np.zeros((20, 20))
+    cov[5:15, 5:15] = 1
+    trained = cov[None] + 0.3 * rng.standard_normal((6, 20, 20))
+    controls = rng.standard_normal((3, 6, 20, 20))
+    c = groundtruth.bootstrap_map_check(trained, controls, cov, [5, 15, 5, 15], n_boot=100)
+    each = [groundtruth.map_correlation(k.mean(0), cov) for k in controls]
+    assert c["r_control"] == pytest.approx(np.mean(each)) and c["n_control_networks"] == 3
+    assert c["r_control_sd"] == pytest.approx(np.std(each, ddof=1)) and c["diff_ci_low"] > 0
+    one = groundtruth.bootstrap_map_check(trained, controls[0], cov, [5, 15, 5, 15], n_boot=50)
+    assert one["n_control_networks"] == 1 and np.isnan(one["r_control_sd"])
+    with pytest.raises(ValueError, match="same images"):
+        groundtruth.bootstrap_map_check(trained, controls[:, :3], cov, [5, 15, 5, 15])

@@ -89,27 +89,41 @@ def bootstrap_map_check(maps: np.ndarray, control_maps: np.ndarray, coverage: np
                         n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     """Trained vs control occlusion maps of the same images (n, H, W) against the true RF ``coverage``.
 
-    Returns r and control r of the mean maps (:func:`map_correlation`), their difference with a bootstrap
-    95 % CI over images (resampled with replacement, the same resample for both), the one-sided bootstrap
-    p of difference <= 0 (CI and p NaN for a single image), and the share of the mean map's mass inside ``region`` minus the region's share
-    of the area (excess over a uniform map) with its bootstrap 95 % CI.
+    ``control_maps``: (n, H, W) for one control network, or (K, n, H, W) for K of them (untrained
+    towers of K random initialisations): the control's r is then the mean over networks of each
+    network's r, and the bootstrap resamples networks as well as images, so the interval includes the
+    spread between initialisations (``r_control_sd``: that spread). Returns r and control r of the mean
+    maps (:func:`map_correlation`), their difference with a bootstrap 95 % CI (images resampled with
+    replacement, the same resample for both), the one-sided bootstrap p of difference <= 0 (CI and p
+    NaN for a single image), and the share of the mean map's mass inside ``region`` minus the region's
+    share of the area (excess over a uniform map) with its bootstrap 95 % CI.
     """
     a, b = np.asarray(maps, dtype=np.float64), np.asarray(control_maps, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 3:
-        raise ValueError(f"maps and control_maps must be the same images (n, H, W), got {a.shape} and {b.shape}")
+    if b.ndim == 3:
+        b = b[None]
+    if a.ndim != 3 or b.ndim != 4 or b.shape[1:] != a.shape:
+        raise ValueError(f"maps (n, H, W) and control_maps (n, H, W) or (K, n, H, W) must be the same images, "
+                         f"got {a.shape} and {np.shape(control_maps)}")
     area = region_mass(a[0], region)[1]
 
-    def stats_of(idx):
-        ma, mb = a[idx].mean(axis=0), b[idx].mean(axis=0)
-        return (map_correlation(ma, coverage), map_correlation(mb, coverage), region_mass(ma, region)[0] - area)
+    def stats_of(idx, nets):
+        ma = a[idx].mean(axis=0)
+        r_ctrl = np.mean([map_correlation(b[k][idx].mean(axis=0), coverage) for k in nets])
+        return (map_correlation(ma, coverage), r_ctrl, region_mass(ma, region)[0] - area)
 
-    r, r_ctrl, excess = stats_of(np.arange(len(a)))
+    all_nets = np.arange(len(b))
+    r, r_ctrl, excess = stats_of(np.arange(len(a)), all_nets)
+    r_each = [map_correlation(b[k].mean(axis=0), coverage) for k in all_nets]
+    spread = {"r_control_sd": float(np.std(r_each, ddof=1)) if len(b) > 1 else float("nan"),
+              "n_control_networks": int(len(b))}
     if len(a) < 2:                                  # no resampling variability to measure
         nan = float("nan")
         return {"r": r, "r_control": r_ctrl, "diff": r - r_ctrl, "diff_ci_low": nan, "diff_ci_high": nan, "p": nan,
-                "mass_excess": float(excess), "mass_excess_ci_low": nan, "mass_excess_ci_high": nan, "n_images": 1}
+                "mass_excess": float(excess), "mass_excess_ci_low": nan, "mass_excess_ci_high": nan, "n_images": 1,
+                **spread}
     rng = np.random.default_rng(seed)
-    boot = np.array([stats_of(rng.integers(0, len(a), len(a))) for _ in range(n_boot)])
+    boot = np.array([stats_of(rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b)))
+                     for _ in range(n_boot)])
     diff = boot[:, 0] - boot[:, 1]
     ok = np.isfinite(diff)
     lo, hi = np.percentile(diff[ok], [2.5, 97.5]) if ok.any() else (np.nan, np.nan)
@@ -117,4 +131,4 @@ def bootstrap_map_check(maps: np.ndarray, control_maps: np.ndarray, coverage: np
     return {"r": r, "r_control": r_ctrl, "diff": r - r_ctrl, "diff_ci_low": float(lo), "diff_ci_high": float(hi),
             "p": float(np.mean(diff[ok] <= 0)) if ok.any() else float("nan"),
             "mass_excess": float(excess), "mass_excess_ci_low": float(elo), "mass_excess_ci_high": float(ehi),
-            "n_images": int(len(a))}
+            "n_images": int(len(a)), **spread}

@@ -18,8 +18,9 @@ Choices where the paper is silent (stated on the pages):
 
 * repetitions: the paper averages N = 5 repetitions "with identical parameters"; an eval-mode tower
   is deterministic, so identical repetitions would be identical. Here repetition r shifts the whole
-  grid by an offset (dy, dx) in {0..s-1}^2 drawn with a seeded generator (repetition 0: no shift),
-  so the repetitions sample the sub-stride positions the grid skips; their normalised maps are averaged.
+  grid by an offset (dy, dx) in {0..s-1}^2 (repetition 0: no shift; the others drawn WITHOUT
+  replacement from the s^2 - 1 other offsets by a seeded generator, :func:`repetition_offsets`), so
+  the repetitions sample distinct sub-stride positions the grid skips; their normalised maps are averaged.
 * SSIM data range: the range (max - min) of the un-occluded map f(I).
 * the window Omega and the Gaussian are clipped at the image border; pixel units are the tower's
   input units (standardised intensities), where the blend is the same as on 0..255 pixels.
@@ -42,11 +43,11 @@ from alignlib.interpret.ssim import map_data_range, ssim_batch
 
 __all__ = ["OcclusionConfig", "gaussian_profile", "gaussian_window", "grid_centres", "occluded_copies",
            "perturbations", "accumulate", "minmax", "occlusion_map", "occlusion_maps", "MAPS_VERSION",
-           "stored_occlusion_maps", "tower_sha256"]
+           "stored_occlusion_maps", "tower_sha256", "repetition_offsets"]
 
 #: bump when a code change alters the maps a given tower, images and config give (a derived result made
 #: by another version is refused: :mod:`alignlib.training.derived`)
-MAPS_VERSION = 1
+MAPS_VERSION = 2   # 2: repetition offsets drawn without replacement (1 could repeat the unshifted grid)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,21 @@ def _device_of(tower) -> torch.device:
     return model_device(tower) if isinstance(tower, torch.nn.Module) else torch.device("cpu")
 
 
+def repetition_offsets(stride: int, repetitions: int, seed: int = 0) -> list[tuple[int, int]]:
+    """The grid offsets (dy, dx) of the repetitions: (0, 0) first, then the other ``stride**2 - 1``
+    sub-stride offsets in a seeded random order without replacement (all of them before any repeats;
+    with stride 1 there is only (0, 0), so every repetition is the same grid)."""
+    others = [(dy, dx) for dy in range(stride) for dx in range(stride) if (dy, dx) != (0, 0)]
+    rng = np.random.default_rng(seed)
+    out = [(0, 0)]
+    while len(out) < repetitions:
+        if not others:
+            out.append((0, 0))
+            continue
+        out += [others[i] for i in rng.permutation(len(others))][: repetitions - len(out)]
+    return out[:repetitions]
+
+
 def occlusion_map(tower: Callable[[torch.Tensor], torch.Tensor], image: np.ndarray,
                   cfg: OcclusionConfig = OcclusionConfig(), return_raw: bool = False) -> dict[str, np.ndarray]:
     """Normalised RF maps R-hat (H, W) of one standardised image, for Delta_cos and Delta_ssim.
@@ -170,12 +186,10 @@ def occlusion_map(tower: Callable[[torch.Tensor], torch.Tensor], image: np.ndarr
         raise ValueError(f"expected one (H, W) image, got shape {image.shape}")
     if cfg.repetitions < 1 or cfg.stride < 1:
         raise ValueError("repetitions and stride must be >= 1")
-    rng = np.random.default_rng(cfg.seed)
     h = cfg.half_width
     out = {"cos": np.zeros(image.shape), "ssim": np.zeros(image.shape)}
     raw = {}
-    for rep in range(cfg.repetitions):
-        offset = (0, 0) if rep == 0 else tuple(int(v) for v in rng.integers(0, cfg.stride, 2))
+    for rep, offset in enumerate(repetition_offsets(cfg.stride, cfg.repetitions, cfg.seed)):
         rows, cols = grid_centres(image.shape, cfg.stride, offset)
         gy = gaussian_profile(image.shape[0], rows, cfg.sigma, h)
         gx = gaussian_profile(image.shape[1], cols, cfg.sigma, h)
@@ -202,11 +216,13 @@ def occlusion_maps(tower: Callable[[torch.Tensor], torch.Tensor], images: np.nda
 
 
 def tower_sha256(tower: torch.nn.Module) -> str:
-    """SHA-256 of a network's parameters and buffers (names, shapes, values): what identifies the tower an
-    occlusion map explains, trained or not."""
+    """SHA-256 of what identifies the tower an occlusion map explains, trained or not: its class, its
+    module structure as printed (layers with their strides, kernel sizes and widths, which the weights
+    alone do not fix), its mode (train/eval) and its parameters and buffers (names, shapes, values)."""
     import hashlib
 
     h = hashlib.sha256()
+    h.update(f"{type(tower).__module__}.{type(tower).__qualname__}\n{tower!r}\ntraining={tower.training}".encode())
     for name, t in sorted(tower.state_dict().items()):
         a = t.detach().cpu().contiguous().numpy()
         h.update(name.encode() + str(a.dtype).encode() + str(a.shape).encode() + a.tobytes())
@@ -214,21 +230,27 @@ def tower_sha256(tower: torch.nn.Module) -> str:
 
 
 def stored_occlusion_maps(tower: torch.nn.Module, images: np.ndarray, cfg: OcclusionConfig = OcclusionConfig(),
-                          run: Mapping[str, str] | None = None, chapter: str = "dina",
+                          run: str | Path | None = None, chapter: str = "dina",
                           progress: bool = False) -> tuple[dict[str, np.ndarray], Path]:
     """:func:`occlusion_maps`, computed once and kept as a derived result (:mod:`alignlib.training.derived`):
     read from ``runs/derived`` or the run store when there, else computed and written. Identified by the
-    tower's weights (:func:`tower_sha256`), the images' bytes, every field of ``cfg`` and
-    :data:`MAPS_VERSION`; ``run`` (``{"chapter", "name"}`` of the run the tower comes from; None for an
-    untrained tower) is recorded, and ``store verify`` checks that run is stored. The maps are returned as
-    stored (float16 values, as float32), whether read or just computed. Returns (maps, folder)."""
+    tower (:func:`tower_sha256`), the images' bytes, every field of ``cfg`` and :data:`MAPS_VERSION`;
+    ``run`` (the folder of the run the tower comes from; None for an untrained tower) is recorded with
+    its checkpoint's SHA-256, which ``store verify`` compares with the stored run's. Returns (maps,
+    folder)."""
     import hashlib
     from dataclasses import asdict
 
+    from alignlib.repro import file_sha256
     from alignlib.training.derived import cached
 
     images = np.ascontiguousarray(images, dtype=np.float32)
+    source = None
+    if run is not None:
+        run = Path(run)
+        source = {"chapter": run.parent.name, "name": run.name,
+                  "checkpoint_sha256": file_sha256(run / "checkpoint.pt")}
     identity = {"tower_sha256": tower_sha256(tower),
                 "images_sha256": hashlib.sha256(str(images.shape).encode() + images.tobytes()).hexdigest(),
-                "n_images": int(len(images)), "config": asdict(cfg), "run": dict(run) if run else None}
+                "n_images": int(len(images)), "config": asdict(cfg), "run": source}
     return cached(chapter, "occlusion", identity, lambda: occlusion_maps(tower, images, cfg, progress=progress))

@@ -302,11 +302,16 @@ def runs_summary(runs_read: Iterable[str | Path]) -> dict[str, Any]:
     """What a page's runs were: their names by origin ("run store" or "runs/") and how many converged
     (derived from each run's record and configuration)."""
 
+    from alignlib.training.derived import is_derived
     from alignlib.training.store import origin, run_convergence
 
     by_origin: dict[str, list[str]] = {}
+    derived: dict[str, list[str]] = {}
     converged = unknown = 0
     for d in map(Path, dict.fromkeys(runs_read)):
+        if is_derived(d):          # a result computed from a run (alignlib.training.derived), not a run
+            derived.setdefault(origin(d), []).append(d.name)
+            continue
         by_origin.setdefault(origin(d), []).append(d.name)
         try:
             state = run_convergence(d)["converged"]
@@ -315,32 +320,41 @@ def runs_summary(runs_read: Iterable[str | Path]) -> dict[str, Any]:
         converged += state is True
         unknown += state is None
     n = sum(len(v) for v in by_origin.values())
-    return {"n": n, "by_origin": by_origin, "converged": converged, "unknown": unknown}
+    return {"n": n, "by_origin": by_origin, "converged": converged, "unknown": unknown, "derived": derived}
 
 
 def runs_markdown(runs_read: Iterable[str | Path]) -> str:
     """The "Runs it read" paragraph of "Reproduce this page": each run by origin, and how to retrain."""
     s = runs_summary(runs_read)
-    if not s["n"]:
-        return ""
-    parts = [f"{len(names)} from {where}: " + ", ".join(f"`{n}`" for n in sorted(names))
-             for where, names in sorted(s["by_origin"].items())]
-    return (f"Training runs it read ({s['n']}; {s['converged']} converged"
-            + (f", {s['unknown']} without an early-stopping rule" if s["unknown"] else "") + "): "
-            + "; ".join(parts) + ". Runs come from `runs/` first, then from the run store shipped with "
-            "the book (`book/store/`); to train them again here add `-p force=true` where the page takes "
-            "it, or retrain everything, ignoring the store, with `alignlib book --retrain`.")
+    text = ""
+    if s["n"]:
+        parts = [f"{len(names)} from {where}: " + ", ".join(f"`{n}`" for n in sorted(names))
+                 for where, names in sorted(s["by_origin"].items())]
+        text = (f"Training runs it read ({s['n']}; {s['converged']} converged"
+                + (f", {s['unknown']} without an early-stopping rule" if s["unknown"] else "") + "): "
+                + "; ".join(parts) + ". Runs come from `runs/` first, then from the run store shipped with "
+                "the book (`book/store/`); to train them again here add `-p force=true` where the page "
+                "takes it, or retrain everything, ignoring the store, with `alignlib book --retrain`.")
+    if s["derived"]:
+        parts = [f"{len(names)} from {where}: " + ", ".join(f"`{n}`" for n in sorted(names))
+                 for where, names in sorted(s["derived"].items())]
+        text += ((" " if text else "") + f"Derived results it read (computed once from those runs and "
+                 f"kept beside them, `alignlib.training.derived`): " + "; ".join(parts) + ".")
+    return text
 
 
 def annotate_banner(nb, runs_read: Iterable[str | Path]) -> None:
     """Add a "Runs" line to the page's provenance banner (the first Markdown output that starts with
     ``> **Profile:**``): how many runs the page read, from where, how many converged."""
     s = runs_summary(runs_read)
-    if not s["n"]:
+    if not s["n"] and not s["derived"]:
         return
     where = ", ".join(f"{len(v)} from {k}" for k, v in sorted(s["by_origin"].items()))
-    line = (f"  \n> **Runs read:** {s['n']} ({where}; {s['converged']} converged), "
-            "listed under *Reproduce this page*  ")
+    n_derived = sum(len(v) for v in s["derived"].values())
+    runs = f"{s['n']} ({where}; {s['converged']} converged)" if s["n"] else "none"
+    line = (f"  \n> **Runs read:** {runs}"
+            + (f" and {n_derived} derived result(s)" if n_derived else "")
+            + ", listed under *Reproduce this page*  ")
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             text = out.get("data", {}).get("text/markdown")

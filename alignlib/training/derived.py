@@ -9,13 +9,14 @@ the SHA-256 of an untrained network's weights). It lives in
 * ``runs/derived/<chapter>/<kind>-<hash>/`` where it was computed (this machine), then
 * ``book/store/derived/<chapter>/<kind>-<hash>/`` once ``alignlib store add`` copies it in,
 
-as ``arrays.npz`` (floating arrays as float16, as the store keeps embeddings; :func:`cached` returns
-the values read back from the file, so a page computes from the same numbers whether it made the
-result or read it) and ``derived.json``, written last (the completion marker): kind, version,
-identity, the SHA-256 of ``arrays.npz``, who made it (commit, machine, threads, wall time, date,
-command). Reading checks the file's hash, so a truncated or edited file is an error naming it.
-``store verify`` checks every stored derived result the same way, and that the run it names is in the
-store. Pages list the derived results they read beside the runs they read.
+as ``arrays.npz`` (the arrays at their own precision: maps feed thresholds, where float16 rounding
+would move results; non-finite values are refused) and ``derived.json``, written last (the completion
+marker): kind, version, identity, the SHA-256 of ``arrays.npz``, who made it (commit, machine, device,
+threads, torch, wall time, date, command). Reading checks the file's hash and the full identity, so a
+truncated or edited file is an error naming it. A result made in a dry run (:mod:`alignlib.dryrun`) is
+never stored nor read outside one. ``store verify`` checks every stored derived result the same way,
+and that the run it names is in the store with the same checkpoint. Pages list the derived results
+they read beside the runs they read.
 """
 from __future__ import annotations
 
@@ -67,6 +68,11 @@ def is_derived(directory: str | Path) -> bool:
     return (Path(directory) / DERIVED_MARKER).exists()
 
 
+def _check_chapter(chapter: str) -> None:
+    if not chapter or not all(c.isalnum() or c in "-_" for c in chapter):
+        raise ValueError(f"a chapter name uses letters, digits, '-' and '_', got {chapter!r}")
+
+
 def _roots() -> list[Path]:
     from alignlib.training.store import store_dir, store_enabled
 
@@ -96,6 +102,11 @@ def check_derived(directory: str | Path) -> dict[str, Any]:
                            f"this code makes version {current_version(meta['kind'])}: it is not reused")
     if d.name != f"{meta['kind']}-{derived_key(meta['kind'], meta['identity'])}":
         raise DerivedError(f"derived result {d.name}: its identity does not hash to its folder's name")
+    from alignlib import dryrun
+
+    if meta.get("made_by", {}).get("dry_run") and not dryrun.active():
+        raise DerivedError(f"derived result {d.name} was made in a dry run (its work capped to a step): "
+                           "it is not read outside one")
     return meta
 
 
@@ -107,25 +118,29 @@ def made_by_of(directory: str | Path) -> dict[str, Any]:
 
 def _load(d: Path) -> dict[str, np.ndarray]:
     with np.load(d / ARRAYS) as z:
-        return {k: z[k].astype(np.float32) if np.issubdtype(z[k].dtype, np.floating) else z[k]
-                for k in z.files}
+        return {k: z[k] for k in z.files}
 
 
 def cached(chapter: str, kind: str, identity: Mapping[str, Any],
            compute: Callable[[], Mapping[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], Path]:
     """The derived result of ``kind`` for ``identity``: read from ``runs/derived`` or the store when
     there (checked, see :func:`check_derived`), else ``compute()``d and written to ``runs/derived``.
-    Returns the arrays (floats as float32 values of the stored float16) and the folder they live in.
+    Returns the arrays (as stored) and the folder they live in.
     The folder is reported to the runner as read, like a run. Two processes computing the same
     result: the second waits for the first, then reads its file."""
     from alignlib.training.store import record_run_read
 
+    _check_chapter(chapter)
+    identity = json.loads(json.dumps(dict(identity)))        # as derived.json will hold it
     key = derived_key(kind, identity)
     name = f"{kind}-{key}"
     for root in _roots():
-        d = root / chapter / name
+        d = inside(root, chapter, name)
         if (d / DERIVED_MARKER).exists():
-            check_derived(d)
+            meta = check_derived(d)
+            if meta["identity"] != identity:
+                raise DerivedError(f"derived result {d}: its recorded identity differs from the one asked "
+                                   "for although their hashes agree (edited derived.json?)")
             record_run_read(d)
             return _load(d), d
     dest = inside(runs_dir() / DERIVED, chapter, name)
@@ -145,16 +160,21 @@ def _write(dest: Path, kind: str, identity: Mapping[str, Any],
     t0 = time.perf_counter()
     arrays = {k: np.asarray(v) for k, v in compute().items()}
     wall = time.perf_counter() - t0
+    bad = [k for k, v in arrays.items() if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all()]
+    if bad:
+        raise DerivedError(f"{kind} result for {dest.name}: non-finite values in {', '.join(bad)}; not written")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        np.savez_compressed(tmp / ARRAYS, **{
-            k: v.astype(np.float16) if np.issubdtype(v.dtype, np.floating) else v for k, v in arrays.items()})
+        np.savez_compressed(tmp / ARRAYS, **arrays)
+        prov = provenance()
         write_json(tmp / DERIVED_MARKER, {
             "kind": kind, "version": current_version(kind), "identity": dict(identity),
             "sha256": file_sha256(tmp / ARRAYS),
-            "made_by": {**made_by(), "commit": provenance().get("code_version"), "wall_seconds": wall,
-                        "threads": torch.get_num_threads()}})
+            "made_by": {**made_by(), "commit": prov.get("code_version"), "wall_seconds": wall,
+                        "threads": torch.get_num_threads(), "torch": prov.get("torch"),
+                        "device": "cuda" if prov.get("cuda") else "cpu"}})
+        tmp.chmod(0o755)
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
@@ -169,7 +189,11 @@ def add_derived(src: str | Path, root: str | Path | None = None, replace: bool =
     ``replace``."""
     from alignlib.training.store import store_dir
 
+    from alignlib import dryrun
+
     src = Path(src)
+    if dryrun.active() or dryrun.root().resolve() in src.resolve().parents:
+        raise DerivedError(f"{src}: a dry run's results are capped to a step; the run store keeps none")
     meta = check_derived(src)
     if meta.get("made_by", {}).get("dry_run"):
         raise DerivedError(f"{src}: made in a dry run; the run store keeps nothing of a dry run")
@@ -182,6 +206,7 @@ def add_derived(src: str | Path, root: str | Path | None = None, replace: bool =
         try:
             shutil.copy2(src / ARRAYS, tmp / ARRAYS)
             shutil.copy2(src / DERIVED_MARKER, tmp / DERIVED_MARKER)
+            tmp.chmod(0o755)
             if dest.exists():
                 shutil.rmtree(dest)
             os.replace(tmp, dest)
@@ -193,8 +218,9 @@ def add_derived(src: str | Path, root: str | Path | None = None, replace: bool =
 
 def verify_derived(root: str | Path) -> tuple[int, list[str]]:
     """Check every derived result under ``<root>/derived``: :func:`check_derived`, and that a run it
-    names (identity ``run``: ``{"chapter", "name"}``) is in the store under ``root``. Half-written
-    folders are reported. Returns (number checked, problems)."""
+    names (identity ``run``: ``{"chapter", "name", "checkpoint_sha256"}``) is in the store under ``root``
+    with that checkpoint (its ``store.json``'s recorded SHA-256). Half-written folders are reported.
+    Returns (number checked, problems)."""
     base = Path(root) / DERIVED
     problems, checked = [], 0
     for d in sorted(p for p in base.glob("*/*") if p.is_dir()):
@@ -205,9 +231,15 @@ def verify_derived(root: str | Path) -> tuple[int, list[str]]:
         try:
             meta = check_derived(d)
             run = meta["identity"].get("run")
-            if run and not (Path(root) / run["chapter"] / run["name"]).is_dir():
+            stored = Path(root) / run["chapter"] / run["name"] if run else None
+            if run and not (stored / "store.json").exists():
                 problems.append(f"derived result {d.name}: the run it was computed from, "
                                 f"{run['chapter']}/{run['name']}, is not in the store")
+            elif run and "checkpoint_sha256" in run:
+                files = json.loads((stored / "store.json").read_text()).get("files", {})
+                if files.get("checkpoint.pt") != run["checkpoint_sha256"]:
+                    problems.append(f"derived result {d.name}: the stored run {run['name']}'s checkpoint is not "
+                                    "the one it was computed from (retrained?): compute it again")
         except (DerivedError, OSError, ValueError, KeyError) as e:
             problems.append(str(e))
     return checked, problems

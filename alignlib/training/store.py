@@ -428,8 +428,8 @@ def training_cost_text(table) -> str:
     parts = [f"{ch} {row['sum'] / 3600:.1f} h ({int(row['count'])} runs)" for ch, row in per.iterrows()]
     untimed = len(table) - len(timed)
     return (f"training time recorded by the stored runs: {', '.join(parts)}; in all "
-            f"{timed.wall_s.sum() / 3600:.1f} h of run time (each run on the machine and threads its "
-            f"record names: {', '.join(sorted(timed.machine.dropna().unique()))})"
+            f"{timed.wall_s.sum() / 3600:.1f} h of run time (each run on the machine its record names: "
+            f"{', '.join(sorted(timed.machine.dropna().unique()))}; `store list` shows each run's)"
             + (f"; {untimed} run(s) recorded no time" if untimed else ""))
 
 
@@ -459,21 +459,31 @@ def policy_for(run_dir: str | Path) -> dict[str, bool]:
 def runs_read_by_pages(executed_dir: str | Path, include_unconverged: bool = False) -> list[Path]:
     """Every run directory that an executed page's manifest lists as read (``runs_read``), in runs/ only
     (runs already in the store are not added again), and only converged ones unless
-    ``include_unconverged`` (a run with no early-stopping rule counts as unconverged)."""
+    ``include_unconverged`` (a run with no early-stopping rule counts as unconverged); then the derived
+    results the pages read whose run is stored or offered here (runs first)."""
     from alignlib.paths import runs_dir
     from alignlib.training.derived import is_derived
 
     found: set[Path] = set()
+    derived: set[Path] = set()
     root = runs_dir().resolve()
     for manifest in Path(executed_dir).rglob("*.manifest.json"):
         for entry in json.loads(manifest.read_text()).get("runs_read", []):
             path = Path(entry)
             if path.resolve().is_relative_to(root) and is_derived(path):
-                found.add(path)                  # a derived result computed from a run (alignlib.training.derived)
+                derived.add(path)                # a derived result computed from a run (alignlib.training.derived)
             elif path.resolve().is_relative_to(root) and (path / "run.json").exists():
                 if include_unconverged or run_convergence(path)["converged"] is True:
                     found.add(path)
-    return sorted(found)
+    # a derived result goes in only with its run: already stored, or among the runs offered here
+    offered = {(p.parent.name, p.name) for p in found}
+    kept = []
+    for path in sorted(derived):
+        run = json.loads((path / "derived.json").read_text())["identity"].get("run")
+        if (run is None or (run["chapter"], run["name"]) in offered
+                or (store_dir() / run["chapter"] / run["name"] / MARKER).exists()):
+            kept.append(path)
+    return sorted(found) + kept                  # runs first, then what was derived from them
 
 
 def run_convergence(directory: str | Path) -> dict[str, Any]:
