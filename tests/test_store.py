@@ -233,3 +233,22 @@ def test_training_cost_text_sums_recorded_wall_time_per_chapter():
     text = training_cost_text(table)
     assert "dina 1.5 h (2 runs)" in text and "vist 2.0 h (1 runs)" in text
     assert "in all 3.5 h" in text and "1 run(s) recorded no time" in text
+
+
+def test_run_lock_is_the_configurations_not_the_folders(tmp_path):
+    """A page and a command line asking for one configuration under two variant names share one lock,
+    so the second waits and then finds the first's run instead of training it again."""
+    import threading
+
+    from alignlib.training.runs import run_lock
+
+    a, b = tmp_path / "dina" / "M1-t1-DINA-abc123", tmp_path / "dina" / "M1-t1-DINA__800-abc123"
+    order = []
+    with run_lock(a):
+        t = threading.Thread(target=lambda: run_lock(b).__enter__() or order.append("b"))
+        t.start()
+        t.join(0.5)
+        order.append("a done")
+    t.join(5)
+    assert order == ["a done", "b"]
+    assert (tmp_path / "dina" / ".run-abc123.lock").exists()

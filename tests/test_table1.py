@@ -202,3 +202,61 @@ def test_row_seeds_narrow_a_row_to_the_seeds_it_lists(monkeypatch):
     for profile, scale in settings.TABLE1.items():
         for row, kept in scale.get("row_seeds", {}).items():
             assert row in names and set(kept) <= set(scale["seeds"]), (profile, row)
+
+
+def test_command_line_twin_size_and_n_train_reach_the_run_the_page_reads(tmp_path, monkeypatch):
+    """``--twin-size`` and ``--n-train`` train the run the page's paper-images section reads (same
+    configuration hash): the twin's size enters through the recording, the subset through the row."""
+    from alignlib.experiments.dina import cast, table1
+
+    seen = []
+    monkeypatch.setattr(cast, "load_mouse", lambda label, **kw: seen.append(("load", label, kw["twin_size"]))
+                        or type("Rec", (), {"label": label})())
+    monkeypatch.setattr(table1, "train_rows", lambda rec, base, rows, seeds, *a, **kw:
+                        seen.append(("rows", dict(rows), list(seeds), base["twin_size"])) or {})
+    table1.main(["--profile", "smoke", "--twin-size", "paper-images", "--rows", "DINA", "--mice", "M1",
+                 "--seeds", "2", "--n-train", "800"])
+    assert seen == [("load", "M1", "paper-images"), ("rows", {"DINA": {"n_train": 800}}, [2], "paper-images")]
+    with pytest.raises(SystemExit):
+        table1.main(["--profile", "smoke", "--twin-size", "huge", "--rows", "DINA"])
+
+
+def test_paper_images_twin_has_the_papers_images_and_one_mouse():
+    from alignlib.experiments.dina import cast
+
+    cfg = cast.twin_config("paper-images")
+    assert (cfg.n_images, cfg.n_neurons) == (2800, cast.PAPER_IMAGES_NEURONS) and cfg.n_neurons >= 2000
+    assert (cfg.n_natural_mice, cfg.n_whitened_mice, cfg.n_8d_mice) == (1, 0, 0)
+    assert set(cast.TWIN_SIZES) == {"smoke", "quick", "paper-images", "paper"}
+    with pytest.raises(ValueError, match="twin size must be one of"):
+        cast.twin_config("huge")
+
+
+def _long_rows(variant, hits, mouse="M1", seed=0, converged=True):
+    from alignlib.experiments.dina.table1 import HITS
+
+    return {"group": "g", "mouse": mouse, "model": variant, "variant": variant, "k": 1, "seed": seed,
+            "accuracy": float(np.mean(hits)), "chance": 0.1, "converged": converged, HITS: np.asarray(hits)}
+
+
+def test_hits_difference_pairs_images_averages_seeds_and_scores_equal_models_zero():
+    import pandas as pd
+
+    from alignlib.experiments.dina.table1 import hits_difference
+
+    rng = np.random.default_rng(0)
+    h = rng.integers(0, 2, 200).astype(float)
+    long = pd.DataFrame([_long_rows("A", h, seed=0), _long_rows("A", 1 - h, seed=1),
+                         _long_rows("B", np.full(200, 0.5), converged=None)])
+    d = hits_difference(long, "A", "B", ks=[1]).iloc[0]
+    # A's seeds average to 0.5 on every image: exactly B, so the difference and its interval are 0
+    assert d.difference == 0 and d.ci_low == 0 and d.ci_high == 0 and d.n_items == 200 and d.converged
+    long2 = pd.DataFrame([_long_rows("A", np.ones(200)), _long_rows("B", h)])
+    d2 = hits_difference(long2, "A", "B", ks=[1]).iloc[0]
+    assert d2.difference == pytest.approx(100 * (1 - h.mean())) and d2.ci_low > 0
+    with pytest.raises(ValueError, match="not paired"):
+        hits_difference(pd.DataFrame([_long_rows("A", h), _long_rows("B", h[:100])]), "A", "B", ks=[1])
+    with pytest.raises(KeyError, match="no row 'C'"):
+        hits_difference(long, "A", "C", ks=[1])
+    not_conv = pd.DataFrame([_long_rows("A", h, converged=False), _long_rows("B", h)])
+    assert not hits_difference(not_conv, "A", "B", ks=[1]).converged.iloc[0]

@@ -160,11 +160,14 @@ def check_comparable(specs: Iterable[RunSpec], allowed: Iterable[str] = ("data",
 
 
 def run_lock(directory: str | Path, log=None):
-    """A context manager that holds the lock of the run directory ``directory`` (the file
-    ``.<name>.lock`` beside it, so that deleting the run keeps the lock) while one process trains or
-    deletes the run there; another process wanting it says so and waits, then finds the finished run.
+    """A context manager that holds the lock of the run directory ``directory`` (``<variant>-<key>``)
+    while one process trains or deletes the run there; another process wanting the same configuration
+    says so and waits, then finds the finished run. The lock is the configuration's, not the folder's
+    (the file ``.run-<key>.lock`` beside it, kept when the run is deleted): two processes asking for
+    one configuration under different variant names (a page and a command line) train it once.
     Re-entrant within a thread (see :func:`alignlib.paths.locked`)."""
     from alignlib.paths import locked
 
     d = Path(directory)
-    return locked(d.parent / f".{d.name}.lock", f"the training run {d}", log)
+    key = d.name.rsplit("-", 1)[-1]
+    return locked(d.parent / f".run-{key}.lock", f"the training run {d} (configuration {key})", log)

@@ -24,16 +24,28 @@ STIMSETS = STIMSET_OF_PREFIX  # label prefix -> stimulus set (natural | whitened
 SOURCES = ("auto", "real", "twin")
 
 
+#: the twin sizes: ``smoke`` (tests), ``quick`` (laptop: 1,000 images x 600 neurons, every mouse),
+#: ``paper-images`` (the data-regime question at the recordings' size on a CPU: the paper's 2,800 images
+#: and 2,000 neurons, one natural mouse M1) and ``paper`` (2,800 x 10,000, every mouse)
+TWIN_SIZES = ("smoke", "quick", "paper-images", "paper")
+#: neurons of the ``paper-images`` twin: what one CPU thread trains DINA (quick widths) on in under an
+#: hour per seed (about 29 s per epoch at 2,268 training images; the methods page's cost table)
+PAPER_IMAGES_NEURONS = 2000
+
+
 def twin_config(size: str, seed: int = 0) -> TwinConfig:
-    """The twin's size per profile: ``smoke`` (tests), ``quick`` (laptop) or ``paper`` (2,800 x 10,000)."""
+    """The twin's configuration for a size of :data:`TWIN_SIZES`."""
     if size == "smoke":
         return TwinConfig.quick(seed=seed, n_images=80, n_neurons=100, n_spont_timepoints=150,
                                 n_reference_images=80)
     if size == "quick":
         return TwinConfig.quick(seed=seed)
+    if size == "paper-images":
+        return TwinConfig.paper(seed=seed, n_neurons=PAPER_IMAGES_NEURONS, n_natural_mice=1,
+                                n_whitened_mice=0, n_8d_mice=0)
     if size == "paper":
         return TwinConfig.paper(seed=seed)
-    raise ValueError(f"twin size must be smoke, quick or paper, got {size!r}")
+    raise ValueError(f"twin size must be one of {', '.join(TWIN_SIZES)}, got {size!r}")
 
 
 def twin_dir(size: str, seed: int = 0) -> Path:

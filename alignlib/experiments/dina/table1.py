@@ -21,11 +21,11 @@ from alignlib.experiments.dina.linear import LinearReference, image_features
 from alignlib.experiments.dina.settings import OFFICIAL_CODE, dina_split
 from alignlib.experiments.dina.workflow import DinaRun, subset_indices, train_mouse
 from alignlib.metrics.retrieval import retrieval_rows, similarity_matrix
-from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means
+from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means, paired_difference_ci
 
 __all__ = ["ROW_GROUPS", "MODEL_LABELS", "official_configuration", "train_rows", "run_rows", "linear_rows",
            "summarise", "map_ssim", "map_spectrum", "regime_grid", "LONG_COLUMNS", "HITS",
-           "crossings"]
+           "crossings", "hits_difference", "run_costs"]
 
 MODEL_LABELS = {"dina": "DINA", "vgg16-mlp": "VGG-16-MLP", "vit-mlp": "ViT-MLP"}
 #: the long format of results/dina/table1_full.csv
@@ -227,6 +227,58 @@ def crossings(curves: pd.DataFrame, x: str, a: str, b: str, y: str = "accuracy")
     return out
 
 
+def hits_difference(long: pd.DataFrame, a: str, b: str, ks: Iterable[int] = (1, 5, 10),
+                    scale: float = 100.0, seed: int = 0) -> pd.DataFrame:
+    """Paired differences ``a - b`` of two rows (variants) of one long frame (:func:`run_rows` /
+    :func:`linear_rows`, with their per-query hits), per k: each test image's hit averaged over a row's
+    seeds, the difference taken image by image, its 95 % interval a percentile bootstrap over the test
+    images within each mouse (:func:`alignlib.metrics.uncertainty.paired_difference_ci`); ``scale`` 100
+    gives percentage points. Both rows must cover the same mice and be tested on the same images.
+    Columns: k, a, b, difference, ci_low, ci_high, n_items, n_mice, converged (every trained run behind
+    either row converged; closed-form rows count as converged)."""
+    if HITS not in long.columns:
+        raise ValueError(f"hits_difference needs the per-query hits (column {HITS!r})")
+    rows = []
+    for k in ks:
+        per = {}
+        for name in (a, b):
+            g = long[(long.variant == name) & (long.k == k)]
+            if g.empty:
+                raise KeyError(f"no row {name!r} at top-{k} in the frame")
+            per[name] = {m: np.mean([np.asarray(h, dtype=float) for h in gm[HITS]], axis=0)
+                         for m, gm in g.groupby("mouse", sort=True)}
+        if set(per[a]) != set(per[b]):
+            raise ValueError(f"{a!r} and {b!r} cover other mice: {sorted(per[a])} vs {sorted(per[b])}")
+        mice = sorted(per[a])
+        if any(per[a][m].shape != per[b][m].shape for m in mice):
+            raise ValueError(f"{a!r} and {b!r} were tested on other images: not paired")
+        d, lo, hi = paired_difference_ci([scale * per[a][m] for m in mice],
+                                         [scale * per[b][m] for m in mice], seed=seed)
+        trained = long[long.variant.isin([a, b])].converged.dropna()
+        rows.append({"k": k, "a": a, "b": b, "difference": d, "ci_low": lo, "ci_high": hi,
+                     "n_items": int(sum(per[a][m].size for m in mice)), "n_mice": len(mice),
+                     "converged": bool(all(v is True for v in trained))})
+    return pd.DataFrame(rows)
+
+
+def run_costs(runs: Mapping[tuple[str, int], tuple[DinaRun, str | None]]) -> pd.DataFrame:
+    """What each trained run cost, from its run record: row, seed, training images, epochs run, the
+    selected epoch, converged, training seconds, seconds per epoch, threads/device, machine."""
+    rows = []
+    for (name, seed), (run, criterion) in runs.items():
+        info = run.info
+        crit = criterion or info["selected"]
+        execution = info.get("execution", {})
+        rows.append({"row": name, "seed": seed, "n_train": info["split_sizes"]["train"],
+                     "n_neurons": info["n_neurons"], "epochs_run": info["epochs_run"],
+                     "selected_epoch": info["selections"][crit]["epoch"], "converged": run.converged,
+                     "train_seconds": info.get("train_seconds", np.nan),
+                     "seconds_per_epoch": info.get("train_seconds", np.nan) / max(info["epochs_run"], 1),
+                     "threads": execution.get("threads"), "device": execution.get("device"),
+                     "machine": info.get("machine_description", ""), "run": run.name})
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Train (or find) Table 1 rows with the page's settings, outside the page: the runs the page then
     reads from ``runs/`` (or, after ``alignlib store add``, from the store). Seeds outer, mice inner, so
@@ -248,18 +300,26 @@ def main(argv: list[str] | None = None) -> None:
                          "controls' runs (notebooks/dina/interpret_stimuli.py trains them with the same settings)")
     ap.add_argument("--seeds", nargs="+", type=int, default=None)
     ap.add_argument("--source", default="auto", choices=["auto", "real", "twin"])
+    ap.add_argument("--twin-size", default=None, choices=list(cast.TWIN_SIZES),
+                    help="the twin's size (default: the profile's); paper-images is the data-regime question "
+                         "at the recordings' image count (M1 only)")
+    ap.add_argument("--n-train", type=int, default=0,
+                    help="train on a random subset of this many training images (the data-regime rows; 0: all)")
     ap.add_argument("--twin-seed", type=int, default=0)
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     scale = settings.TABLE1[args.profile]
-    base = settings.resolve(args.profile, epochs=scale["epochs"])      # the page's base (notebooks/dina/table1.py)
+    base = settings.resolve(args.profile, epochs=scale["epochs"],     # the page's base (notebooks/dina/table1.py)
+                            twin_size=args.twin_size)
     weights = {"vgg16-mlp": "", "vit-mlp": ""}                         # the page's defaults: from scratch
     rows = {}
     for n in args.rows:
         over = dict(ROW_GROUPS[names[n]][n])
         if over.get("model") in weights:
             over["image_weights"] = weights[over["model"]]
+        if args.n_train:
+            over["n_train"] = args.n_train
         rows[n] = over
     for seed in args.seeds if args.seeds is not None else scale["seeds"]:
         for mouse in args.mice or scale["mice"]:
