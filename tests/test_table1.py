@@ -260,3 +260,32 @@ def test_hits_difference_pairs_images_averages_seeds_and_scores_equal_models_zer
         hits_difference(long, "A", "C", ks=[1])
     not_conv = pd.DataFrame([_long_rows("A", h, converged=False), _long_rows("B", h)])
     assert not hits_difference(not_conv, "A", "B", ks=[1]).converged.iloc[0]
+
+
+def test_gap_change_is_the_difference_of_two_paired_gaps():
+    import pandas as pd
+
+    from alignlib.experiments.dina.table1 import gap_change, seed_accuracies
+
+    rng = np.random.default_rng(1)
+    h = {n: rng.integers(0, 2, 100).astype(float) for n in ("A1", "B1", "A0", "B0")}
+    long = pd.DataFrame([_long_rows(n, v, converged=True if n.startswith("A") else None) for n, v in h.items()])
+    g = gap_change(long, ("A1", "B1"), ("A0", "B0"), ks=[1]).iloc[0]
+    expected = 100 * ((h["A1"] - h["B1"]) - (h["A0"] - h["B0"])).mean()
+    assert g.change == pytest.approx(expected) and g.ci_low <= g.change <= g.ci_high and g.n_items == 100
+    same = gap_change(long, ("A1", "B1"), ("A1", "B1"), ks=[1]).iloc[0]
+    assert same.change == 0 and same.ci_low == 0 and same.ci_high == 0
+    seeds = seed_accuracies(pd.concat([long, pd.DataFrame([_long_rows("A1", 1 - h["A1"], seed=1)])]))
+    assert set(seeds.variant) == {"A1", "A0"} and len(seeds[seeds.variant == "A1"]) == 2   # trained rows only
+
+
+def test_command_line_keeps_to_the_mice_a_twin_has(monkeypatch):
+    from alignlib.experiments.dina import cast, table1
+
+    seen = []
+    monkeypatch.setattr(cast, "load_mouse", lambda label, **kw: seen.append(label) or type("R", (), {"label": label})())
+    monkeypatch.setattr(table1, "train_rows", lambda *a, **kw: {})
+    table1.main(["--profile", "quick", "--twin-size", "paper-images", "--rows", "DINA", "--seeds", "0"])
+    assert seen == ["M1"]                      # the default mice, narrowed to the twin's
+    with pytest.raises(SystemExit):
+        table1.main(["--profile", "quick", "--twin-size", "paper-images", "--rows", "DINA", "--mice", "M2"])

@@ -28,8 +28,9 @@ SOURCES = ("auto", "real", "twin")
 #: ``paper-images`` (the data-regime question at the recordings' size on a CPU: the paper's 2,800 images
 #: and 2,000 neurons, one natural mouse M1) and ``paper`` (2,800 x 10,000, every mouse)
 TWIN_SIZES = ("smoke", "quick", "paper-images", "paper")
-#: neurons of the ``paper-images`` twin: what one CPU thread trains DINA (quick widths) on in under an
-#: hour per seed (about 29 s per epoch at 2,268 training images; the methods page's cost table)
+#: neurons of the ``paper-images`` twin: what one CPU thread trains DINA (quick widths) on in about an
+#: hour per seed (29 s per epoch for one idle run at 2,240 training images, measured with
+#: alignlib.bench.cases.dina_step; the runs themselves record their own times)
 PAPER_IMAGES_NEURONS = 2000
 
 

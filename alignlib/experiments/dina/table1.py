@@ -25,7 +25,7 @@ from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means, paired_diff
 
 __all__ = ["ROW_GROUPS", "MODEL_LABELS", "official_configuration", "train_rows", "run_rows", "linear_rows",
            "summarise", "map_ssim", "map_spectrum", "regime_grid", "LONG_COLUMNS", "HITS",
-           "crossings", "hits_difference", "run_costs"]
+           "crossings", "hits_difference", "gap_change", "seed_accuracies", "run_costs"]
 
 MODEL_LABELS = {"dina": "DINA", "vgg16-mlp": "VGG-16-MLP", "vit-mlp": "ViT-MLP"}
 #: the long format of results/dina/table1_full.csv
@@ -257,8 +257,43 @@ def hits_difference(long: pd.DataFrame, a: str, b: str, ks: Iterable[int] = (1, 
         trained = long[long.variant.isin([a, b])].converged.dropna()
         rows.append({"k": k, "a": a, "b": b, "difference": d, "ci_low": lo, "ci_high": hi,
                      "n_items": int(sum(per[a][m].size for m in mice)), "n_mice": len(mice),
-                     "converged": bool(all(v is True for v in trained))})
+                     "converged": bool(all(bool(v) for v in trained))})
     return pd.DataFrame(rows)
+
+
+def _seed_mean_hits(long: pd.DataFrame, variant: str, k: int) -> np.ndarray:
+    """One mouse's per-test-image hits of a row, averaged over its seeds."""
+    g = long[(long.variant == variant) & (long.k == k)]
+    if g.empty:
+        raise KeyError(f"no row {variant!r} at top-{k} in the frame")
+    if g.mouse.nunique() != 1:
+        raise ValueError("gap_change compares rows of one mouse")
+    return np.mean([np.asarray(h, dtype=float) for h in g[HITS]], axis=0)
+
+
+def gap_change(long: pd.DataFrame, after: tuple[str, str], before: tuple[str, str],
+               ks: Iterable[int] = (1, 5, 10), scale: float = 100.0, seed: int = 0) -> pd.DataFrame:
+    """How a gap between two rows changes between two conditions, on one mouse's test images:
+    ``(a1 - b1) - (a0 - b0)`` with ``after = (a1, b1)``, ``before = (a0, b0)`` (e.g. DINA vs ridge with
+    all training images and with 800), each image's hits averaged over a row's seeds, the 95 % interval
+    a percentile bootstrap over test images (it leaves out the spread between training seeds)."""
+    rows = []
+    for k in ks:
+        h = {name: scale * _seed_mean_hits(long, name, k) for name in (*after, *before)}
+        if len({v.shape for v in h.values()}) != 1:
+            raise ValueError("the four rows were tested on other images: not paired")
+        change = (h[after[0]] - h[after[1]]) - (h[before[0]] - h[before[1]])
+        d, lo, hi = paired_difference_ci(change, np.zeros_like(change), seed=seed)
+        rows.append({"k": k, "after": " − ".join(after), "before": " − ".join(before), "change": d,
+                     "ci_low": lo, "ci_high": hi, "n_items": int(change.size)})
+    return pd.DataFrame(rows)
+
+
+def seed_accuracies(long: pd.DataFrame, k: int = 1) -> pd.DataFrame:
+    """Each trained row's accuracy per seed at top-``k`` (columns variant, seed, accuracy): the spread
+    between training seeds that the bootstrap over test images does not cover."""
+    g = long[(long.k == k) & long.converged.notna()]
+    return g.groupby(["variant", "seed"], sort=False).accuracy.mean().reset_index()
 
 
 def run_costs(runs: Mapping[tuple[str, int], tuple[DinaRun, str | None]]) -> pd.DataFrame:
@@ -321,8 +356,17 @@ def main(argv: list[str] | None = None) -> None:
         if args.n_train:
             over["n_train"] = args.n_train
         rows[n] = over
+    mice = args.mice or scale["mice"]
+    if args.twin_size:
+        have = [f"M{i + 1}" for i in range(cast.twin_config(args.twin_size).n_natural_mice)]
+        have += [f"W{i + 1}" for i in range(cast.twin_config(args.twin_size).n_whitened_mice)]
+        have += [f"D{i + 1}" for i in range(cast.twin_config(args.twin_size).n_8d_mice)]
+        if args.mice is None:
+            mice = [m for m in mice if m in have]
+        elif set(mice) - set(have):
+            ap.error(f"the {args.twin_size} twin has mice {', '.join(have)} only")
     for seed in args.seeds if args.seeds is not None else scale["seeds"]:
-        for mouse in args.mice or scale["mice"]:
+        for mouse in mice:
             rec = cast.load_mouse(mouse, source=args.source, twin_size=base["twin_size"], twin_seed=args.twin_seed)
             for (name, s), (run, _) in train_rows(rec, base, rows, [seed], args.split_seed, args.device).items():
                 print(f"[table1] {mouse} {name} seed {s}: {run.name} converged={run.converged}", flush=True)
