@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -151,6 +152,23 @@ def cached(chapter: str, kind: str, identity: Mapping[str, Any],
     return _load(dest), dest
 
 
+@contextmanager
+def _built_in_place(dest: Path):
+    """A temporary folder beside ``dest`` to build a derived result in; on success it replaces ``dest``
+    (mode 0755) in one rename, on failure it is removed: a kill never leaves a half-written result."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _write(dest: Path, kind: str, identity: Mapping[str, Any],
            compute: Callable[[], Mapping[str, np.ndarray]]) -> None:
     import torch
@@ -163,9 +181,7 @@ def _write(dest: Path, kind: str, identity: Mapping[str, Any],
     bad = [k for k, v in arrays.items() if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all()]
     if bad:
         raise DerivedError(f"{kind} result for {dest.name}: non-finite values in {', '.join(bad)}; not written")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with _built_in_place(dest) as tmp:
         np.savez_compressed(tmp / ARRAYS, **arrays)
         prov = provenance()
         write_json(tmp / DERIVED_MARKER, {
@@ -174,13 +190,6 @@ def _write(dest: Path, kind: str, identity: Mapping[str, Any],
             "made_by": {**made_by(), "commit": prov.get("code_version"), "wall_seconds": wall,
                         "threads": torch.get_num_threads(), "torch": prov.get("torch"),
                         "device": "cuda" if prov.get("cuda") else "cpu"}})
-        tmp.chmod(0o755)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def add_derived(src: str | Path, root: str | Path | None = None, replace: bool = False) -> Path:
@@ -201,18 +210,9 @@ def add_derived(src: str | Path, root: str | Path | None = None, replace: bool =
     with locked(dest.parent / f".{src.name}.lock", f"the stored derived result {dest}", print):
         if dest.exists() and not replace:
             return dest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{src.name}.", dir=dest.parent))
-        try:
+        with _built_in_place(dest) as tmp:
             shutil.copy2(src / ARRAYS, tmp / ARRAYS)
             shutil.copy2(src / DERIVED_MARKER, tmp / DERIVED_MARKER)
-            tmp.chmod(0o755)
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
