@@ -249,3 +249,63 @@ def test_map_check_with_several_control_networks():
     assert one["n_control_networks"] == 1 and np.isnan(one["r_control_sd"])
     with pytest.raises(ValueError, match="same images"):
         groundtruth.bootstrap_map_check(trained, controls[:, :3], cov, [5, 15, 5, 15])
+
+
+def test_tables_round_trip_and_nan_is_allowed_only_where_named(areas):
+    import pandas as pd
+
+    frame = pd.DataFrame({"selection": ["sorted", "random"], "k": [1, 2], "cc": [0.5, np.nan]})
+    back = derived.arrays_frame(derived.frame_arrays(frame, "t:"), "t:")
+    pd.testing.assert_frame_equal(back, frame)
+    with pytest.raises(derived.DerivedError, match="non-finite"):
+        derived.cached("vist", "timing_scan", {"a": 1}, lambda: derived.frame_arrays(frame))
+    arrays, _ = derived.cached("vist", "timing_scan", {"a": 1}, lambda: derived.frame_arrays(frame),
+                               nan_allowed=("cc",))
+    assert np.isnan(arrays["cc"][1])
+    with pytest.raises(derived.DerivedError, match="non-finite"):     # infinity stays refused
+        derived.cached("vist", "timing_scan", {"a": 2}, lambda: {"cc": np.array([np.inf])}, nan_allowed=("cc",))
+    assert derived.array_sha256(np.zeros(3)) != derived.array_sha256(np.zeros(3, np.float32))
+    assert derived.array_sha256(np.zeros((2, 3))) != derived.array_sha256(np.zeros((3, 2)))
+
+
+def test_stored_scan_equals_the_scan_and_is_read_back(areas, monkeypatch):
+    import pandas as pd
+
+    from alignlib.experiments.vist import timing
+
+    rng = np.random.default_rng(0)
+    lum1, lum2 = rng.standard_normal((300, 4)), rng.standard_normal((300, 4))
+    rates = timing.planted_rates(lum1, 20.0, -500.0, 400, seed=0)
+    args = (rates, {1: lum1, 2: lum2}, 1, [20.0], [19.5], 20.0, None, 4000.0)
+    curves, summary = timing.scan_recording(*args)
+    c1, s1, where = timing.stored_scan_recording("R", *args)
+    pd.testing.assert_frame_equal(c1, curves)
+    assert pd.Series(s1).equals(pd.Series(summary)) and where.parent.name == "vist"     # NaN == NaN
+    monkeypatch.setattr(timing, "scan_recording", lambda *a, **k: pytest.fail("scanned again"))
+    c2, s2, where2 = timing.stored_scan_recording("R", *args)
+    pd.testing.assert_frame_equal(c2, curves)
+    assert where2 == where and pd.Series(s2).equals(pd.Series(summary))
+    with pytest.raises(pytest.fail.Exception, match="scanned again"):       # other rates: scanned, not reused
+        timing.stored_scan_recording("R", rates + 1.0, *args[1:])
+
+
+def test_stored_ablation_curves_equal_the_curves_and_follow_the_weights(areas, monkeypatch):
+    import pandas as pd
+
+    from alignlib.interpret import ablation
+    from alignlib.models.dina import build_dina
+
+    torch.manual_seed(0)
+    tower = build_dina(40, "quick", stem_stride=4, residual=True).neural_tower.eval()
+    raw = np.random.default_rng(1).gamma(1.0, size=(4, 40)).astype(np.float32)
+    z = (raw - raw.mean(0)) / raw.std(0)
+    kw = dict(fractions=(0.1, 1.0), n_random=2)
+    direct = ablation.ablation_curves(tower, z, raw, **kw)
+    stored, where = ablation.stored_ablation_curves(tower, z, raw, **kw)
+    pd.testing.assert_frame_equal(stored, direct)
+    monkeypatch.setattr(ablation, "ablation_curves", lambda *a, **k: pytest.fail("computed again"))
+    assert ablation.stored_ablation_curves(tower, z, raw, **kw)[1] == where
+    with torch.no_grad():
+        next(tower.parameters()).add_(1.0)
+    with pytest.raises(pytest.fail.Exception, match="computed again"):      # other weights: not reused
+        ablation.stored_ablation_curves(tower, z, raw, **kw)

@@ -14,6 +14,7 @@ wider bracket it is reported as a bound (:func:`fraction_for_ssim`).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -24,10 +25,13 @@ from alignlib.arrays import model_device
 from alignlib.interpret.ssim import ssim_batch
 
 __all__ = ["DEFAULT_FRACTIONS", "MAX_BRACKET", "FractionEstimate", "response_ranking", "ablation_curves",
-           "fraction_for_ssim"]
+           "stored_ablation_curves", "fraction_for_ssim", "CURVES_VERSION"]
 
 DEFAULT_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 MAX_BRACKET = 0.1        # widest gap between tried fractions that is interpolated across
+#: format version of stored curves (:func:`stored_ablation_curves`): bump when a change here alters what
+#: the same tower and responses give, so a stored result is refused, not reused
+CURVES_VERSION = 1
 
 
 def response_ranking(responses: np.ndarray, magnitude: bool = True) -> np.ndarray:
@@ -80,6 +84,29 @@ def ablation_curves(neural_tower: torch.nn.Module, z_responses: np.ndarray, raw_
             rows += [{"selection": sel, "fraction": float(f), "n_kept": k, "stimulus": i, "ssim": float(s[i])}
                      for i in range(n)]
     return pd.DataFrame(rows)
+
+
+def stored_ablation_curves(neural_tower: torch.nn.Module, z_responses: np.ndarray,
+                           raw_responses: np.ndarray | None = None, fractions=DEFAULT_FRACTIONS,
+                           n_random: int = 10, win_size: int = 7, seed: int = 0, run=None,
+                           chapter: str = "dina") -> tuple[pd.DataFrame, Path]:
+    """:func:`ablation_curves`, computed once and kept as a derived result
+    (:mod:`alignlib.training.derived`, kind ``ablation``): read from ``runs/derived`` or the run store
+    when there, else computed and written. Identified by the tower (its class, structure, mode and
+    weights), the responses' bytes, every setting and :data:`CURVES_VERSION`; ``run`` (the folder of the
+    run the tower comes from) is recorded with its checkpoint's SHA-256. Returns (curves, folder)."""
+    from alignlib.interpret.occlusion import tower_sha256
+    from alignlib.training.derived import array_sha256, arrays_frame, cached, frame_arrays, run_source
+
+    z = np.asarray(z_responses, dtype=np.float32)
+    raw = None if raw_responses is None else np.asarray(raw_responses, dtype=np.float32)
+    identity = {"tower_sha256": tower_sha256(neural_tower), "z_sha256": array_sha256(z),
+                "raw_sha256": None if raw is None else array_sha256(raw),
+                "fractions": [float(f) for f in fractions], "n_random": int(n_random),
+                "win_size": int(win_size), "seed": int(seed), "run": run_source(run)}
+    arrays, folder = cached(chapter, "ablation", identity, lambda: frame_arrays(
+        ablation_curves(neural_tower, z, raw, fractions, n_random, win_size, seed)))
+    return arrays_frame(arrays), folder
 
 
 class FractionEstimate(NamedTuple):

@@ -241,16 +241,10 @@ def stored_occlusion_maps(tower: torch.nn.Module, images: np.ndarray, cfg: Occlu
     import hashlib
     from dataclasses import asdict
 
-    from alignlib.repro import file_sha256
-    from alignlib.training.derived import cached
+    from alignlib.training.derived import cached, run_source
 
     images = np.ascontiguousarray(images, dtype=np.float32)
-    source = None
-    if run is not None:
-        run = Path(run)
-        source = {"chapter": run.parent.name, "name": run.name,
-                  "checkpoint_sha256": file_sha256(run / "checkpoint.pt")}
     identity = {"tower_sha256": tower_sha256(tower),
                 "images_sha256": hashlib.sha256(str(images.shape).encode() + images.tobytes()).hexdigest(),
-                "n_images": int(len(images)), "config": asdict(cfg), "run": source}
+                "n_images": int(len(images)), "config": asdict(cfg), "run": run_source(run)}
     return cached(chapter, "occlusion", identity, lambda: occlusion_maps(tower, images, cfg, progress=progress))

@@ -1,5 +1,6 @@
-"""Derived results: expensive arrays computed FROM a run (occlusion maps at the paper's settings cost
-about 80 times the quick ones), kept beside the runs under the run store's rules.
+"""Derived results: expensive arrays computed from a run (occlusion maps at the paper's settings cost
+about 80 times the quick ones, the neuron-ablation curves) or from data files identified by content (the
+Vi-ST timing scan), kept beside the runs under the run store's rules.
 
 A derived result is identified by its *kind* (e.g. ``occlusion``), the kind's format version (bumped
 when a code change alters what the same inputs give: a stale result is refused, not reused) and an
@@ -36,7 +37,8 @@ from alignlib.paths import inside, locked, runs_dir
 from alignlib.repro import file_sha256, provenance, write_json
 
 __all__ = ["DERIVED", "DERIVED_MARKER", "DERIVED_VERSIONS", "DerivedError", "cached", "derived_key",
-           "check_derived", "add_derived", "verify_derived", "is_derived", "made_by_of"]
+           "check_derived", "add_derived", "verify_derived", "is_derived", "made_by_of", "array_sha256",
+           "frame_arrays", "arrays_frame", "run_source"]
 
 DERIVED = "derived"                 # the folder under runs/ and under the store
 DERIVED_MARKER = "derived.json"
@@ -44,6 +46,8 @@ ARRAYS = "arrays.npz"
 #: kind -> "module:constant" holding the kind's current format version
 DERIVED_VERSIONS: dict[str, str] = {
     "occlusion": "alignlib.interpret.occlusion:MAPS_VERSION",
+    "ablation": "alignlib.interpret.ablation:CURVES_VERSION",
+    "timing_scan": "alignlib.experiments.vist.timing:SCAN_VERSION",
 }
 
 
@@ -63,6 +67,43 @@ def derived_key(kind: str, identity: Mapping[str, Any]) -> str:
     from alignlib.training.runs import config_hash
 
     return config_hash({"kind": kind, "version": current_version(kind), "identity": dict(identity)})
+
+
+def array_sha256(array: Any) -> str:
+    """SHA-256 of an array's dtype, shape and bytes: how a derived result names an input by content."""
+    import hashlib
+
+    a = np.ascontiguousarray(array)
+    return hashlib.sha256(f"{a.dtype}{a.shape}".encode() + a.tobytes()).hexdigest()
+
+
+def run_source(run: str | Path | None) -> dict[str, str] | None:
+    """How a derived result names the run it was computed from (``identity["run"]``): its chapter,
+    folder name and checkpoint's SHA-256, which ``store verify`` compares with the stored run's. None
+    for a result from no run (an untrained tower)."""
+    from alignlib.repro import file_sha256
+
+    if run is None:
+        return None
+    run = Path(run)
+    return {"chapter": run.parent.name, "name": run.name, "checkpoint_sha256": file_sha256(run / "checkpoint.pt")}
+
+
+def frame_arrays(frame: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """A table's columns as arrays (``prefix`` + column name) for a derived result; strings as unicode
+    arrays (no pickled objects)."""
+    out = {}
+    for col in frame.columns:
+        values = frame[col].to_numpy()
+        out[f"{prefix}{col}"] = values.astype(str) if values.dtype == object else values
+    return out
+
+
+def arrays_frame(arrays: Mapping[str, np.ndarray], prefix: str = "") -> Any:
+    """The table :func:`frame_arrays` stored under ``prefix`` (columns in their stored order)."""
+    import pandas as pd
+
+    return pd.DataFrame({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
 
 
 def is_derived(directory: str | Path) -> bool:
@@ -123,10 +164,13 @@ def _load(d: Path) -> dict[str, np.ndarray]:
 
 
 def cached(chapter: str, kind: str, identity: Mapping[str, Any],
-           compute: Callable[[], Mapping[str, np.ndarray]]) -> tuple[dict[str, np.ndarray], Path]:
+           compute: Callable[[], Mapping[str, np.ndarray]],
+           nan_allowed: tuple[str, ...] = ()) -> tuple[dict[str, np.ndarray], Path]:
     """The derived result of ``kind`` for ``identity``: read from ``runs/derived`` or the store when
     there (checked, see :func:`check_derived`), else ``compute()``d and written to ``runs/derived``.
-    Returns the arrays (as stored) and the folder they live in.
+    Returns the arrays (as stored) and the folder they live in. Non-finite values are refused, except
+    NaN in the arrays named in ``nan_allowed`` (where NaN means "undefined", e.g. a curve's point
+    where no cell has a value).
     The folder is reported to the runner as read, like a run. Two processes computing the same
     result: the second waits for the first, then reads its file."""
     from alignlib.training.store import record_run_read
@@ -147,7 +191,7 @@ def cached(chapter: str, kind: str, identity: Mapping[str, Any],
     dest = inside(runs_dir() / DERIVED, chapter, name)
     with locked(dest.parent / f".{name}.lock", f"the derived result {dest}", print):
         if not (dest / DERIVED_MARKER).exists():
-            _write(dest, kind, identity, compute)
+            _write(dest, kind, identity, compute, nan_allowed)
     record_run_read(dest)
     return _load(dest), dest
 
@@ -170,7 +214,7 @@ def _built_in_place(dest: Path):
 
 
 def _write(dest: Path, kind: str, identity: Mapping[str, Any],
-           compute: Callable[[], Mapping[str, np.ndarray]]) -> None:
+           compute: Callable[[], Mapping[str, np.ndarray]], nan_allowed: tuple[str, ...] = ()) -> None:
     import torch
 
     from alignlib.training.store import made_by
@@ -178,7 +222,8 @@ def _write(dest: Path, kind: str, identity: Mapping[str, Any],
     t0 = time.perf_counter()
     arrays = {k: np.asarray(v) for k, v in compute().items()}
     wall = time.perf_counter() - t0
-    bad = [k for k, v in arrays.items() if np.issubdtype(v.dtype, np.floating) and not np.isfinite(v).all()]
+    bad = [k for k, v in arrays.items() if np.issubdtype(v.dtype, np.floating)
+           and not np.isfinite(np.nan_to_num(v, posinf=np.inf, neginf=-np.inf) if k in nan_allowed else v).all()]
     if bad:
         raise DerivedError(f"{kind} result for {dest.name}: non-finite values in {', '.join(bad)}; not written")
     with _built_in_place(dest) as tmp:

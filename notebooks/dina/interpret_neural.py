@@ -90,20 +90,22 @@ show_provenance(
 # ## Neuron ablation (Fig. 6a)
 
 # %%
+# computed once per run and kept as a derived result (runs/derived, then the run store)
+stored_curves = {
+    m: ablation.stored_ablation_curves(
+        d.neural_tower,
+        d.z_responses,
+        d.raw_responses,
+        fractions,
+        n_random=n_random,
+        win_size=ssim_window,
+        seed=seed,
+        run=d.run.directory,
+    )
+    for m, d in mouse_data.items()
+}
 curves = pd.concat(
-    [
-        ablation.ablation_curves(
-            d.neural_tower,
-            d.z_responses,
-            d.raw_responses,
-            fractions,
-            n_random=n_random,
-            win_size=ssim_window,
-            seed=seed,
-        ).assign(mouse=m)
-        for m, d in mouse_data.items()
-    ],
-    ignore_index=True,
+    [c.assign(mouse=m) for m, (c, _) in stored_curves.items()], ignore_index=True
 )
 save_table(
     curves,
@@ -114,6 +116,7 @@ save_table(
         "mice": mice,
         "n_random": n_random,
         "runs": {m: d.run.name for m, d in mouse_data.items()},
+        "derived": {m: where.name for m, (_, where) in stored_curves.items()},
     },
 )
 estimates = {

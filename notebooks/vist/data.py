@@ -208,9 +208,12 @@ lums = {
 }
 
 
-curves, rows = [], []
+# each recording's scan is computed once and kept as a derived result (runs/derived, then the run
+# store), identified by the content of its rates and luminance arrays and by every setting
+curves, rows, scan_folders = [], [], {}
 for n in tqdm(scan_recs, desc="timing scan"):
-    c, summary = timing_scan.scan_recording(
+    c, summary, scan_folders[n] = timing_scan.stored_scan_recording(
+        n,
         rates_10ms[n],
         {m: lums[n, m] for m in movie_frames},
         onken.MOVIE_OF[n],
@@ -269,6 +272,7 @@ save_table(
         "lags_ms": list(timing_scan.LAG_EDGES_MS),
         "folds": 5,
         "found_rule": f"best CC >= max(time-reversed, RF-shuffled) + {timing_scan.FOUND_MARGIN}",
+        "derived": {n: f.name for n, f in scan_folders.items()},
     },
 )
 save_table(curves.round(4), "vist", "data_timing_scan_curves", {"profile": profile})

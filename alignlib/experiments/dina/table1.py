@@ -340,6 +340,8 @@ def main(argv: list[str] | None = None) -> None:
                          "at the recordings' image count (M1 only)")
     ap.add_argument("--n-train", type=int, default=0,
                     help="train on a random subset of this many training images (the data-regime rows; 0: all)")
+    ap.add_argument("--n-neurons", type=int, default=0,
+                    help="train on a random subset of this many neurons (the data-regime rows; 0: all)")
     ap.add_argument("--twin-seed", type=int, default=0)
     ap.add_argument("--split-seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
@@ -355,6 +357,8 @@ def main(argv: list[str] | None = None) -> None:
             over["image_weights"] = weights[over["model"]]
         if args.n_train:
             over["n_train"] = args.n_train
+        if args.n_neurons:
+            over["n_neurons"] = args.n_neurons
         rows[n] = over
     mice = args.mice or scale["mice"]
     if args.twin_size:

@@ -25,7 +25,11 @@ from scipy.fft import irfft, next_fast_len, rfft
 from alignlib.data.onken import rf_luminance
 
 __all__ = ["LAG_EDGES_MS", "FOUND_MARGIN", "rf_luminance", "lagged_timeline", "scan_onsets", "planted_rates",
-           "onset_grid", "scan_curve", "scan_recording"]
+           "onset_grid", "scan_curve", "scan_recording", "stored_scan_recording", "SCAN_VERSION"]
+
+#: format version of the stored scan (:func:`stored_scan_recording`): bump when a change to this module
+#: alters what the same rates and frames give, so a stored scan is refused, not reused
+SCAN_VERSION = 1
 
 #: temporal basis of the RF-luminance model: mean luminance in these windows before each response bin (ms)
 LAG_EDGES_MS = (0, 40, 80, 120, 170, 230, 300, 400)
@@ -223,3 +227,40 @@ def scan_recording(rates: np.ndarray, lum_by_movie: dict, own_movie: int, period
                "loader_onset_ms": pinned_onset_ms,
                "cv_cc_at_loader_timing": float(pinned.cv_cc.iloc[0]) if len(pinned) else float("nan")}
     return curves, summary
+
+
+def stored_scan_recording(name: str, rates: np.ndarray, lum_by_movie: dict, own_movie: int,
+                          periods: Sequence[float], fine_periods: Sequence[float], frame_ms: float,
+                          pinned_onset_ms: float | None, duration_ms: float, bin_ms: float = 10.0,
+                          seed: int = 0, chapter: str = "vist"):
+    """:func:`scan_recording`, computed once and kept as a derived result
+    (:mod:`alignlib.training.derived`, kind ``timing_scan``): read from ``runs/derived`` or the run store
+    when there, else computed and written. Identified by the content of its inputs (the rates' and each
+    movie's RF-luminance arrays' SHA-256), every setting and :data:`SCAN_VERSION`; ``name`` (the
+    recording) is recorded for the reader. Returns (curves, summary, folder), as :func:`scan_recording`
+    plus the folder."""
+    import pandas as pd
+
+    from alignlib.training.derived import array_sha256, arrays_frame, cached, frame_arrays
+
+    identity = {"recording": name, "rates_sha256": array_sha256(np.asarray(rates, dtype=np.float64)),
+                "luminance_sha256": {str(m): array_sha256(np.asarray(lum, dtype=np.float64))
+                                     for m, lum in lum_by_movie.items()},
+                "own_movie": int(own_movie), "periods_ms": [float(p) for p in periods],
+                "fine_periods_ms": [float(p) for p in fine_periods], "frame_ms": float(frame_ms),
+                "pinned_onset_ms": None if pinned_onset_ms is None else float(pinned_onset_ms),
+                "duration_ms": float(duration_ms), "bin_ms": float(bin_ms), "seed": int(seed)}
+
+    def compute() -> dict[str, np.ndarray]:
+        curves, summary = scan_recording(rates, lum_by_movie, own_movie, periods, fine_periods, frame_ms,
+                                         pinned_onset_ms, duration_ms, bin_ms, seed)
+        values = {f"summary:{k}": np.asarray(np.nan if v is None else v) for k, v in summary.items()}
+        return {**frame_arrays(curves, "curves:"), **values}
+
+    arrays, folder = cached(chapter, "timing_scan", identity, compute,
+                            nan_allowed=("curves:cv_cc", "summary:cv_cc_at_loader_timing",
+                                         "summary:loader_onset_ms", "summary:best_cv_cc_other_movie"))
+    curves = arrays_frame(arrays, "curves:")
+    summary = {k.split(":", 1)[1]: v.item() for k, v in arrays.items() if k.startswith("summary:")}
+    summary["loader_onset_ms"] = pinned_onset_ms
+    return pd.DataFrame(curves), summary, folder
