@@ -37,6 +37,8 @@ control_mice: list = ["W1", "W2", "D1", "D2"]
 # natural mice trained with the same settings as the control mice (default M1-M4)
 reference_mice: list | None = None
 control_epochs: int | None = None    # None: the profile's epochs (the training pages' settings)
+# training seeds of every control and reference mouse (None: the profile's Table 1 seeds)
+control_seeds: list | None = None
 source = "auto"
 twin_seed = 0
 seed = 0
@@ -61,6 +63,7 @@ from alignlib.report import save_table, show_provenance
 spectra_mice = list(spectra_mice or settings.MICE)
 reference_mice = list(reference_mice or settings.MICE)
 cfg = settings.resolve(profile, **overrides)
+control_seeds = list(control_seeds or settings.TABLE1[profile]["seeds"])
 ctrl_cfg = settings.resolve(profile, **{**overrides, "epochs": control_epochs})
 recordings = {m: cast.load_mouse(m, source=source, twin_size=cfg["twin_size"], twin_seed=twin_seed)
               for m in dict.fromkeys(spectra_mice + reference_mice + control_mice)}
@@ -72,8 +75,9 @@ show_provenance(
             f"test images and maps of {', '.join(spectra_mice)} (runs of the training pages)"
         ),
         "Stimulus controls": (
-            f"{', '.join(control_mice)} and reference {', '.join(reference_mice)} trained here for"
-            f" up to {ctrl_cfg['epochs']} epochs (training pages: {cfg['epochs']})"
+            f"{', '.join(control_mice)} and reference {', '.join(reference_mice)}, seeds"
+            f" {', '.join(map(str, control_seeds))} each, up to {ctrl_cfg['epochs']} epochs"
+            f" (training pages: {cfg['epochs']})"
         ),
         "Shrunk in quick": "the twin (1,000 images, 600 neurons), narrow towers; control runs " + (
             "shorter than the training pages'"
@@ -158,7 +162,8 @@ fits.pivot(index="mouse", columns="set", values="alpha").round(2)
 # ## Stimulus controls: natural, whitened and 8D images (Fig. 4c)
 
 # %%
-runs = {m: train_mouse(recordings[m], ctrl_cfg, seed=seed, split_seed=split_seed)
+runs = {m: [train_mouse(recordings[m], ctrl_cfg, seed=s, split_seed=split_seed)
+            for s in control_seeds]
         for m in reference_mice + control_mice}
 groups = {"natural": reference_mice, "whitened": [m for m in control_mice if m.startswith("W")],
           "8D": [m for m in control_mice if m.startswith("D")]}
@@ -175,7 +180,8 @@ save_table(
     control,
     "dina",
     "interp_stimulus_control",
-    {"profile": profile, "settings": ctrl_cfg, "runs": {m: r.name for m, r in runs.items()}},
+    {"profile": profile, "settings": ctrl_cfg, "seeds": control_seeds,
+     "runs": {m: [r.name for r in rs] for m, rs in runs.items()}},
 )
 means = control[control.mouse == "mean"]
 fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -222,7 +228,8 @@ for stimset in groups:
             glue(f"ctrl_{stimset.lower()}_top{k}", float(acc[(stimset, k)]), display=False)
 glue("ctrl_chance_top1", float(ch.loc[1]), display=False)
 glue("ctrl_epochs", int(ctrl_cfg["epochs"]), display=False)
-stim_sets = {name: {m: [runs[m]] for m in ms} for name, ms in groups.items() if ms}
+glue("ctrl_n_seeds", len(control_seeds), display=False)
+stim_sets = {name: {m: runs[m] for m in ms} for name, ms in groups.items() if ms}
 stim_diff = stimulus_rows(stim_sets, seed=seed)
 _diff = stim_diff[stim_diff.k == 1]
 for a in ("natural", "8D"):
@@ -235,7 +242,8 @@ glue("ctrl_converged", "yes" if bool(_diff.converged.all()) else "no", display=F
 # %% [markdown]
 # Mean top-1 accuracy: natural {glue:text}`ctrl_natural_top1:.3f`, whitened {glue:text}`ctrl_whitened_top1:.3f`,
 # 8D {glue:text}`ctrl_8d_top1:.3f` (chance {glue:text}`ctrl_chance_top1:.3f`; up to {glue:text}`ctrl_epochs`
-# epochs each, intervals from resampling test images within each mouse). The paper's means (whitened and
+# epochs each; each test image's hit averaged over {glue:text}`ctrl_n_seeds` training seeds of its mouse,
+# intervals from resampling test images within each mouse). The paper's means (whitened and
 # 8D) are in the claims ledger. Two differences from the paper matter here: the twin's neurons are Gabor
 # and energy units whose responses the twin generates from the very images shown (the whitened mice see
 # whitened images through the same filters), and the 8D images are built from the mouse's own RF region.
@@ -309,10 +317,12 @@ for tower, short in (("image-tower maps", "img"), ("neural-tower maps", "neu")):
     for v, suffix in zip(bias[tower], ("", "_lo", "_hi")):
         glue(f"spec_bias_{short}{suffix}", float(v), display=False)
 save_table(stim_diff, "dina", "interp_stimulus_differences",
-           {"profile": profile, "settings": ctrl_cfg, "runs": {m: r.name for m, r in runs.items()},
+           {"profile": profile, "settings": ctrl_cfg, "seeds": control_seeds,
+            "runs": {m: [r.name for r in rs] for m, rs in runs.items()},
             "interval": "unpaired: hierarchical bootstrap, mice then test images, 2000 resamples"})
 rows += stimulus_measurements(stim_diff, f"{recordings[control_mice[0]].dataset}, up to "
-                                         f"{ctrl_cfg['epochs']} epochs",
+                                         f"{ctrl_cfg['epochs']} epochs, seeds "
+                                         f"{', '.join(map(str, control_seeds))} per mouse",
                               "dina/interpret_stimuli")
 claims = record("dina", "interpret_stimuli", rows)
 claims[["claim", "published", "value", "ci_low", "ci_high", "verdict"]].round(2)

@@ -92,15 +92,16 @@ _TABLE1: dict[str, dict[str, Any]] = {
               "regime_neurons": [500, 1000, 2500, 10000], "regime_models": ["dina", "vgg16-mlp", "linear"]},
     # quick: only rows trained to convergence and kept in the run store (the book build trains nothing):
     # DINA and the two baselines on the four twin mice x 3 seeds (the profile's patience rule, cap 400). The
-    # official code's switches, the objective control, the regularised DINA and DINA's regime curves are not
-    # in the store yet, so quick leaves them out (they were 2-epoch budget artefacts); the linear regime
-    # curves need no training. Train the rest with the paper profile or this module's command line.
+    # official code's switches, the objective control and the regularised DINA are not in the store yet,
+    # so quick leaves them out (they were 2-epoch budget artefacts). The data-regime curves: DINA on both
+    # axes and VGG-16-MLP on training images, seeds 0-2 (the full sizes are the rows above); the linear
+    # curves need no training. Train the rest with the paper profile or table1's command line.
     # Seeds: every row with seeds 0-2 on every mouse (all stored). ``row_seeds`` (row -> seeds) may narrow a
     # row to the seeds the store holds for it; the page then says how many seeds each row has, and each
     # image's hit is averaged over a model's own seeds before two models are compared.
     "quick": {"mice": list(MICE), "seeds": [0, 1, 2], "epochs": None,
               "regime_images": [200, 800],
-              "regime_neurons": [150, 600], "regime_models": ["linear"],
+              "regime_neurons": [150, 600], "regime_models": ["dina", "vgg16-mlp", "linear"],
               "rows": {"DINA": ["DINA"], "baselines": ["VGG-16-MLP", "ViT-MLP"]}},
     # smoke: a few rows only (the page must run in seconds); "rows" names the rows kept per group
     "smoke": {"mice": ["M1"], "seeds": [0], "epochs": 1, "regime_images": [30, 64], "regime_neurons": [50, 150],

@@ -346,15 +346,17 @@ def store_contents(directory: Path) -> dict[str, Any]:
     """What the run store keeps of a DINA run (:mod:`alignlib.training.store`). Every run keeps the test
     embeddings of its selected epoch; plain DINA runs (no Table 1 switch: the training pages' mice, the
     stimulus controls) also those of the literal validation-loss selection, which the results page compares;
-    their seed-0 runs keep the selected epoch's token maps and the weights (the towers the interpretation
-    pages explain and the maps the pages show). Table 1's baselines (VGG-16-MLP, ViT-MLP) keep their maps,
+    the seed-0 runs of natural-image mice keep the selected epoch's token maps and the weights (the towers
+    the interpretation pages explain and the maps the pages show; no page explains a stimulus control's
+    towers, so those keep neither). Table 1's baselines (VGG-16-MLP, ViT-MLP) keep their maps,
     every seed: the Table 1 page compares every model's maps (SSIM per mouse and seed). Runs on the
     ``paper-images`` twin keep their selected epoch's embeddings only (no page explains their towers or
     reads their literal validation-loss selection)."""
     spec, info = load_spec(directory), json.loads((Path(directory) / "run.json").read_text())
     plain = not info.get("switches")
     explained = spec.config["data"].get("twin_size") != "paper-images"
-    first = plain and spec.config["fit"]["seed"] == 0 and explained
+    natural = spec.config["data"].get("stimset", "natural") == "natural"
+    first = plain and spec.config["fit"]["seed"] == 0 and explained and natural
     baseline = set(info.get("switches") or {}) <= {"model", "image_weights"} and "model" in (info.get("switches") or {})
     return {"selections": [info["selected"], "val_loss"] if plain and explained else [info["selected"]],
             "maps": first or baseline, "weights": first}
