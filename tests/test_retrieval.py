@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from alignlib.metrics.retrieval import (chance_topk, representative_queries, retrieval_ranks, retrieval_rows,
-                                       similarity_matrix, topk_accuracy, topk_hits)
+from alignlib.metrics.retrieval import (chance_topk, mean_rank_z, representative_queries, retrieval_ranks,
+                                       retrieval_rows, similarity_matrix, topk_accuracy, topk_hits)
 
 
 def _brute(s, k):
@@ -89,3 +89,14 @@ def test_chance_and_validation():
         topk_accuracy(np.zeros((3, 3)), ks=(0,))
     with pytest.raises(ValueError):
         similarity_matrix(np.zeros((2, 3)), np.zeros((2, 4)))
+
+
+def test_mean_rank_z_is_zero_for_a_collapsed_model_and_standard_normal_for_random_ones():
+    n = 100
+    assert mean_rank_z(np.zeros((n, n))) == 0.0                 # every tie: expected rank (n + 1) / 2
+    assert mean_rank_z(np.eye(n)) == pytest.approx((n - 1) / 2 / np.sqrt((n * n - 1) / (12 * n)))
+    rng = np.random.default_rng(0)
+    z = [mean_rank_z(rng.standard_normal((n, n))) for _ in range(400)]
+    assert abs(np.mean(z)) < 0.2 and 0.8 < np.std(z) < 1.2      # the null it is scaled by
+    with pytest.raises(ValueError):
+        mean_rank_z(np.zeros((1, 1)))

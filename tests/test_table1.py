@@ -232,11 +232,14 @@ def test_paper_images_twin_has_the_papers_images_and_one_mouse():
         cast.twin_config("huge")
 
 
-def _long_rows(variant, hits, mouse="M1", seed=0, converged=True):
+def _long_rows(variant, hits, mouse="M1", seed=0, converged=True, run=None):
+    """One long-format row; a trained row names its run, a closed-form one (converged None) does not."""
     from alignlib.experiments.dina.table1 import HITS
 
+    run = run if run is not None else ("" if converged is None else f"{variant}-s{seed}")
     return {"group": "g", "mouse": mouse, "model": variant, "variant": variant, "k": 1, "seed": seed,
-            "accuracy": float(np.mean(hits)), "chance": 0.1, "converged": converged, HITS: np.asarray(hits)}
+            "accuracy": float(np.mean(hits)), "chance": 0.1, "converged": converged, "run": run,
+            HITS: np.asarray(hits)}
 
 
 def test_hits_difference_pairs_images_averages_seeds_and_scores_equal_models_zero():
@@ -260,6 +263,9 @@ def test_hits_difference_pairs_images_averages_seeds_and_scores_equal_models_zer
         hits_difference(long, "A", "C", ks=[1])
     not_conv = pd.DataFrame([_long_rows("A", h, converged=False), _long_rows("B", h)])
     assert not hits_difference(not_conv, "A", "B", ks=[1]).converged.iloc[0]
+    # a trained run whose convergence is unknown counts as not converged
+    unknown = pd.DataFrame([_long_rows("A", h, converged=None, run="A-s0"), _long_rows("B", h)])
+    assert not hits_difference(unknown, "A", "B", ks=[1]).converged.iloc[0]
 
 
 def test_gap_change_is_the_difference_of_two_paired_gaps():

@@ -24,7 +24,7 @@ import numpy as np
 
 from alignlib.arrays import as_numpy
 
-__all__ = ["similarity_matrix", "retrieval_ranks", "topk_hits", "topk_accuracy", "chance_topk", "TIES",
+__all__ = ["similarity_matrix", "retrieval_ranks", "mean_rank_z", "topk_hits", "topk_accuracy", "chance_topk", "TIES",
            "retrieval_rows", "representative_queries", "matched_margin"]
 
 TIES = ("expected", "pessimistic", "optimistic")
@@ -79,6 +79,18 @@ def retrieval_ranks(similarity, ties: str = "expected") -> np.ndarray:
     if ties == "expected":
         return 1.0 + g + e / 2.0
     return 1 + g + (e if ties == "pessimistic" else 0)
+
+
+def mean_rank_z(similarity) -> float:
+    """How far the mean rank of the true candidates lies below chance, in standard errors of a random
+    ranking: ``((n + 1) / 2 - mean rank) / sqrt((n² - 1) / (12 n))`` for n queries over n candidates
+    (a random ranking's rank is uniform on 1..n, variance (n² - 1) / 12; the n queries' ranks are taken
+    as independent). About 0 for a collapsed or untrained model, large for one that retrieves."""
+    ranks = retrieval_ranks(similarity)
+    n = len(ranks)
+    if n < 2:
+        raise ValueError("mean_rank_z needs at least 2 queries")
+    return float(((n + 1) / 2 - ranks.mean()) / np.sqrt((n * n - 1) / (12.0 * n)))
 
 
 def topk_hits(similarity, k: int, ties: str = "expected") -> np.ndarray:

@@ -235,7 +235,8 @@ def hits_difference(long: pd.DataFrame, a: str, b: str, ks: Iterable[int] = (1, 
     images within each mouse (:func:`alignlib.metrics.uncertainty.paired_difference_ci`); ``scale`` 100
     gives percentage points. Both rows must cover the same mice and be tested on the same images.
     Columns: k, a, b, difference, ci_low, ci_high, n_items, n_mice, converged (every trained run behind
-    either row converged; closed-form rows count as converged)."""
+    either row converged, unknown counting as not; closed-form rows, which name no run, count as
+    converged)."""
     if HITS not in long.columns:
         raise ValueError(f"hits_difference needs the per-query hits (column {HITS!r})")
     rows = []
@@ -254,10 +255,11 @@ def hits_difference(long: pd.DataFrame, a: str, b: str, ks: Iterable[int] = (1, 
             raise ValueError(f"{a!r} and {b!r} were tested on other images: not paired")
         d, lo, hi = paired_difference_ci([scale * per[a][m] for m in mice],
                                          [scale * per[b][m] for m in mice], seed=seed)
-        trained = long[long.variant.isin([a, b])].converged.dropna()
+        # trained rows name their run; a trained run's unknown convergence counts as not converged
+        trained = long[long.variant.isin([a, b]) & long.run.fillna("").astype(bool)].converged
         rows.append({"k": k, "a": a, "b": b, "difference": d, "ci_low": lo, "ci_high": hi,
                      "n_items": int(sum(per[a][m].size for m in mice)), "n_mice": len(mice),
-                     "converged": bool(all(bool(v) for v in trained))})
+                     "converged": all(v is True or v == 1 for v in trained)})    # NaN, None: False
     return pd.DataFrame(rows)
 
 
