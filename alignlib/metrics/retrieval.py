@@ -24,8 +24,8 @@ import numpy as np
 
 from alignlib.arrays import as_numpy
 
-__all__ = ["similarity_matrix", "retrieval_ranks", "mean_rank_z", "topk_hits", "topk_accuracy", "chance_topk", "TIES",
-           "retrieval_rows", "representative_queries", "matched_margin"]
+__all__ = ["similarity_matrix", "retrieval_ranks", "mean_rank_z", "topk_hits", "topk_accuracy", "chance_topk",
+           "TIES", "retrieval_rows", "representative_queries", "matched_margin"]
 
 TIES = ("expected", "pessimistic", "optimistic")
 #: similarities closer than this count as tied: a matrix product of identical rows can differ in the last

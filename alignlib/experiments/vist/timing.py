@@ -263,4 +263,4 @@ def stored_scan_recording(name: str, rates: np.ndarray, lum_by_movie: dict, own_
     curves = arrays_frame(arrays, "curves:")
     summary = {k.split(":", 1)[1]: v.item() for k, v in arrays.items() if k.startswith("summary:")}
     summary["loader_onset_ms"] = pinned_onset_ms
-    return pd.DataFrame(curves), summary, folder
+    return curves, summary, folder
