@@ -114,3 +114,25 @@ def locked(lock_file: str | Path, what: str, log: Callable[[str], None] | None =
         yield
     finally:
         lock.release()
+
+
+@contextlib.contextmanager
+def built_in_place(dest: Path) -> Iterator[Path]:
+    """A temporary folder beside ``dest`` to build a result folder in (a stored run, a derived result);
+    on success it replaces ``dest`` (mode 0755) in one rename, on failure it is removed: a kill never
+    leaves a half-written folder under ``dest``'s name."""
+    import shutil
+    import tempfile
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import shutil
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from alignlib.paths import inside, locked, runs_dir
+from alignlib.paths import built_in_place, inside, locked, runs_dir
 from alignlib.repro import file_sha256, provenance, write_json
 
 __all__ = ["DERIVED", "DERIVED_MARKER", "DERIVED_VERSIONS", "DerivedError", "cached", "derived_key",
@@ -196,23 +193,6 @@ def cached(chapter: str, kind: str, identity: Mapping[str, Any],
     return _load(dest), dest
 
 
-@contextmanager
-def _built_in_place(dest: Path):
-    """A temporary folder beside ``dest`` to build a derived result in; on success it replaces ``dest``
-    (mode 0755) in one rename, on failure it is removed: a kill never leaves a half-written result."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
-        yield tmp
-        tmp.chmod(0o755)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _write(dest: Path, kind: str, identity: Mapping[str, Any],
            compute: Callable[[], Mapping[str, np.ndarray]], nan_allowed: tuple[str, ...] = ()) -> None:
     import torch
@@ -226,7 +206,7 @@ def _write(dest: Path, kind: str, identity: Mapping[str, Any],
            and not np.isfinite(np.nan_to_num(v, posinf=np.inf, neginf=-np.inf) if k in nan_allowed else v).all()]
     if bad:
         raise DerivedError(f"{kind} result for {dest.name}: non-finite values in {', '.join(bad)}; not written")
-    with _built_in_place(dest) as tmp:
+    with built_in_place(dest) as tmp:
         np.savez_compressed(tmp / ARRAYS, **arrays)
         prov = provenance()
         write_json(tmp / DERIVED_MARKER, {
@@ -255,7 +235,7 @@ def add_derived(src: str | Path, root: str | Path | None = None, replace: bool =
     with locked(dest.parent / f".{src.name}.lock", f"the stored derived result {dest}", print):
         if dest.exists() and not replace:
             return dest
-        with _built_in_place(dest) as tmp:
+        with built_in_place(dest) as tmp:
             shutil.copy2(src / ARRAYS, tmp / ARRAYS)
             shutil.copy2(src / DERIVED_MARKER, tmp / DERIVED_MARKER)
     return dest

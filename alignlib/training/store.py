@@ -31,7 +31,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from alignlib.paths import REPO_ROOT, locked
+from alignlib.paths import REPO_ROOT, built_in_place, locked
 from alignlib.repro import file_sha256, write_json
 
 __all__ = ["STORE_FORMAT", "StoreError", "store_dir", "store_enabled", "find_stored", "check_stored",
@@ -310,9 +309,7 @@ def _add_run_locked(src: Path, spec, dest: Path, selections: Iterable[str] | Non
     if dest.exists() and not replace:
         return dest
     info = json.loads((src / "run.json").read_text())
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}.", dir=dest.parent))
-    try:
+    with built_in_place(dest) as tmp:
         for name in ALWAYS:
             if (src / name).exists():
                 shutil.copy2(src / name, tmp / name)
@@ -349,12 +346,6 @@ def _add_run_locked(src: Path, spec, dest: Path, selections: Iterable[str] | Non
             "added": {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "by": machine_description(),
                       "command": " ".join(sys.argv)},
             **conv, "metrics": recorded_metrics(tmp)})
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
