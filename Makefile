@@ -6,6 +6,8 @@ VENV    ?= .venv
 PROFILE ?= quick
 # Pages run side by side on a local Dask cluster, one BLAS/torch thread per worker (1 = serial, as before)
 WORKERS ?= 2
+# Test processes (pytest-xdist, whole files per process: the book's page tests share one scratch book)
+TEST_WORKERS ?= 2
 # The CPU build of torch. On a GPU machine: make book TORCH="torch --index-url <your CUDA wheel index>"
 TORCH   ?= torch==2.13.0
 # openretina (the Vi-ST chapter's outside baseline), installed without its declared dependencies (see pyproject's retina extra)
@@ -31,7 +33,7 @@ book: install
 	$(PY) -m alignlib book --profile $(PROFILE) --workers $(WORKERS)
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf _build book/executed runs results/*/

@@ -2,6 +2,7 @@
 under the run store's rules; an edited file or a stale version is refused, never silently reused."""
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 
@@ -287,6 +288,35 @@ def test_stored_scan_equals_the_scan_and_is_read_back(areas, monkeypatch):
     assert where2 == where and pd.Series(s2).equals(pd.Series(summary))
     with pytest.raises(pytest.fail.Exception, match="scanned again"):       # other rates: scanned, not reused
         timing.stored_scan_recording("R", rates + 1.0, *args[1:])
+
+
+def test_stored_share_equals_the_analysis_and_is_read_back(areas, monkeypatch):
+    import pandas as pd
+
+    from alignlib.experiments.vist import explain
+
+    rng = np.random.default_rng(0)
+    frames = rng.random((120, 8, 8)).astype(np.float32)
+    masks = np.zeros((2, 8, 8), bool)
+    masks[0, :3, :3] = masks[1, 4:7, 4:7] = True
+    counts = rng.poisson(1.0, size=(6, 120, 2))
+    kw = dict(n_folds=2, gap=4, bin_frames=(1,), fractions=(1.0,), models=("RF-luminance LN",))
+    table = explain.explained_share(frames, counts, masks, **kw)
+    t1, where = explain.stored_share("explained", "R", frames, counts, masks, **kw)
+    pd.testing.assert_frame_equal(t1, table)
+    assert where.parent.name == "vist" and where.name.startswith("explained_share-")
+    @functools.wraps(explain.explained_share)           # same signature: the settings are checked
+    def fail(*a, **k):
+        pytest.fail("computed again")
+
+    monkeypatch.setattr(explain, "explained_share", fail)
+    t2, where2 = explain.stored_share("explained", "R", frames, counts, masks, **kw)
+    pd.testing.assert_frame_equal(t2, table)
+    assert where2 == where
+    with pytest.raises(pytest.fail.Exception, match="computed again"):      # other counts: recomputed
+        explain.stored_share("explained", "R", frames, counts + 1, masks, **kw)
+    with pytest.raises(TypeError, match="unknown settings"):
+        explain.stored_share("explained", "R", frames, counts, masks, context=3)
 
 
 def test_stored_ablation_curves_equal_the_curves_and_follow_the_weights(areas, monkeypatch):

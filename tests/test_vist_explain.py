@@ -136,3 +136,85 @@ def test_crop_and_cnn_learn_a_planted_cell():
 def test_cnn_rejects_bad_centres():
     with pytest.raises(ValueError, match="centres"):
         RetinaCNN(4, 10, np.zeros(3))
+
+
+def test_contiguous_folds_cover_every_frame_once_with_gaps():
+    folds = E.contiguous_folds(103, n_folds=5, gap=4)
+    tested = np.concatenate([te for _, te in folds])
+    np.testing.assert_array_equal(np.sort(tested), np.arange(103))
+    for train, test in folds:
+        # no training frame within the gap of the test block
+        assert np.min(np.abs(train[:, None] - test[None]), axis=None) > 4
+    with pytest.raises(ValueError, match="folds"):
+        E.contiguous_folds(3, n_folds=5)
+
+
+def test_rf_luminance_ln_recovers_a_lagged_rectified_cell():
+    from alignlib.models.linear_nonlinear import RFLuminanceLN
+
+    lum = _smooth_lum(n_frames=1200, n_cells=3)
+    rng = np.random.default_rng(1)
+    drive = np.r_[np.zeros((3, 3)), -lum[:-3]]                      # OFF cells, 3 frames latency
+    rates = np.maximum(drive, 0) + 0.1 * rng.standard_normal(drive.shape)
+    model = RFLuminanceLN(n_lags=8).fit(lum, rates, rows=slice(0, 900))
+    pred = model.predict(lum)
+    cc = [np.corrcoef(pred[900:, c], rates[900:, c])[0, 1] for c in range(3)]
+    assert min(cc) > 0.9 and model.alpha_.shape == (3,)
+    # a model that sees only noise scores at chance
+    noise = np.random.default_rng(2).standard_normal(rates.shape)
+    pred0 = RFLuminanceLN(n_lags=8).fit(lum, noise, rows=slice(0, 900)).predict(lum)
+    chance = [np.corrcoef(pred0[900:, c], noise[900:, c])[0, 1] for c in range(3)]
+    assert abs(np.nanmean(chance)) < 0.12                       # 300 test frames: s.d. ~0.06 / sqrt(3)
+    with pytest.raises(ValueError, match="rates must be"):
+        RFLuminanceLN().fit(lum, rates[:-1])
+
+
+def test_explained_share_scores_planted_cells_and_not_shuffled_ones():
+    rng = np.random.default_rng(0)
+    frames = rng.random((600, 12, 12)).astype(np.float32)
+    frames = np.stack([frames[max(0, t - 2):t + 1].mean(0) for t in range(600)])
+    masks = np.zeros((2, 12, 12), bool)
+    masks[0, 2:5, 2:5] = masks[1, 7:10, 6:9] = True
+    lum = onken.rf_luminance(frames, masks)
+    rate = np.exp(0.8 * np.r_[np.zeros((2, 2)), -lum[:-2]]) * 0.5
+    counts = rng.poisson(rate, size=(20, 600, 2))
+    kw = dict(n_folds=3, gap=4, bin_frames=(1, 4), seeds=(0,), fractions=(0.5, 1.0),
+              models=("RF-luminance LN",))
+    d = E.explained_share(frames, counts, masks, **kw)
+    full = d[(d.fraction == 1.0) & (d.bin_frames == 1)]
+    assert len(full) == 3 * 2 and set(d.stretch) == {"all", "first", "last"}
+    assert full.cc.mean() > 0.5 and (full.ceiling > full.cc).all()
+    shuffled = counts[:, rng.permutation(600)]
+    d0 = E.explained_share(frames, shuffled, masks, **kw)
+    assert abs(d0[(d0.fraction == 1.0) & (d0.bin_frames == 1)].cc.mean()) < 0.1
+    with pytest.raises(ValueError, match="unknown models"):
+        E.explained_share(frames, counts, masks, models=("GLM",))
+
+
+def test_augmented_share_gains_from_aligned_extra_frames_only():
+    rng = np.random.default_rng(3)
+
+    def planted(n):
+        f = rng.random((n, 12, 12)).astype(np.float32)
+        return np.stack([f[max(0, t - 2):t + 1].mean(0) for t in range(n)])
+
+    masks = np.zeros((2, 12, 12), bool)
+    masks[0, 2:5, 2:5] = masks[1, 7:10, 6:9] = True
+
+    def respond(frames):
+        lum = onken.rf_luminance(frames, masks)
+        return np.exp(0.8 * np.r_[np.zeros((2, 2)), -lum[:-2]]) * 0.5
+
+    frames, extra = planted(240), planted(900)
+    counts = rng.poisson(respond(frames), size=(20, 240, 2))
+    extra_rates = rng.poisson(respond(extra), size=(20, 900, 2)).mean(0)
+    extras = {"aligned": (extra, extra_rates), "shifted": (extra, np.roll(extra_rates, 450, 0))}
+    d = E.augmented_share(frames, counts, masks, extras, n_folds=3, gap=4, bin_frames=(1,),
+                          models=("RF-luminance LN",), context=8)
+    cc = d.groupby("added").cc.mean()
+    assert set(cc.index) == {"none", "aligned", "shifted"}
+    assert cc["aligned"] > cc["none"] - 0.02 and cc["aligned"] > cc["shifted"] + 0.2
+    with pytest.raises(ValueError, match="context"):
+        E.augmented_share(frames, counts, masks, {"tiny": (extra[:5], extra_rates[:5])}, context=8)
+    with pytest.raises(ValueError, match="extras"):
+        E.stored_share("explained", "x", frames, counts, masks, extras=extras)

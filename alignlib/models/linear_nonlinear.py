@@ -18,7 +18,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold
 
-__all__ = ["LinearNonlinear", "lagged_design", "downsample_frames"]
+__all__ = ["LinearNonlinear", "RFLuminanceLN", "lagged_design", "downsample_frames"]
 
 
 def downsample_frames(frames: np.ndarray, grid: int) -> np.ndarray:
@@ -117,3 +117,60 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     if a.std() == 0 or b.std() == 0:
         return np.nan
     return float(np.corrcoef(a, b)[0, 1])
+
+
+@dataclass
+class RFLuminanceLN:
+    """LN model on each cell's own receptive field: the mean luminance inside the cell's RF (and, with
+    ``surround``, in a ring around it) over ``n_lags`` past frames, one ridge filter per cell, then a
+    monotone (isotonic) nonlinearity -- the same two-step fit as :class:`LinearNonlinear`, with a
+    few dozen parameters per cell instead of a filter over the whole frame.
+
+    ``fit(lum, rates)`` then ``predict(lum)``: ``lum`` (T, cells) or, with a surround, (T, cells, 2)
+    luminance per frame (:func:`alignlib.data.onken.rf_luminance`), ``rates`` (T, cells). The ridge
+    penalty of each cell is chosen by contiguous-block K-fold CV on the training frames (sklearn
+    ``RidgeCV``, no shuffling: neighbouring frames are correlated).
+    """
+
+    n_lags: int = 32
+    lag_width: int = 1
+    alphas: tuple = tuple(np.logspace(-1, 4, 11))
+    n_folds: int = 5
+    alpha_: np.ndarray = field(default=None, init=False)
+
+    def _designs(self, lum: np.ndarray) -> np.ndarray:
+        lum = np.asarray(lum, dtype=np.float32)
+        if lum.ndim == 2:
+            lum = lum[:, :, None]
+        if lum.ndim != 3:
+            raise ValueError(f"lum must be (T, cells) or (T, cells, parts), got shape {lum.shape}")
+        t, cells, parts = lum.shape
+        lagged = lagged_design(lum.reshape(t, cells * parts), self.n_lags, self.lag_width)
+        # (T, lags, cells, parts) -> (cells, T, lags * parts)
+        return lagged.reshape(t, self.n_lags, cells, parts).transpose(2, 0, 1, 3).reshape(cells, t, -1)
+
+    def fit(self, lum: np.ndarray, rates: np.ndarray, rows=None) -> "RFLuminanceLN":
+        """Fit on the frames ``rows`` (index array or slice; default all). The lagged design is built
+        on the whole of ``lum``, so a training block's first frames see the frames before it."""
+        from sklearn.linear_model import RidgeCV
+
+        rates = np.asarray(rates, dtype=np.float64)
+        designs = self._designs(lum)
+        if rates.shape != designs.shape[:2][::-1]:
+            raise ValueError(f"rates must be (T, cells) = {designs.shape[:2][::-1]}, got {rates.shape}")
+        rows = np.arange(len(rates))[slice(None) if rows is None else rows]
+        designs, rates = designs[:, rows], rates[rows]
+        cv = KFold(self.n_folds, shuffle=False)
+        self.ridges_, self.nonlinearities_ = [], []
+        for c, x in enumerate(designs):
+            ridge = RidgeCV(alphas=self.alphas, cv=cv).fit(x, rates[:, c])
+            iso = IsotonicRegression(increasing=True, out_of_bounds="clip")
+            self.ridges_.append(ridge)
+            self.nonlinearities_.append(iso.fit(ridge.predict(x), rates[:, c]))
+        self.alpha_ = np.array([r.alpha_ for r in self.ridges_])
+        return self
+
+    def predict(self, lum: np.ndarray) -> np.ndarray:
+        designs = self._designs(lum)
+        return np.stack([nl.predict(r.predict(x)) for x, r, nl in
+                         zip(designs, self.ridges_, self.nonlinearities_)], axis=1)

@@ -1,21 +1,15 @@
 """A small convolutional model of retinal ganglion cells driven by movies, of the kind fitted to
-salamander
-retina (McIntosh et al. 2016, NeurIPS; Maheswaranathan et al. 2023, Neuron): stimulus history -> two
-convolutional layers -> per-cell readout -> softplus rate, trained with a Poisson loss.
+salamander retina (McIntosh et al. 2016, NeurIPS; Maheswaranathan et al. 2023, Neuron): stimulus
+history -> two convolutional layers -> per-cell readout -> softplus rate, trained with a Poisson loss.
 
 Layer 1 is space-time separable: a 1x1 convolution over the history (frames as channels) gives
-``temporal``
-time courses per pixel, then a ``kernel1`` spatial convolution mixes them into ``channels1`` maps
-(each map's
-filter is a sum of ``temporal`` separable space-time filters), softplus; layer 2 a ``kernel2``
-convolution,
-softplus. The readout of cell ``c`` pools the last maps with an isotropic Gaussian centred on the
-cell's
-receptive-field centre (known from the recording's RF contour; its width is learned) and weighs the
-channels,
-then softplus. Fixing the readout's position with the measured RF keeps the parameter count small
-enough for
-the few seconds of movie a recording holds.
+``temporal`` time courses per pixel, then a ``kernel1`` spatial convolution mixes them into
+``channels1`` maps (each map's filter is a sum of ``temporal`` separable space-time filters),
+softplus; layer 2 a ``kernel2`` convolution, softplus. The readout of cell ``c`` pools the last maps
+with an isotropic Gaussian centred on the cell's receptive-field centre (known from the recording's
+RF contour; its width is learned) and weighs the channels, then softplus. Fixing the readout's
+position with the measured RF keeps the parameter count small enough for the few seconds of movie a
+recording holds.
 """
 
 from __future__ import annotations

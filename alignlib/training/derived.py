@@ -45,6 +45,7 @@ DERIVED_VERSIONS: dict[str, str] = {
     "occlusion": "alignlib.interpret.occlusion:MAPS_VERSION",
     "ablation": "alignlib.interpret.ablation:CURVES_VERSION",
     "timing_scan": "alignlib.experiments.vist.timing:SCAN_VERSION",
+    "explained_share": "alignlib.experiments.vist.explain:SHARE_VERSION",
 }
 
 

@@ -15,6 +15,17 @@ a null for the same search:
 * :func:`jittered_schedule_control` -- frames shown for a varying number of display refreshes:
   planted responses under a jittered schedule, scored with the regular one, say how much CC such
   jitter can cost.
+
+And how much of the reliable response stimulus models explain at all (§1's goal, §3's table):
+
+* :func:`explained_share` -- every frame held out once (:func:`contiguous_folds`), an RF-luminance
+  LN and a small retina CNN (:func:`fit_retina_cnn`), CC against the noise ceiling at several bin
+  widths, and a learning curve over the training frames;
+* :func:`augmented_share` -- the same folds with frames of the other recording of the same retina
+  added (:func:`segment_stretches`, :func:`stretch_extras`), and a time-shifted control: does more
+  aligned movie raise the CC?
+* :func:`stored_share` keeps both as derived results; :func:`share_summary` and
+  :func:`share_difference` read them (bootstrap over cells).
 """
 
 from __future__ import annotations
@@ -33,8 +44,10 @@ from alignlib.experiments.vist.timing import (
     scan_onsets,
 )
 
-__all__ = ["model_timeline", "segment_alignment", "segment_verdict", "SEGMENT_MARGIN", "placement_scan",
-           "jittered_schedule_control"]
+__all__ = ["model_timeline", "segment_alignment", "segment_verdict", "SEGMENT_MARGIN", "segment_stretches",
+           "recording_stretch", "stretch_extras", "placement_scan",
+           "jittered_schedule_control", "contiguous_folds", "explained_share", "stored_share",
+           "augmented_share", "share_summary", "share_difference", "SHARE_MODELS", "SHARE_VERSION"]
 
 
 def model_timeline(
@@ -161,6 +174,74 @@ def segment_verdict(segments: pd.DataFrame, margin: float = SEGMENT_MARGIN) -> d
     return {"n_segments": n, "n_placed": int(placed.sum()),
             "placed_spans": ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans) or "none",
             "verdict": verdict}
+
+
+def segment_stretches(segments: pd.DataFrame, onset_ms: float, margin: float = SEGMENT_MARGIN,
+                      agree_ms: float = 50.0) -> dict[str, dict[str, float]]:
+    """The trial stretches a :func:`segment_alignment` table can place, each with the onset that places
+    it -> {"placed": {start_ms, end_ms, onset_ms}, "leading": ...} (either absent when there is none).
+
+    ``placed``: the longest run of consecutive segments placed by the pinned ``onset_ms`` (rule of
+    :func:`segment_verdict`). ``leading``: the unplaced segments at the start of the trial whose best
+    offsets agree within ``agree_ms`` of their median (at least two), with the onset that their
+    best match implies (``onset_ms`` - median offset, rounded to 10 ms) -- the reading of a movie
+    that starts at another onset and later jumps."""
+    placed = (segments.cc_expected > segments.cc_best_elsewhere + margin).to_numpy()
+    out: dict[str, dict[str, float]] = {}
+    best, run = None, None
+    for i, ok in enumerate(placed):
+        run = (run if run is not None else i) if ok else None
+        if run is not None and (best is None or i - run > best[1] - best[0]):
+            best = (run, i)
+    if best is not None:
+        out["placed"] = {"start_ms": float(segments.start_s.iloc[best[0]] * 1000),
+                         "end_ms": float(segments.end_s.iloc[best[1]] * 1000),
+                         "onset_ms": float(onset_ms)}
+    lead = 0
+    while lead < len(placed) and not placed[lead]:
+        lead += 1
+    if lead >= 2:
+        offsets = segments.offset_ms.to_numpy()[:lead]
+        median = float(np.median(offsets))
+        agree = np.abs(offsets - median) <= agree_ms
+        n = int(np.argmin(agree)) if not agree.all() else lead      # leading run that agrees
+        if n >= 2:
+            median = float(np.median(offsets[:n]))
+            out["leading"] = {"start_ms": float(segments.start_s.iloc[0] * 1000),
+                              "end_ms": float(segments.end_s.iloc[n - 1] * 1000),
+                              "onset_ms": float(np.round((onset_ms - median) / 10.0) * 10.0)}
+    return out
+
+
+def recording_stretch(name: str, onset_ms: float, start_ms: float, end_ms: float,
+                      root=None) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, trial-averaged rates per frame) of recording ``name`` loaded with the movie at
+    ``onset_ms``, only the frames on screen wholly within ``start_ms``-``end_ms`` of the trial."""
+    rec = onken.load_recording(name, root=root, onset_ms=onset_ms)
+    starts = rec.meta["onset_ms"] + (rec.meta["first_frame"] + np.arange(rec.n_frames)) * rec.frame_ms
+    keep = (starts >= start_ms) & (starts + rec.frame_ms <= end_ms)
+    if keep.sum() < 2:
+        raise ValueError(f"{name}: no frames within {start_ms}-{end_ms} ms at onset {onset_ms} ms")
+    return rec.frames[keep], rec.rates[keep]
+
+
+def stretch_extras(name: str, stretches: dict[str, dict[str, float]], root=None
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Training extras for :func:`augmented_share` from the stretches of :func:`segment_stretches`
+    of recording ``name``: each stretch at its onset (labelled "<name> <start>-<end> s at <onset>
+    ms"), and the control "... rates shifted": the placed (else the first) stretch with its rates
+    rolled by half its length, the same frames without their alignment."""
+    extras = {}
+    for which, st in stretches.items():
+        label = (f"{name} {st['start_ms'] / 1000:.1f}-{st['end_ms'] / 1000:.1f} s at "
+                 f"{st['onset_ms']:+.0f} ms ({which})")
+        extras[label] = recording_stretch(name, st["onset_ms"], st["start_ms"], st["end_ms"], root)
+    if extras:
+        label = next((k for k in extras if k.endswith("(placed)")), next(iter(extras)))
+        frames, rates = extras[label]
+        extras[f"{label[:label.rindex(' (')]}, rates shifted (control)"] = (
+            frames, np.roll(rates, len(rates) // 2, axis=0))
+    return extras
 
 
 def placement_scan(
@@ -320,7 +401,7 @@ def fit_retina_cnn(
     frames: np.ndarray,
     rates: np.ndarray,
     centres: np.ndarray,
-    train: slice,
+    train: slice | np.ndarray,
     seed: int = 0,
     n_history: int = 16,
     history_step: int = 2,
@@ -333,7 +414,8 @@ def fit_retina_cnn(
     model_kwargs: dict | None = None,
     progress: bool = False,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Train :class:`alignlib.models.retina_cnn.RetinaCNN` on frames ``train`` (Poisson loss on the
+    """Train :class:`alignlib.models.retina_cnn.RetinaCNN` on frames ``train`` (a slice or an index
+    array; Poisson loss on the
     trial-averaged counts per frame; Adam; the last ``validation_fraction`` of the training frames
     held out for early stopping on the validation Poisson loss, best epoch kept) -> (prediction for
     every frame (T, cells), history).
@@ -349,7 +431,7 @@ def fit_retina_cnn(
     mu, sd = frames[train].mean(), frames[train].std() + 1e-6
     x = torch.as_tensor(stimulus_history((frames - mu) / sd, n_history, history_step))
     y = torch.as_tensor(np.asarray(rates, dtype=np.float32))
-    idx = np.arange(train.start, train.stop)
+    idx = np.arange(len(frames))[train]
     n_val = int(round(len(idx) * validation_fraction))
     fit_idx, val_idx = idx[:-n_val], idx[-n_val:]
     rng = seed_everything(seed)
@@ -395,3 +477,253 @@ def fit_retina_cnn(
     with torch.no_grad():
         pred = torch.cat([model(x[i : i + 256]) for i in range(0, len(x), 256)]).numpy()
     return pred, pd.DataFrame(history)
+
+
+# --- how much of the reliable response do stimulus models explain? (issue 19 §1, §3) ---------------
+
+#: format version of the stored explained-share result (kind ``explained_share``)
+SHARE_VERSION = 1
+#: the models of :func:`explained_share`
+SHARE_MODELS = ("RF-luminance LN", "retina CNN")
+
+
+def contiguous_folds(n_frames: int, n_folds: int = 5, gap: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n_folds`` contiguous test blocks covering the frames -> [(train indices, test indices)]; the
+    ``gap`` frames on each side of a test block are in neither (a model with ``gap`` frames of causal
+    context never sees test frames while training)."""
+    if n_folds < 2 or n_frames < n_folds:
+        raise ValueError(f"cannot cut {n_frames} frames into {n_folds} folds")
+    edges = np.linspace(0, n_frames, n_folds + 1).astype(int)
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        train = np.r_[0:max(0, a - gap), min(n_frames, b + gap):n_frames]
+        if len(train) == 0:
+            raise ValueError(f"gap {gap} leaves no training frames for the fold {a}-{b}")
+        out.append((train, np.arange(a, b)))
+    return out
+
+
+def _fold_scores(pred: np.ndarray, counts: np.ndarray, test: np.ndarray,
+                 bin_frames: Sequence[int], seed: int) -> list[dict]:
+    """Per-cell CC with the trial mean and noise ceiling on the test frames, at each bin width."""
+    from alignlib.experiments.vist.workflow import bin_counts
+    from alignlib.metrics.neural_prediction import noise_ceiling, pearson_cc, split_half_reliability
+
+    rows = []
+    for k in bin_frames:
+        c = bin_counts(np.asarray(counts)[:, test], k).astype(np.float64)
+        p = bin_counts(np.asarray(pred)[None, test], k)[0].astype(np.float64)
+        cc = pearson_cc(p, c.mean(0))
+        ceiling = noise_ceiling(split_half_reliability(c, seed=seed))
+        rows += [{"bin_frames": int(k), "cell": j, "cc": float(cc[j]), "ceiling": float(ceiling[j])}
+                 for j in range(c.shape[2])]
+    return rows
+
+
+def _fit_predict(model: str, inputs: np.ndarray, rates: np.ndarray, centres: np.ndarray | None,
+                 train: np.ndarray, seed: int, cnn_kwargs: dict | None) -> np.ndarray:
+    """One fit of a :data:`SHARE_MODELS` model on the frames ``train`` -> prediction for every frame.
+    ``inputs``: RF luminance (T, cells) for the LN, cropped frames (T, s, s) for the CNN."""
+    from alignlib.models.linear_nonlinear import RFLuminanceLN
+
+    if model == "RF-luminance LN":
+        return RFLuminanceLN().fit(inputs, rates, rows=train).predict(inputs)
+    return fit_retina_cnn(inputs, rates, centres, train, seed=seed, **(cnn_kwargs or {}))[0]
+
+
+def explained_share(
+    frames: np.ndarray,
+    counts: np.ndarray,
+    masks: np.ndarray,
+    n_folds: int = 5,
+    gap: int = 32,
+    bin_frames: Sequence[int] = (1, 4, 8, 16),
+    seeds: Sequence[int] = (0, 1, 2),
+    fractions: Sequence[float] = (0.25, 0.5, 1.0),
+    models: Sequence[str] = SHARE_MODELS,
+    cnn_kwargs: dict | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Held-out CC of stimulus models with the trial-averaged response, fold by fold -> one row per
+    (model, seed, fraction, fold, bin width, cell) with ``cc`` and the test block's ``ceiling``.
+
+    ``frames`` (T, H, W) of one aligned recording, ``counts`` (trials, T, cells) per frame, ``masks``
+    (cells, H, W) RF masks. Every frame is tested once (:func:`contiguous_folds`, ``gap`` frames left
+    out beside each test block). Models: ``"RF-luminance LN"``
+    (:class:`alignlib.models.linear_nonlinear.RFLuminanceLN`; deterministic, seed 0 only) and
+    ``"retina CNN"`` (:func:`fit_retina_cnn` on the frames cropped around the RFs, one fit per seed).
+    ``fractions`` < 1 train on that share of each fold's training frames -- a learning curve: the
+    first and the last contiguous stretch of that length, scored separately (``stretch`` "first" /
+    "last"; the CNN at seed 0 only). Scores are at each width in ``bin_frames`` (frames summed)."""
+    from tqdm.auto import tqdm
+
+    unknown = set(models) - set(SHARE_MODELS)
+    if unknown:
+        raise ValueError(f"unknown models {sorted(unknown)}; known: {', '.join(SHARE_MODELS)}")
+    counts = np.asarray(counts)
+    rates = counts.mean(0, dtype=np.float64)
+    n_frames = len(frames)
+    if counts.shape[1] != n_frames or masks.shape[0] != counts.shape[2]:
+        raise ValueError(f"frames {np.shape(frames)}, counts {counts.shape} and masks {masks.shape} "
+                         "disagree")
+    folds = contiguous_folds(n_frames, n_folds, gap)
+    lum = onken.rf_luminance(frames, masks) if "RF-luminance LN" in models else None
+    crop = centres = None
+    if "retina CNN" in models:
+        crop, centres = crop_around_rfs(frames, masks)
+    jobs = []
+    for fraction in fractions:
+        for stretch in (("all",) if fraction >= 1 else ("first", "last")):
+            for model in models:
+                for seed in (seeds if (model == "retina CNN" and fraction >= 1) else seeds[:1]):
+                    for i in range(len(folds)):
+                        jobs.append((model, seed, float(fraction), stretch, i))
+    rows = []
+    for model, seed, fraction, stretch, i in tqdm(jobs, desc="explained share", disable=not progress):
+        train, test = folds[i]
+        n = max(1, int(round(len(train) * fraction)))
+        train = train[:n] if stretch == "first" else train[len(train) - n:]
+        pred = _fit_predict(model, lum if model == "RF-luminance LN" else crop, rates, centres, train,
+                            seed, cnn_kwargs)
+        info = {"model": model, "seed": seed, "fraction": fraction, "stretch": stretch, "fold": i,
+                "train_frames": len(train)}
+        rows += [{**info, **r} for r in _fold_scores(pred, counts, test, bin_frames, seed=0)]
+    return pd.DataFrame(rows)
+
+
+def stored_share(analysis: str, name: str, frames: np.ndarray, counts: np.ndarray, masks: np.ndarray,
+                 extras: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, chapter: str = "vist",
+                 progress: bool = False, **settings) -> tuple[pd.DataFrame, object]:
+    """:func:`explained_share` (``analysis="explained"``) or :func:`augmented_share` (``"augmented"``,
+    with ``extras``), computed once and kept as a derived result (:mod:`alignlib.training.derived`,
+    kind ``explained_share``), identified by the SHA-256 of the frames, counts, masks and extras,
+    every setting and :data:`SHARE_VERSION`; ``name`` (the recording) is recorded for the reader.
+    Returns (table, folder)."""
+    import inspect
+
+    from alignlib.training.derived import array_sha256, arrays_frame, cached, frame_arrays
+
+    functions = {"explained": explained_share, "augmented": augmented_share}
+    if analysis not in functions:
+        raise ValueError(f"analysis must be one of {', '.join(functions)}, got {analysis!r}")
+    if (analysis == "augmented") != (extras is not None):
+        raise ValueError("extras are given to, and only to, the 'augmented' analysis")
+    fn = functions[analysis]
+    defaults = {k: v.default for k, v in inspect.signature(fn).parameters.items()
+                if v.default is not inspect.Parameter.empty and k != "progress"}
+    unknown = set(settings) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)} for the {analysis!r} analysis")
+    chosen = {**defaults, **settings}
+    identity = {"analysis": analysis, "recording": name,
+                "frames_sha256": array_sha256(np.asarray(frames, dtype=np.float32)),
+                "counts_sha256": array_sha256(np.asarray(counts)),
+                "masks_sha256": array_sha256(np.asarray(masks, dtype=bool)),
+                "extras_sha256": {label: [array_sha256(np.asarray(f, dtype=np.float32)),
+                                          array_sha256(np.asarray(r, dtype=np.float64))]
+                                  for label, (f, r) in (extras or {}).items()},
+                **{k: (list(v) if isinstance(v, tuple) else v) for k, v in chosen.items()}}
+
+    def compute() -> dict[str, np.ndarray]:
+        args = (frames, counts, masks) + ((extras,) if extras is not None else ())
+        return frame_arrays(fn(*args, progress=progress, **chosen), "share:")
+
+    arrays, folder = cached(chapter, "explained_share", identity, compute,
+                            nan_allowed=("share:cc", "share:ceiling"))
+    return arrays_frame(arrays, "share:"), folder
+
+
+def augmented_share(
+    frames: np.ndarray,
+    counts: np.ndarray,
+    masks: np.ndarray,
+    extras: dict[str, tuple[np.ndarray, np.ndarray]],
+    n_folds: int = 5,
+    gap: int = 32,
+    bin_frames: Sequence[int] = (1, 8),
+    seeds: Sequence[int] = (0,),
+    models: Sequence[str] = SHARE_MODELS,
+    context: int = 32,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Does more movie raise the held-out CC? :func:`explained_share`'s folds and models, trained on
+    each fold's training frames alone (``added`` "none") and with each of ``extras`` added ->
+    one row per (added, model, seed, fold, bin width, cell).
+
+    ``extras``: label -> (frames (N, H, W), rates (N, cells)) of the same cells (another recording of
+    the same retina); its first ``context`` frames only feed the stimulus history (no training
+    target), so no sample mixes the two recordings. A control extra with the same frames and its
+    rates shifted in time tells what added frames without alignment do."""
+    from tqdm.auto import tqdm
+
+    counts = np.asarray(counts)
+    n_frames = len(frames)
+    folds = contiguous_folds(n_frames, n_folds, gap)
+    rows = []
+    jobs = [(label, model, seed) for label in ("none", *extras) for model in models
+            for seed in (seeds if model == "retina CNN" else seeds[:1])]
+    inputs_of = {}
+    for label, model, seed in tqdm(jobs, desc="augmented share", disable=not progress):
+        extra_frames, extra_rates = extras.get(label, (frames[:0], np.zeros((0, counts.shape[2]))))
+        if len(extra_frames) and len(extra_frames) <= context:
+            raise ValueError(f"extra {label!r} has {len(extra_frames)} frames, not more than its "
+                             f"context of {context}")
+        all_frames = np.concatenate([frames, extra_frames])
+        rates = np.concatenate([counts.mean(0, dtype=np.float64), np.asarray(extra_rates, float)])
+        key = (label, model)
+        if key not in inputs_of:
+            if model == "RF-luminance LN":
+                inputs_of[key] = (onken.rf_luminance(all_frames, masks), None)
+            else:
+                inputs_of[key] = crop_around_rfs(all_frames, masks)
+        inputs, centres = inputs_of[key]
+        added = np.arange(n_frames + context, len(all_frames)) if len(extra_frames) else np.arange(0)
+        for i, (train, test) in enumerate(folds):
+            # added frames first: the CNN validates on the last of its own training frames
+            pred = _fit_predict(model, inputs, rates, centres, np.r_[added, train], seed, None)
+            info = {"added": label, "model": model, "seed": seed, "fold": i,
+                    "train_frames": len(train) + len(added)}
+            rows += [{**info, **r} for r in _fold_scores(pred[:n_frames], counts, test, bin_frames,
+                                                         seed=0)]
+    return pd.DataFrame(rows)
+
+
+def share_summary(table: pd.DataFrame, keys: Sequence[str], seed: int = 0) -> pd.DataFrame:
+    """One row per ``keys`` group of an :func:`explained_share` / :func:`augmented_share` table: each
+    cell's CC and ceiling averaged over folds and seeds, then the mean over cells with a 95 %
+    bootstrap CI over cells (:func:`alignlib.metrics.uncertainty.bootstrap_ci`), the mean ceiling,
+    and the share of the ceiling (each cell's mean CC / its mean ceiling, mean over cells, CI)."""
+    from alignlib.metrics.uncertainty import bootstrap_ci
+
+    rows = []
+    for key, g in table.groupby(list(keys), sort=False):
+        cell = g.groupby("cell")[["cc", "ceiling"]].mean()
+        cc = cell.cc.dropna().to_numpy()
+        share = (cell.cc / cell.ceiling).replace([np.inf, -np.inf], np.nan).dropna().to_numpy()
+        lo, hi = bootstrap_ci(cc, seed=seed)
+        s_lo, s_hi = bootstrap_ci(share, seed=seed)
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+                     "n_cells": len(cc), "n_folds": g.fold.nunique(), "n_seeds": g.seed.nunique(),
+                     "mean_cc": float(cc.mean()), "ci_low": lo, "ci_high": hi,
+                     "mean_ceiling": float(cell.ceiling.mean()), "share": float(share.mean()),
+                     "share_ci_low": s_lo, "share_ci_high": s_hi})
+    return pd.DataFrame(rows)
+
+
+def share_difference(table: pd.DataFrame, column: str, a: str, b: str, seed: int = 0,
+                     **where) -> dict:
+    """``column`` == ``a`` minus ``column`` == ``b`` in mean CC, paired by cell (each cell's CC averaged
+    over folds and seeds first), 95 % paired bootstrap over cells
+    (:func:`alignlib.metrics.uncertainty.paired_difference_ci`). ``where``: column == value filters."""
+    from alignlib.metrics.uncertainty import paired_difference_ci
+
+    sel = table
+    for col, value in where.items():
+        sel = sel[sel[col] == value]
+    both = pd.concat({v: sel[sel[column] == v].groupby("cell").cc.mean() for v in (a, b)},
+                     axis=1).dropna()
+    if both.empty:
+        raise ValueError(f"no cells scored for both {a!r} and {b!r} where {where}")
+    d, lo, hi = paired_difference_ci(both[a].to_numpy(), both[b].to_numpy(), seed=seed)
+    return {"a": a, "b": b, **where, "difference": d, "ci_low": lo, "ci_high": hi,
+            "n_cells": len(both)}
