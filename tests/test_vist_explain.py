@@ -214,7 +214,40 @@ def test_augmented_share_gains_from_aligned_extra_frames_only():
     cc = d.groupby("added").cc.mean()
     assert set(cc.index) == {"none", "aligned", "shifted"}
     assert cc["aligned"] > cc["none"] - 0.02 and cc["aligned"] > cc["shifted"] + 0.2
+    no_base = E.augmented_share(frames, counts, masks, {"aligned": extras["aligned"]}, n_folds=3,
+                                gap=4, bin_frames=(1,), models=("RF-luminance LN",), context=8,
+                                baseline=False)
+    assert set(no_base.added) == {"aligned"}
+    assert np.allclose(no_base.cc, d[d.added == "aligned"].cc, equal_nan=True)
     with pytest.raises(ValueError, match="context"):
         E.augmented_share(frames, counts, masks, {"tiny": (extra[:5], extra_rates[:5])}, context=8)
     with pytest.raises(ValueError, match="extras"):
         E.stored_share("explained", "x", frames, counts, masks, extras=extras)
+
+
+def test_segment_stretches_find_the_placed_run_and_a_leading_onset():
+    import pandas as pd
+
+    # 0-6 s best 2.68 s later than the pinned onset puts it (unplaced), 7.5 s on placed
+    starts = np.arange(0, 15.1, 1.5)
+    offsets = np.where(starts < 4, 2680.0, 0.0)
+    offsets[3] = 18780.0                               # an unplaced segment with a stray best match
+    placed = offsets == 0
+    seg = pd.DataFrame({"start_s": starts, "end_s": starts + 3, "offset_ms": offsets,
+                        "cc_expected": np.where(placed, 0.3, 0.05),
+                        "cc_best_elsewhere": np.where(placed, 0.1, 0.2)})
+    st = E.segment_stretches(seg, onset_ms=2590.0)
+    assert st["placed"] == {"start_ms": 6000.0, "end_ms": 18000.0, "onset_ms": 2590.0}
+    assert st["leading"] == {"start_ms": 0.0, "end_ms": 6000.0, "onset_ms": -90.0}
+    assert set(E.segment_stretches(seg.assign(cc_expected=0.3, cc_best_elsewhere=0.1), 0.0)) == {"placed"}
+
+
+def test_scored_counts_a_constant_prediction_as_zero_not_a_flat_response():
+    import pandas as pd
+
+    t = pd.DataFrame({"cc": [np.nan, np.nan, 0.5], "ceiling": [0.9, np.nan, 0.9], "cell": [0, 1, 2],
+                      "fold": 0, "seed": 0, "model": "m"})
+    out = E.scored(t)
+    assert out.cc.iloc[0] == 0.0 and np.isnan(out.cc.iloc[1]) and out.cc.iloc[2] == 0.5
+    s = E.share_summary(t, ["model"])
+    assert s.n_cells.item() == 2 and np.isclose(s.mean_cc.item(), 0.25)

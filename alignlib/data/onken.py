@@ -70,7 +70,11 @@ TRIAL_MS = 18000.0
 #: the frame period at which the frames predict the spikes (data page: scan of 10-50 ms, refined in 0.05 ms steps)
 FRAME_MS = 12.45
 #: per recording, the movie onset in ms after trial start (negative: the trial starts inside the movie) at
-#: :data:`FRAME_MS`, from the data page's scan; None: no timing found (loaded at the working reading)
+#: :data:`FRAME_MS`, from the data page's scan; None: no timing found (loaded at the working reading).
+#: One onset per recording: Movie1Exp2's +2590 ms holds only from about 7.5 s on; its first ~6 s match
+#: the movie at -90 ms (the data page's segment alignment; the page also tests each stretch by adding
+#: it to models of Movie2Exp2 against its time-shifted copy, ``explain.augmented_share``), which one
+#: onset cannot express
 TIMING: dict[str, float | None] = {"Movie1Exp1": -1510.0, "Movie2Exp1": None, "Movie1Exp2": 2590.0,
                                    "Movie2Exp2": -170.0}
 #: recordings whose timing holds along the whole trial: every 3-s segment is placed at its pinned position

@@ -47,7 +47,7 @@ from alignlib.experiments.vist.timing import (
 __all__ = ["model_timeline", "segment_alignment", "segment_verdict", "SEGMENT_MARGIN", "segment_stretches",
            "recording_stretch", "stretch_extras", "placement_scan",
            "jittered_schedule_control", "contiguous_folds", "explained_share", "stored_share",
-           "augmented_share", "share_summary", "share_difference", "SHARE_MODELS", "SHARE_VERSION"]
+           "augmented_share", "scored", "share_summary", "share_difference", "SHARE_MODELS", "SHARE_VERSION"]
 
 
 def model_timeline(
@@ -226,22 +226,21 @@ def recording_stretch(name: str, onset_ms: float, start_ms: float, end_ms: float
 
 
 def stretch_extras(name: str, stretches: dict[str, dict[str, float]], root=None
-                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                   ) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Training extras for :func:`augmented_share` from the stretches of :func:`segment_stretches`
-    of recording ``name``: each stretch at its onset (labelled "<name> <start>-<end> s at <onset>
-    ms"), and the control "... rates shifted": the placed (else the first) stretch with its rates
-    rolled by half its length, the same frames without their alignment."""
-    extras = {}
+    of recording ``name``, one pair per stretch -> {stretch kind: {label: (frames, rates)}}: the
+    stretch at its onset ("<name> <start>-<end> s at <onset> ms (<kind>)") and its own control
+    ("..., rates shifted (control)"): the same frames with the rates rolled by half the stretch's
+    length, so the pair differs only in the alignment."""
+    out = {}
     for which, st in stretches.items():
         label = (f"{name} {st['start_ms'] / 1000:.1f}-{st['end_ms'] / 1000:.1f} s at "
                  f"{st['onset_ms']:+.0f} ms ({which})")
-        extras[label] = recording_stretch(name, st["onset_ms"], st["start_ms"], st["end_ms"], root)
-    if extras:
-        label = next((k for k in extras if k.endswith("(placed)")), next(iter(extras)))
-        frames, rates = extras[label]
-        extras[f"{label[:label.rindex(' (')]}, rates shifted (control)"] = (
-            frames, np.roll(rates, len(rates) // 2, axis=0))
-    return extras
+        frames, rates = recording_stretch(name, st["onset_ms"], st["start_ms"], st["end_ms"], root)
+        out[which] = {label: (frames, rates),
+                      f"{label[:label.rindex(' (')]}, rates shifted ({which} control)": (
+                          frames, np.roll(rates, len(rates) // 2, axis=0))}
+    return out
 
 
 def placement_scan(
@@ -644,6 +643,7 @@ def augmented_share(
     seeds: Sequence[int] = (0,),
     models: Sequence[str] = SHARE_MODELS,
     context: int = 32,
+    baseline: bool = True,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Does more movie raise the held-out CC? :func:`explained_share`'s folds and models, trained on
@@ -653,14 +653,16 @@ def augmented_share(
     ``extras``: label -> (frames (N, H, W), rates (N, cells)) of the same cells (another recording of
     the same retina); its first ``context`` frames only feed the stimulus history (no training
     target), so no sample mixes the two recordings. A control extra with the same frames and its
-    rates shifted in time tells what added frames without alignment do."""
+    rates shifted in time tells what added frames without alignment do. ``baseline=False`` leaves
+    out the "none" rows (:func:`explained_share` at fraction 1 has them, same folds and fits)."""
     from tqdm.auto import tqdm
 
     counts = np.asarray(counts)
     n_frames = len(frames)
     folds = contiguous_folds(n_frames, n_folds, gap)
     rows = []
-    jobs = [(label, model, seed) for label in ("none", *extras) for model in models
+    labels = ("none", *extras) if baseline else tuple(extras)
+    jobs = [(label, model, seed) for label in labels for model in models
             for seed in (seeds if model == "retina CNN" else seeds[:1])]
     inputs_of = {}
     for label, model, seed in tqdm(jobs, desc="augmented share", disable=not progress):
@@ -688,6 +690,13 @@ def augmented_share(
     return pd.DataFrame(rows)
 
 
+def scored(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with a CC of 0 where the model's prediction was constant on a test block whose
+    response was not (CC undefined, but the model explained nothing there: dropping it would flatter
+    the model); CC stays NaN where the response itself is flat (ceiling undefined too)."""
+    return table.assign(cc=np.where(table.cc.isna() & table.ceiling.notna(), 0.0, table.cc))
+
+
 def share_summary(table: pd.DataFrame, keys: Sequence[str], seed: int = 0) -> pd.DataFrame:
     """One row per ``keys`` group of an :func:`explained_share` / :func:`augmented_share` table: each
     cell's CC and ceiling averaged over folds and seeds, then the mean over cells with a 95 %
@@ -695,6 +704,7 @@ def share_summary(table: pd.DataFrame, keys: Sequence[str], seed: int = 0) -> pd
     and the share of the ceiling (each cell's mean CC / its mean ceiling, mean over cells, CI)."""
     from alignlib.metrics.uncertainty import bootstrap_ci
 
+    table = scored(table)
     rows = []
     for key, g in table.groupby(list(keys), sort=False):
         cell = g.groupby("cell")[["cc", "ceiling"]].mean()
@@ -717,7 +727,7 @@ def share_difference(table: pd.DataFrame, column: str, a: str, b: str, seed: int
     (:func:`alignlib.metrics.uncertainty.paired_difference_ci`). ``where``: column == value filters."""
     from alignlib.metrics.uncertainty import paired_difference_ci
 
-    sel = table
+    sel = scored(table)
     for col, value in where.items():
         sel = sel[sel[col] == value]
     both = pd.concat({v: sel[sel[column] == v].groupby("cell").cc.mean() for v in (a, b)},

@@ -66,7 +66,10 @@ PROFILES: dict[str, dict[str, Any]] = {
               "swa_epochs": 4, "patience": 20, "train_movies": [2],
               "mstcn_reduce": 4, "mstcn_width": 32, "mstcn_layers": 6,
               "ablation_layers": [0], "ablation_cells": [1, "all"], "ablation_seeds": [0]},
+    # smoke: the code paths only, at the smallest sizes that run them; an 8-bin history for openretina's
+    # model (its training was most of the page's time)
     "smoke": {**PAPER, "experiments": ["Exp2"], "seeds": [0], "cross_uses_whole_movie": False,
+              "openretina_lags": 8,
               "prior_config": "tiny", "prior_layer": 0, "width": 4, "c3tcn_layers": 1,
               "window": 16, "batch_size": 2, "batches_per_epoch": 1, "epochs": 2, "warmup_epochs": 1, "swa_epochs": 1,
               "patience": 1,
