@@ -784,8 +784,9 @@ if len(augmented):
         for m in share_models:
             d = vist_explain.share_difference(at_frame, "added", stretch_label, control_label,
                                               model=m)
-            per_seed = [vist_explain.share_difference(at_frame, "added", stretch_label,
-                                                      control_label, model=m, seed=s)["difference"]
+            per_seed = [vist_explain.share_difference(at_frame[at_frame.seed == s], "added",
+                                                      stretch_label, control_label,
+                                                      model=m)["difference"]
                         for s in sorted(at_frame[at_frame.model == m].seed.unique())]
             vs_none = vist_explain.share_difference(at_frame, "added", stretch_label, "none",
                                                     model=m)
