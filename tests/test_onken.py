@@ -258,3 +258,44 @@ def test_real_recordings_exclude_only_movie2exp2_trial0():
     assert rows["Movie2Exp2"]["excluded_trials"] == [0] and rows["Movie2Exp2"]["excluded_spikes"] == [68]
     for name in ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2"):
         assert rows[name]["excluded_trials"] == [] and rows[name]["min_fraction_of_median"] > 0.8
+
+
+def test_stretches_load_each_part_of_the_trial_at_its_own_onset(tmp_path, monkeypatch):
+    """A recording whose movie jumps back within the trial (onken.STRETCHES): each stretch keeps only
+    the frames wholly inside it, at its own onset, and bins the spikes from that stretch's first frame."""
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 2, 20)
+    root = _write(tmp_path, name="Movie1Exp2")
+    monkeypatch.setattr(onken, "TRIAL_MS", 150.0)
+    monkeypatch.setattr(onken, "FRAME_MS", 10.0)
+    # 0-60 ms at onset -40 (frames 4-9), then the movie goes back: 80-150 ms at onset +60 (frames 2-8)
+    monkeypatch.setitem(onken.STRETCHES, "Movie1Exp2", ((0.0, 60.0, -40.0), (80.0, 150.0, 60.0)))
+    lead, late = onken.load_stretches("Movie1Exp2", root)
+    assert (lead.meta["first_frame"], lead.n_frames) == (4, 6)
+    assert (late.meta["first_frame"], late.n_frames) == (2, 7)
+    assert lead.frames[0, 4].min() == 1.0 and late.frames[0, 2].min() == 1.0   # rows lit = movie frame
+    assert lead.meta["stretch"] == (0.0, 60.0, -40.0) and "onken.STRETCHES" in late.meta["timing"]
+    assert lead.counts[0, 0, 0] == 1 and lead.counts[0, 1, 0] == 2     # 5 ms; 15 and 15.5 ms
+    assert lead.counts[:, 2, 0].tolist() == [0, 0, 1, 1]              # 25 ms spikes of trials 2, 3
+    assert late.counts[:, 2, 1].tolist() == [1] * 4                   # 100 ms = 20 ms after 80 ms
+    assert late.counts[:, :, 0].sum() == 0                            # cell 0 has no spike in 80-150 ms
+    # a window is the same cut by hand; a recording without stretches loads whole
+    same = onken.load_recording("Movie1Exp2", root, frame_ms=10.0, onset_ms=60.0, window_ms=(80.0, 150.0))
+    np.testing.assert_array_equal(same.counts, late.counts)
+    monkeypatch.setitem(onken.TIMING, "Movie1Exp2", -40.0)
+    monkeypatch.delitem(onken.STRETCHES, "Movie1Exp2")
+    (whole,) = onken.load_stretches("Movie1Exp2", root)
+    assert whole.n_frames == 15 and "stretch" not in whole.meta
+    with pytest.raises(TypeError, match="onset_ms"):
+        onken.load_stretches("Movie1Exp2", root, onset_ms=0.0)
+    with pytest.raises(ValueError, match="window_ms"):
+        onken.load_recording("Movie1Exp2", root, window_ms=(100.0, 50.0))
+    with pytest.raises(ValueError, match="frames inside 0-15 ms"):
+        onken.load_recording("Movie1Exp2", root, window_ms=(0.0, 15.0))
+
+
+def test_pinned_stretches_are_ordered_and_inside_the_trial():
+    for name, parts in onken.STRETCHES.items():
+        assert name in onken.RECORDINGS and len(parts) >= 2
+        ends = [0.0] + [v for s, e, _ in parts for v in (s, e)] + [onken.TRIAL_MS]
+        assert ends == sorted(ends), f"{name}: stretches overlap or run outside the trial"

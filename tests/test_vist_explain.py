@@ -240,6 +240,11 @@ def test_segment_stretches_find_the_placed_run_and_a_leading_onset():
     assert st["placed"] == {"start_ms": 6000.0, "end_ms": 18000.0, "onset_ms": 2590.0}
     assert st["leading"] == {"start_ms": 0.0, "end_ms": 6000.0, "onset_ms": -90.0}
     assert set(E.segment_stretches(seg.assign(cc_expected=0.3, cc_best_elsewhere=0.1), 0.0)) == {"placed"}
+    # the pinned table (onken.STRETCHES) agrees to the segments' 1.5-s step and 10 ms of onset
+    assert E.stretches_agree(st, ((0.0, 6000.0, -90.0), (7500.0, 18000.0, 2590.0)))
+    assert not E.stretches_agree(st, ((0.0, 6000.0, -90.0), (9000.0, 18000.0, 2590.0)))
+    assert not E.stretches_agree(st, ((0.0, 6000.0, -120.0), (7500.0, 18000.0, 2590.0)))
+    assert not E.stretches_agree({"placed": st["placed"]}, ((0.0, 6000.0, -90.0), (7500.0, 18000.0, 2590.0)))
 
 
 def test_scored_counts_a_constant_prediction_as_zero_not_a_flat_response():

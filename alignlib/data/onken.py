@@ -15,7 +15,8 @@ Choices (shown with their evidence on the book's data page, ``notebooks/vist/dat
 * Timing: the files state neither the frame period nor where the movie starts within a trial. The data page's
   scan of frame periods and movie onsets (:mod:`alignlib.experiments.vist.timing`) finds one frame period,
   :data:`FRAME_MS` = 12.45 ms (about 80 Hz), at which the frames predict the spikes of three recordings, each with
-  its own onset (:data:`TIMING`); time-reversed frames and receptive fields shuffled across cells do not. No
+  its own onset (:data:`TIMING`; Movie1Exp2's movie jumps back within the trial, so it is read stretch by
+  stretch, :data:`STRETCHES`); time-reversed frames and receptive fields shuffled across cells do not. No
   timing is found for ``Movie2Exp1``: it is loaded at the working reading (:data:`DEFAULT_FRAME_MS` = 10 ms, onset
   0) and flagged in ``meta["timing"]``.
 * Movie identity: :data:`MOVIE_OF` follows the file names. At the timing above, each experiment-2 recording is
@@ -51,7 +52,7 @@ from alignlib.data.errors import ChecksumError, DataFormatError
 from alignlib.paths import data_dir
 
 __all__ = ["FIRMLY_ALIGNED", "RECORDINGS", "MOVIE_OF", "MOVIE_BY_README", "MOVIE_FRAMES", "DEFAULT_FRAME_MS", "FRAME_MS", "TIMING",
-           "TRIAL_MS", "recording_timing", "DRYAD_DOI", "SHA256",
+           "TRIAL_MS", "STRETCHES", "recording_timing", "load_stretches", "DRYAD_DOI", "SHA256",
            "RetinaRecording", "load_recording", "load_frames", "read_spike_times", "read_rf_contours",
            "bin_spike_times", "contour_masks", "contour_area_on_grid", "split_windows", "default_dir",
            "verify_checksums", "population_rate", "frame_rate_evidence", "reliability_by_window",
@@ -71,12 +72,18 @@ TRIAL_MS = 18000.0
 FRAME_MS = 12.45
 #: per recording, the movie onset in ms after trial start (negative: the trial starts inside the movie) at
 #: :data:`FRAME_MS`, from the data page's scan; None: no timing found (loaded at the working reading).
-#: One onset per recording: Movie1Exp2's +2590 ms holds only from about 7.5 s on; its first ~6 s match
-#: the movie at -90 ms (the data page's segment alignment; the page also tests each stretch by adding
-#: it to models of Movie2Exp2 against its time-shifted copy, ``explain.augmented_share``), which one
-#: onset cannot express
+#: Movie1Exp2's +2590 ms holds only from about 7.5 s on: see :data:`STRETCHES`
 TIMING: dict[str, float | None] = {"Movie1Exp1": -1510.0, "Movie2Exp1": None, "Movie1Exp2": 2590.0,
                                    "Movie2Exp2": -170.0}
+#: recordings whose movie timing changes within the trial -> ((start_ms, end_ms, onset_ms), ...): the trial
+#: stretches, each with the onset at :data:`FRAME_MS` that places it (:func:`load_stretches`). Movie1Exp2 shows
+#: the movie at -90 ms for its first 6 s and at +2590 ms from 7.5 s on (the movie goes back about 1.2 s in
+#: between: a replay, not a pause); the trial between is placed by neither. From the data page's segment
+#: alignment (3-s segments in 1.5-s steps, so the boundaries are known to 1.5 s), and each stretch is
+#: confirmed by adding it to models of Movie2Exp2 (the same cells) against its time-shifted copy
+#: (``explain.augmented_share``); the data page checks this table against both on every run
+STRETCHES: dict[str, tuple[tuple[float, float, float], ...]] = {
+    "Movie1Exp2": ((0.0, 6000.0, -90.0), (7500.0, 18000.0, 2590.0))}
 #: recordings whose timing holds along the whole trial: every 3-s segment is placed at its pinned position
 #: (the data page's segment alignment, :func:`alignlib.experiments.vist.explain.segment_verdict`: Movie2Exp2
 #: 11 of 11 segments; Movie1Exp1 8 of 11, Movie1Exp2 7 of 11) and an independent blind search over ~700,000
@@ -379,15 +386,17 @@ def recording_timing(name: str) -> tuple[float, float, str]:
 
 def load_recording(name: str, root: str | Path | None = None, frame_ms: float | None = None,
                    onset_ms: float | None = None, drop_silent: bool = False,
-                   exclude_silent_trials: bool = True) -> RetinaRecording:
+                   exclude_silent_trials: bool = True,
+                   window_ms: tuple[float, float] | None = None) -> RetinaRecording:
     """Load a movie recording (one of :data:`RECORDINGS`) with its movie, cut to the frames shown in a trial.
 
     The frame ``k`` of the movie is on screen from ``onset_ms + k * frame_ms`` ms after trial start (defaults:
-    :func:`recording_timing`). The recording keeps the frames wholly inside the trial (``meta["first_frame"]``
-    is the first one's index in the movie) and counts spikes in one bin per kept frame; spikes outside those
-    frames are dropped and counted. ``drop_silent`` removes cells without any spike (else kept and listed).
-    ``exclude_silent_trials`` drops the trials of :func:`silent_trials` (listed in
-    ``meta["excluded_trials"]``).
+    :func:`recording_timing`). The recording keeps the frames wholly inside the trial, or inside
+    ``window_ms`` = (start, end) ms of it (``meta["first_frame"]`` is the first one's index in the movie), and
+    counts spikes in one bin per kept frame; spikes outside those frames are dropped and counted.
+    ``drop_silent`` removes cells without any spike (else kept and listed). ``exclude_silent_trials`` drops the
+    trials of :func:`silent_trials` (listed in ``meta["excluded_trials"]``). A recording whose timing changes
+    within the trial is loaded stretch by stretch with :func:`load_stretches`.
     """
     if name not in RECORDINGS:
         raise ValueError(f"unknown recording {name!r}; the movie recordings are {', '.join(RECORDINGS)}")
@@ -402,12 +411,15 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
     movie = MOVIE_OF[name]
     spikes, excluded_trials = _kept_trials(
         read_spike_times(root / "NeuralData" / "Spikes" / f"{name}.mat"), exclude_silent_trials)
+    start_ms, end_ms = (0.0, TRIAL_MS) if window_ms is None else (float(window_ms[0]), float(window_ms[1]))
+    if not 0.0 <= start_ms < end_ms <= TRIAL_MS:
+        raise ValueError(f"window_ms must satisfy 0 <= start < end <= {TRIAL_MS:.0f}, got {window_ms}")
     frames = load_frames(movie, root)
-    first = max(0, int(np.ceil(-onset_ms / frame_ms - 1e-9)))
-    last = min(frames.shape[0], int(np.floor((TRIAL_MS - onset_ms) / frame_ms + 1e-9)))
+    first = max(0, int(np.ceil((start_ms - onset_ms) / frame_ms - 1e-9)))
+    last = min(frames.shape[0], int(np.floor((end_ms - onset_ms) / frame_ms + 1e-9)))
     if last - first < 2:
         raise ValueError(f"{name}: onset {onset_ms} ms and {frame_ms} ms per frame leave {max(0, last - first)} "
-                         f"frames inside the {TRIAL_MS:.0f} ms trial")
+                         f"frames inside {start_ms:.0f}-{end_ms:.0f} ms of the {TRIAL_MS:.0f} ms trial")
     frames = frames[first:last]
     shift = onset_ms + first * frame_ms
     counts, dropped = bin_spike_times([[t - shift for t in row] for row in spikes], frames.shape[0], frame_ms)
@@ -428,6 +440,7 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
     meta = {"source": f"Onken et al. 2016, Dryad doi:{DRYAD_DOI}", "root": str(root),
             "movie_by_readme": MOVIE_BY_README[name], "n_spikes": n_spikes, "frame_ms": frame_ms,
             "onset_ms": onset_ms, "first_frame": first, "timing": source,
+            "window_ms": (start_ms, end_ms),
             "n_spikes_outside_frames": dropped,
             "movie_ms": frames.shape[0] * frame_ms,
             "last_spike_ms": float(max((t.max() for row in spikes for t in row if t.size), default=0.0)),
@@ -440,6 +453,27 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
     return RetinaRecording(name=name, movie=movie, frame_ms=frame_ms, frames=frames, counts=counts,
                            rates=counts.mean(axis=0, dtype=np.float64).astype(np.float32), rf_masks=masks,
                            rf_contours=contours, meta=meta)
+
+
+def load_stretches(name: str, root: str | Path | None = None, **kwargs) -> list[RetinaRecording]:
+    """A recording as the stretches of its trial that one timing each places: one
+    :func:`load_recording` per stretch of :data:`STRETCHES` (its onset, frames wholly inside the
+    stretch; ``meta["stretch"]`` = (start_ms, end_ms, onset_ms)), or the whole recording at
+    :func:`recording_timing` when its timing holds along the trial. ``kwargs`` go to
+    :func:`load_recording` (not ``frame_ms``, ``onset_ms`` or ``window_ms``: the stretches set them)."""
+    fixed = {"frame_ms", "onset_ms", "window_ms"} & set(kwargs)
+    if fixed:
+        raise TypeError(f"load_stretches sets {', '.join(sorted(fixed))} itself")
+    if name not in STRETCHES:
+        return [load_recording(name, root, **kwargs)]
+    out = []
+    for start, end, onset in STRETCHES[name]:
+        rec = load_recording(name, root, frame_ms=FRAME_MS, onset_ms=onset, window_ms=(start, end), **kwargs)
+        rec.meta.update(stretch=(start, end, onset),
+                        timing=f"stretch {start / 1000:.1f}-{end / 1000:.1f} s of the trial at "
+                               f"{FRAME_MS} ms per frame, onset {onset:+.0f} ms (onken.STRETCHES)")
+        out.append(rec)
+    return out
 
 
 def rf_luminance(frames: np.ndarray, weights: np.ndarray) -> np.ndarray:

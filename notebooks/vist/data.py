@@ -864,9 +864,18 @@ else:
             f" {lead['end_ms'] / 1000:.1f} s and from {late['onset_ms']:+.0f} ms from"
             f" {late['start_ms'] / 1000:.1f} s on: between the two the movie goes back by about"
             f" {back:.1f} s (a replayed stretch, not a pause). The boundaries are known only to the"
-            " segments' 1.5-s step, and the trial between them is placed by neither onset. One"
-            " onset per recording, as the loader has it, cannot express this, so"
-            f" {aug_from} stays out of the model comparisons.")
+            " segments' 1.5-s step, and the trial between them is placed by neither onset.")
+    pinned_st = onken.STRETCHES.get(aug_from)
+    if pinned_st is not None and vist_explain.stretches_agree(stretches, pinned_st):
+        aug_text += (" The loader pins these stretches (`onken.STRETCHES`; `onken.load_stretches`"
+                     " loads the recording stretch by stretch), and this run agrees with them.")
+    elif aligned:
+        aug_text += (f" **The loader's pinned stretches of {aug_from} (`onken.STRETCHES`:"
+                     f" {pinned_st or 'none'}) disagree with this run's.**")
+    if aligned:
+        firm_names = ", ".join(onken.FIRMLY_ALIGNED)
+        aug_text += (f" The later pages train and compare models on {firm_names}"
+                     f" only, so {aug_from} stays out of their comparisons.")
 glue("share_aug_reading", Markdown(aug_text), display=False)
 by_width
 

@@ -45,7 +45,7 @@ from alignlib.experiments.vist.timing import (
 )
 
 __all__ = ["model_timeline", "segment_alignment", "segment_verdict", "SEGMENT_MARGIN", "segment_stretches",
-           "recording_stretch", "stretch_extras", "placement_scan",
+           "recording_stretch", "stretches_agree", "stretch_extras", "placement_scan",
            "jittered_schedule_control", "contiguous_folds", "explained_share", "stored_share",
            "augmented_share", "scored", "share_summary", "share_difference", "SHARE_MODELS", "SHARE_VERSION"]
 
@@ -213,16 +213,24 @@ def segment_stretches(segments: pd.DataFrame, onset_ms: float, margin: float = S
     return out
 
 
+def stretches_agree(found: dict[str, dict[str, float]], pinned: Sequence[tuple[float, float, float]],
+                    boundary_ms: float = 1500.0, onset_tolerance_ms: float = 10.0) -> bool:
+    """Whether the stretches a :func:`segment_stretches` run finds are the pinned ones
+    (:data:`alignlib.data.onken.STRETCHES`): as many, in trial order, each boundary within
+    ``boundary_ms`` (the segments' step) and each onset within ``onset_tolerance_ms``."""
+    got = sorted((st["start_ms"], st["end_ms"], st["onset_ms"]) for st in found.values())
+    want = sorted(tuple(map(float, p)) for p in pinned)
+    return len(got) == len(want) and all(
+        abs(g[0] - w[0]) <= boundary_ms and abs(g[1] - w[1]) <= boundary_ms
+        and abs(g[2] - w[2]) <= onset_tolerance_ms for g, w in zip(got, want))
+
+
 def recording_stretch(name: str, onset_ms: float, start_ms: float, end_ms: float,
                       root=None) -> tuple[np.ndarray, np.ndarray]:
     """(frames, trial-averaged rates per frame) of recording ``name`` loaded with the movie at
     ``onset_ms``, only the frames on screen wholly within ``start_ms``-``end_ms`` of the trial."""
-    rec = onken.load_recording(name, root=root, onset_ms=onset_ms)
-    starts = rec.meta["onset_ms"] + (rec.meta["first_frame"] + np.arange(rec.n_frames)) * rec.frame_ms
-    keep = (starts >= start_ms) & (starts + rec.frame_ms <= end_ms)
-    if keep.sum() < 2:
-        raise ValueError(f"{name}: no frames within {start_ms}-{end_ms} ms at onset {onset_ms} ms")
-    return rec.frames[keep], rec.rates[keep]
+    rec = onken.load_recording(name, root=root, onset_ms=onset_ms, window_ms=(start_ms, end_ms))
+    return rec.frames, rec.rates
 
 
 def stretch_extras(name: str, stretches: dict[str, dict[str, float]], root=None
