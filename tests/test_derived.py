@@ -339,3 +339,28 @@ def test_stored_ablation_curves_equal_the_curves_and_follow_the_weights(areas, m
         next(tower.parameters()).add_(1.0)
     with pytest.raises(pytest.fail.Exception, match="computed again"):      # other weights: not reused
         ablation.stored_ablation_curves(tower, z, raw, **kw)
+
+
+def test_stored_stimulus_checks_equal_the_checks_and_are_read_back(areas, monkeypatch):
+    import pandas as pd
+
+    from alignlib.experiments.vist import explain
+
+    rng = np.random.default_rng(0)
+    frames = rng.random((200, 36, 36)).astype(np.float32)
+    contours = [np.array([[390.0, 410, 410, 390], [290.0, 290, 310, 310]])]
+    masks = explain.onken.contour_masks([explain.onken._display_to_frame(contours[0], 36)], 36)[0]
+    lum = explain.onken.rf_luminance(frames, masks)
+    rates = rng.poisson(1.0, size=(240, 1)).astype(np.float64)
+    kw = dict(shifts=(0.0, 20.0), scales=(1.0,), refresh_hz=(60.0,))
+    placements, jitter, where = explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 0.0, **kw)
+    pd.testing.assert_frame_equal(placements, explain.placement_search(rates, frames, contours, 12.5, 0.0,
+                                                                       shifts=(0.0, 20.0), scales=(1.0,)))
+    pd.testing.assert_frame_equal(jitter, explain.jitter_costs(lum, 12.5, (60.0,)))
+    assert where.name.startswith("stimulus_checks-")
+    monkeypatch.setattr(explain, "placement_search", lambda *a, **k: pytest.fail("computed again"))
+    assert explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 0.0, **kw)[2] == where
+    with pytest.raises(pytest.fail.Exception, match="computed again"):      # another onset: recomputed
+        explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 50.0, **kw)
+    with pytest.raises(TypeError, match="unknown settings"):
+        explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 0.0, lags=3)

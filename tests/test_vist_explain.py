@@ -256,3 +256,39 @@ def test_scored_counts_a_constant_prediction_as_zero_not_a_flat_response():
     assert out.cc.iloc[0] == 0.0 and np.isnan(out.cc.iloc[1]) and out.cc.iloc[2] == 0.5
     s = E.share_summary(t, ["model"])
     assert s.n_cells.item() == 2 and np.isclose(s.mean_cc.item(), 0.25)
+
+
+def test_placement_search_finds_a_planted_shift_and_the_verdict_rejects_the_loader():
+    rng = np.random.default_rng(0)
+    side = 36
+    frames = rng.random((700, side, side)).astype(np.float32)
+    frames = (frames + np.roll(frames, 1, 1) + np.roll(frames, 1, 2)) / 3
+    contours = [_square(400 + dx, 300 + dy) for dx in (-80, 0, 80) for dy in (-80, 0, 80)]
+    truth = (30.0, 0.0)
+    masks = onken.contour_masks(
+        [onken._display_to_frame(c, side, shift=truth) for c in contours], side)[0]
+    rates = planted_rates(onken.rf_luminance(frames, masks), 12.5, 0.0, 800, n_trials=100, seed=2)
+    t = E.placement_search(rates, frames, contours, 12.5, 0.0, shifts=(-30.0, 0.0, 30.0),
+                           scales=(1.0, 1.5))
+    assert list(t.scan.unique()) == ["shift", "scale", "orientation"] and len(t) == 9 + 2 + 8
+    v = E.placement_verdict(t)
+    assert (v["best_dx"], v["best_dy"], v["best_scale"], v["best_orientation"]) == (30.0, 0.0, 1.0, "as loaded")
+    assert v["gain"] > 0.1 and not v["confirmed"] and v["cc_worst_shift"] < v["cc_loader"]
+    # planted at the loader's placement: confirmed
+    at_loader = planted_rates(onken.rf_luminance(frames, onken.contour_masks(
+        [onken._display_to_frame(c, side) for c in contours], side)[0]), 12.5, 0.0, 800, n_trials=100, seed=2)
+    v0 = E.placement_verdict(E.placement_search(at_loader, frames, contours, 12.5, 0.0,
+                                                shifts=(-30.0, 0.0, 30.0), scales=(1.0, 1.5)))
+    assert v0["confirmed"] and v0["best_dx"] == 0.0
+    with pytest.raises(ValueError, match="loader's placement"):
+        E.placement_search(rates, frames, contours, 12.5, 0.0, shifts=(-30.0, 30.0))
+
+
+def test_jitter_costs_count_dropped_frames_and_cost_little_on_planted_cells():
+    rng = np.random.default_rng(1)
+    lum = rng.standard_normal((600, 3)).astype(np.float32)
+    t = E.jitter_costs(lum, 12.45, refresh_hz=(60.0, 120.0))
+    assert list(t.refresh_hz) == [60.0, 120.0]
+    assert abs(t.frames_dropped.iloc[0] - (1 - 12.45 / (1000 / 60))) < 0.01   # 60 Hz: a quarter never shown
+    assert t.frames_dropped.iloc[1] == 0.0
+    assert (t.cc_regular > 0.3).all() and np.allclose(t.cost, t.cc_regular - t.cc_jittered)

@@ -46,6 +46,7 @@ DERIVED_VERSIONS: dict[str, str] = {
     "ablation": "alignlib.interpret.ablation:CURVES_VERSION",
     "timing_scan": "alignlib.experiments.vist.timing:SCAN_VERSION",
     "explained_share": "alignlib.experiments.vist.explain:SHARE_VERSION",
+    "stimulus_checks": "alignlib.experiments.vist.explain:PLACEMENT_VERSION",
 }
 
 

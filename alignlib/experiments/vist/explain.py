@@ -15,6 +15,8 @@ a null for the same search:
 * :func:`jittered_schedule_control` -- frames shown for a varying number of display refreshes:
   planted responses under a jittered schedule, scored with the regular one, say how much CC such
   jitter can cost.
+* :func:`placement_search`, :func:`placement_verdict` and :func:`jitter_costs` run the last two as the
+  data page does; :func:`stored_stimulus_checks` keeps them as derived results.
 
 And how much of the reliable response stimulus models explain at all (§1's goal, §3's table):
 
@@ -46,7 +48,9 @@ from alignlib.experiments.vist.timing import (
 
 __all__ = ["model_timeline", "segment_alignment", "segment_verdict", "SEGMENT_MARGIN", "segment_stretches",
            "recording_stretch", "stretches_agree", "stretch_extras", "placement_scan",
-           "jittered_schedule_control", "contiguous_folds", "explained_share", "stored_share",
+           "jittered_schedule_control", "placement_search", "placement_verdict", "jitter_costs",
+           "stored_stimulus_checks", "PLACEMENT_VERSION", "PLACEMENT_SHIFTS", "PLACEMENT_SCALES",
+           "PLACEMENT_MARGIN", "REFRESH_HZ", "contiguous_folds", "explained_share", "stored_share",
            "augmented_share", "scored", "share_summary", "share_difference", "SHARE_MODELS", "SHARE_VERSION"]
 
 
@@ -352,6 +356,121 @@ def jittered_schedule_control(
             np.nanmean(scan_onsets(r, lum, frame_ms, np.array([0.0]), out_bin_ms)[0])
         )
     return out
+
+
+#: version of the stored stimulus checks (:func:`stored_stimulus_checks`); bump when their computation changes
+PLACEMENT_VERSION = 1
+#: :func:`placement_search`'s grid: the movie centre moved up to 40 display pixels each way in 10-px steps
+#: (a 10-px step is 1/36 of the 360-px movie), then scales (display pixels per movie pixel) about the best shift
+PLACEMENT_SHIFTS = tuple(float(v) for v in range(-40, 41, 10))
+PLACEMENT_SCALES = (0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5)
+#: rule of :func:`placement_verdict`: the loader's placement is confirmed when no searched placement beats
+#: it by more than this mean CC over cells
+PLACEMENT_MARGIN = 0.01
+#: display refresh rates (Hz) for :func:`jitter_costs`: the files do not state the display's; at 60 and
+#: 75 Hz a 12.45-ms frame is shorter than a refresh, so some frames are never shown (dropped)
+REFRESH_HZ = (60.0, 75.0, 120.0, 360.0)
+
+
+def placement_search(
+    rates: np.ndarray,
+    frames: np.ndarray,
+    contours_display: Sequence[np.ndarray],
+    frame_ms: float,
+    onset_ms: float,
+    shifts: Sequence[float] = PLACEMENT_SHIFTS,
+    scales: Sequence[float] = PLACEMENT_SCALES,
+    bin_ms: float = 10.0,
+) -> pd.DataFrame:
+    """The movie's placement on the screen, searched with the movie itself in three steps of
+    :func:`placement_scan` (column ``scan``): every shift (dx, dy) of the grid ``shifts`` x ``shifts``
+    at scale 1 in the loader's orientation ("shift"); every scale at the best shift ("scale"); every
+    orientation of :data:`alignlib.data.onken._ORIENTATIONS` at the best shift and scale
+    ("orientation"). A step search, not the full product (which would cost 8 x 7 x 81 fits), so it
+    finds a better placement when moving one of the three alone improves on the loader's.
+    ``shifts`` must hold 0 and ``scales`` 1 (the loader's placement)."""
+    if 0.0 not in [float(v) for v in shifts] or 1.0 not in [float(v) for v in scales]:
+        raise ValueError("shifts must include 0 and scales 1: the loader's placement is the reference")
+    grid = [(float(dx), float(dy)) for dx in shifts for dy in shifts]
+    args = (rates, frames, contours_display, frame_ms, onset_ms)
+    by_shift = placement_scan(*args, shifts=grid, bin_ms=bin_ms).assign(scan="shift")
+    best = by_shift.loc[by_shift.cv_cc.idxmax()]
+    by_scale = placement_scan(*args, scales=[float(v) for v in scales], shifts=[(best.dx, best.dy)],
+                              bin_ms=bin_ms).assign(scan="scale")
+    best = by_scale.loc[by_scale.cv_cc.idxmax()]
+    by_orientation = placement_scan(*args, scales=[best.scale], shifts=[(best.dx, best.dy)],
+                                    orientations=tuple(onken._ORIENTATIONS), bin_ms=bin_ms)
+    return pd.concat([by_shift, by_scale, by_orientation.assign(scan="orientation")], ignore_index=True)
+
+
+def placement_verdict(table: pd.DataFrame, margin: float = PLACEMENT_MARGIN) -> dict:
+    """The loader's placement (scale 1, no shift, as loaded) against the best of a
+    :func:`placement_search` table: both CCs, the best placement, the gain, the lowest CC of the
+    shift grid (how much placement matters at all), and ``confirmed``: the gain is at most ``margin``."""
+    loader = table[(table.scale == 1.0) & (table.dx == 0.0) & (table.dy == 0.0)
+                   & (table.orientation == "as loaded")]
+    if loader.empty:
+        raise ValueError("the table does not hold the loader's placement (scale 1, shift 0, as loaded)")
+    best = table.loc[table.cv_cc.idxmax()]
+    at_loader = float(loader.cv_cc.iloc[0])
+    return {"cc_loader": at_loader, "cc_best": float(best.cv_cc), "gain": float(best.cv_cc) - at_loader,
+            "best_dx": float(best.dx), "best_dy": float(best.dy), "best_scale": float(best.scale),
+            "best_orientation": str(best.orientation),
+            "cc_worst_shift": float(table[table.scan == "shift"].cv_cc.min()),
+            "n_placements": int(len(table)), "confirmed": bool(float(best.cv_cc) - at_loader <= margin)}
+
+
+def jitter_costs(lum: np.ndarray, frame_ms: float, refresh_hz: Sequence[float] = REFRESH_HZ,
+                 bin_ms: float = 10.0, seed: int = 0) -> pd.DataFrame:
+    """:func:`jittered_schedule_control` at each display refresh rate: the CC of the regular-schedule
+    model on cells planted with the regular and with the jittered schedule, the cost (regular -
+    jittered) and the share of frames the jittered schedule never shows (0 refreshes)."""
+    n_bins = int(lum.shape[0] * frame_ms // bin_ms)
+    rows = []
+    for hz in refresh_hz:
+        refresh_ms = 1000.0 / float(hz)
+        starts = np.ceil(np.arange(lum.shape[0] + 1) * frame_ms / refresh_ms)
+        cc = jittered_schedule_control(lum, frame_ms, refresh_ms, n_bins, out_bin_ms=bin_ms, seed=seed)
+        rows.append({"refresh_hz": float(hz), "refresh_ms": refresh_ms,
+                     "frames_dropped": float(np.mean(np.diff(starts) == 0)),
+                     "cc_regular": cc["regular"], "cc_jittered": cc["jittered"],
+                     "cost": cc["regular"] - cc["jittered"]})
+    return pd.DataFrame(rows)
+
+
+def stored_stimulus_checks(name: str, rates: np.ndarray, frames: np.ndarray,
+                           contours_display: Sequence[np.ndarray], lum: np.ndarray, frame_ms: float,
+                           onset_ms: float, chapter: str = "vist", **settings
+                           ) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    """:func:`placement_search` and :func:`jitter_costs` of one recording, computed once and kept as a
+    derived result (:mod:`alignlib.training.derived`, kind ``stimulus_checks``), identified by the
+    SHA-256 of the rates, frames, contours and RF luminance, the timing, every setting and
+    :data:`PLACEMENT_VERSION`. ``settings``: ``shifts``, ``scales``, ``refresh_hz``, ``bin_ms``.
+    Returns (placements, jitter, folder)."""
+    from alignlib.training.derived import array_sha256, arrays_frame, cached, frame_arrays
+
+    known = {"shifts": PLACEMENT_SHIFTS, "scales": PLACEMENT_SCALES, "refresh_hz": REFRESH_HZ, "bin_ms": 10.0}
+    unknown = set(settings) - set(known)
+    if unknown:
+        raise TypeError(f"unknown settings {sorted(unknown)} for the stimulus checks")
+    chosen = {**known, **settings}
+    identity = {"recording": name, "rates_sha256": array_sha256(np.asarray(rates, dtype=np.float64)),
+                "frames_sha256": array_sha256(np.asarray(frames, dtype=np.float32)),
+                "contours_sha256": array_sha256(np.concatenate([np.asarray(c, dtype=np.float64).ravel()
+                                                                for c in contours_display])),
+                "luminance_sha256": array_sha256(np.asarray(lum, dtype=np.float32)),
+                "frame_ms": float(frame_ms), "onset_ms": float(onset_ms),
+                **{k: ([float(x) for x in v] if isinstance(v, (tuple, list)) else float(v))
+                   for k, v in chosen.items()}}
+
+    def compute() -> dict[str, np.ndarray]:
+        placements = placement_search(rates, frames, contours_display, frame_ms, onset_ms,
+                                      shifts=chosen["shifts"], scales=chosen["scales"], bin_ms=chosen["bin_ms"])
+        jitter = jitter_costs(lum, frame_ms, chosen["refresh_hz"], bin_ms=chosen["bin_ms"])
+        return {**frame_arrays(placements, "placement:"), **frame_arrays(jitter, "jitter:")}
+
+    arrays, folder = cached(chapter, "stimulus_checks", identity, compute, nan_allowed=("placement:cv_cc",))
+    return arrays_frame(arrays, "placement:"), arrays_frame(arrays, "jitter:"), folder
 
 
 # --- a model that can fit a nonlinear retina (issue 19 §1: "so a weak fit is not blamed on the
