@@ -202,6 +202,8 @@ def test_row_seeds_narrow_a_row_to_the_seeds_it_lists(monkeypatch):
     for profile, scale in settings.TABLE1.items():
         for row, kept in scale.get("row_seeds", {}).items():
             assert row in names and set(kept) <= set(scale["seeds"]), (profile, row)
+        for row, kept in scale.get("row_mice", {}).items():        # rows trained on some mice only
+            assert row in names and kept and set(kept) <= set(scale["mice"]), (profile, row)
 
 
 def test_command_line_twin_size_and_n_train_reach_the_run_the_page_reads(tmp_path, monkeypatch):

@@ -88,6 +88,9 @@ seeds = [int(s) for s in (seeds or scale["seeds"])]
 row_seeds = {
     name: [s for s in seeds if s in kept] for name, kept in scale.get("row_seeds", {}).items()
 }
+# rows trained on some mice only (the profile's ``row_mice``): their sections compare on those mice
+row_mice = {name: [m for m in mice if m in kept]
+            for name, kept in scale.get("row_mice", {}).items()}
 
 
 def seeds_of(row: str) -> list:
@@ -131,7 +134,9 @@ show_provenance(
         "Rows": f"{len(mice)} mouse(s) x {len(seeds)} seed(s), split seed {split_seed}" + "".join(
             f"; {name}: seed(s) {', '.join(map(str, ss))} only (the others are not in the run"
             " store yet)"
-            for name, ss in row_seeds.items()),
+            for name, ss in row_seeds.items()) + "".join(
+            f"; {name}: mouse/mice {', '.join(ms)} only" for name, ms in row_mice.items()
+            if any(name in rows for rows in scale.get("rows", {}).values())),
         "Shared settings": (
             f"width {base['width']}, up to {base['epochs']} epochs, patience {base['patience']} on "
             f"{base['select']}, residual {base['neural_residual']}, neural lr {base['lr_neural']:g}"
@@ -187,6 +192,9 @@ all_runs, frames = {}, []
 for m, rec in recordings.items():
     base_runs = train_rows(rec, base, groups["DINA"], seeds, split_seed, device)
     for g, rows in groups.items():
+        rows = {n: o for n, o in rows.items() if m in row_mice.get(n, mice)}
+        if not rows:
+            continue
         runs = (
             base_runs
             if g == "DINA"
@@ -259,6 +267,27 @@ def t1(name: str) -> float:
     return float(top1.loc[name, "accuracy"]) if name in top1.index else float("nan")
 
 
+def against_dina(group: str) -> tuple[pd.DataFrame, list]:
+    """A section's rows beside DINA on the mice they share (rows trained on some mice only are
+    compared there): top-1 with its interval and the paired difference from DINA (percentage
+    points, bootstrap over test images within each mouse), and those mice."""
+    names = list(groups.get(group, {}))
+    if not names:
+        return pd.DataFrame(), []
+    shared = sorted(set.intersection(*[set(long[long.variant == n].mouse)
+                                       for n in ["DINA", *names]]))
+    part = long[long.mouse.isin(shared) & long.variant.isin(["DINA", *names])]
+    table = summarise(part).query("k == 1").set_index("variant")
+    diffs = pd.concat([hits_difference(part, n, "DINA", ks=(1,)) for n in names], ignore_index=True)
+    table["vs DINA (points)"] = [
+        "" if n == "DINA" else "{:+.1f} [{:+.1f}, {:+.1f}]".format(
+            *diffs.set_index("a").loc[n, ["difference", "ci_low", "ci_high"]])
+        for n in table.index]
+    table["vs DINA"] = [0.0 if n == "DINA" else diffs.set_index("a").loc[n, "difference"] / 100
+                        for n in table.index]
+    return table, shared
+
+
 glue("t1_chance", float(top1.chance.iloc[0]), display=False)
 glue("t1_n_test", int(long.n_test.dropna().iloc[0]), display=False)
 for name, key in [
@@ -321,23 +350,32 @@ else:
 
 # %%
 not_in_profile("official code")
-audit = summary[(summary.group.isin(["official code", "DINA"])) & (summary.k == 1)].copy()
-dina_top1 = t1("DINA")
-audit["effect vs DINA"] = audit.accuracy - dina_top1
-audit.assign(**{"top-1 (%)": interval_column(audit, "accuracy", digits=1, scale=100),
-                "vs DINA (points)": (100 * audit["effect vs DINA"]).round(1)}) \
-    .set_index("variant")[["top-1 (%)", "vs DINA (points)"]]
+audit, audit_mice = against_dina("official code")
+
+
+def audit_t1(name: str) -> float:
+    """Test top-1 of an official-code row or DINA on the mice the section compares (NaN: absent)."""
+    return float(audit.loc[name, "accuracy"]) if name in audit.index else float("nan")
+
+
+dina_top1 = audit_t1("DINA")
+if len(audit):
+    display(Markdown(f"On mouse/mice {', '.join(audit_mice)}, the mice every row of this section"
+                     " was trained on."))
+    display(audit.assign(**{"top-1 (%)": interval_column(audit.reset_index(), "accuracy", digits=1,
+                                                          scale=100).to_numpy()})
+            [["top-1 (%)", "vs DINA (points)", "n_seeds", "converged"]])
 
 # %%
-leak = t1("scaling-leak")
+leak = audit_t1("scaling-leak")
 glue("t1_leak", leak, display=False)
 glue("t1_leak_effect", leak - dina_top1, display=False)
-glue("t1_official", t1("official configuration"), display=False)
-glue("t1_frozen", t1("frozen-backbone"), display=False)
+glue("t1_official", audit_t1("official configuration"), display=False)
+glue("t1_frozen", audit_t1("frozen-backbone"), display=False)
 glue("t1_official_text", Markdown(
-    (f"The official configuration reaches {t1('official configuration'):.3f}; the frozen random "
-        f"backbone alone "
-     f"{t1('frozen-backbone'):.3f}. " if np.isfinite(t1("official configuration")) else "")
+    (f"The official configuration reaches {audit_t1('official configuration'):.3f}; the frozen"
+     f" random backbone alone {audit_t1('frozen-backbone'):.3f}. "
+     if np.isfinite(audit_t1("official configuration")) else "")
     + (f"The scaling leak changes top-1 by {leak - dina_top1:+.3f} here: z-scoring with statistics "
         f"that include "
        "the test images is a leak of the test distribution's per-neuron mean and spread, not of "
@@ -394,23 +432,34 @@ ax.set(
     title=f"{first}: variance spectra of the maps",
 )
 ax.legend(fontsize=7, ncol=2)
-obj = summary[(summary.group.isin(["objective", "DINA"])) & (summary.k == 1)]
+obj, obj_mice = against_dina("objective")
+
+
+def obj_t1(name: str) -> float:
+    """Test top-1 of an objective row or DINA on the mice the section compares (NaN: absent)."""
+    return float(obj.loc[name, "accuracy"]) if name in obj.index else float("nan")
+
+
 top10 = {k: float(v[:10].sum()) for k, v in spectra.items()}
 for name in ("DINA", "reconstruction", "classification"):
-    glue(f"t1_obj_{name}", t1(name), display=False)
+    glue(f"t1_obj_{name}", obj_t1(name), display=False)
     glue(f"t1_top10var_{name}", top10.get(f"{name}: image maps", float("nan")), display=False)
-obj.assign(**{
-    "top-1 (%)": interval_column(obj, "accuracy", digits=1, scale=100),
-    "chance (%)": (100 * obj.chance).round(1),
-}).set_index("variant")[["top-1 (%)", "chance (%)"]]
+if len(obj):
+    display(Markdown(f"On mouse/mice {', '.join(obj_mice)}, the mice every row of this section"
+                     " was trained on."))
+    display(obj.assign(**{
+        "top-1 (%)": interval_column(obj.reset_index(), "accuracy", digits=1, scale=100).to_numpy(),
+        "chance (%)": (100 * obj.chance).round(1),
+    })[["top-1 (%)", "chance (%)", "vs DINA (points)", "n_seeds", "converged"]])
 
 # %%
 _tv = {n: top10.get(f"{n}: image maps", float("nan"))
        for n in ("DINA", "reconstruction", "classification")}
 glue("t1_objective_text", Markdown(
-    f"Test top-1: contrastive {t1('DINA'):.3f}, reconstruction {t1('reconstruction'):.3f}, "
-    f"classification "
-    f"{t1('classification'):.3f}. The first ten principal components hold {_tv['DINA']:.2f} of the "
+    f"Test top-1 on {', '.join(obj_mice)}: contrastive {obj_t1('DINA'):.3f}, reconstruction"
+    f" {obj_t1('reconstruction'):.3f}, classification {obj_t1('classification'):.3f} (the table"
+    " gives each one's paired difference from DINA with its interval)."
+    f" The first ten principal components hold {_tv['DINA']:.2f} of the "
     f"image maps' "
     f"variance under InfoNCE, {_tv['reconstruction']:.2f} under reconstruction and "
     f"{_tv['classification']:.2f} "
@@ -418,8 +467,8 @@ glue("t1_objective_text", Markdown(
     "low-dimensional code; if "
     "that holds under every objective, the low-level bias is a property of the data and towers "
     "rather than of "
-    f"InfoNCE. These rows come from {len(mice)} mouse/mice and {len(seeds)} seed(s); read them "
-    f"with that in mind."
+    f"InfoNCE. These rows come from {len(obj_mice)} mouse/mice and"
+    f" {int(obj.n_seeds.max()) if len(obj) else 0} seed(s); read them with that in mind."
     if "objective" in groups else
     f"This profile has no objective-control rows (see the note above). The first ten principal "
     f"components hold "
