@@ -353,14 +353,16 @@ def test_stored_stimulus_checks_equal_the_checks_and_are_read_back(areas, monkey
     lum = explain.onken.rf_luminance(frames, masks)
     rates = rng.poisson(1.0, size=(240, 1)).astype(np.float64)
     kw = dict(shifts=(0.0, 20.0), scales=(1.0,), refresh_hz=(60.0,))
-    placements, jitter, where = explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 0.0, **kw)
-    pd.testing.assert_frame_equal(placements, explain.placement_search(rates, frames, contours, 12.5, 0.0,
-                                                                       shifts=(0.0, 20.0), scales=(1.0,)))
-    pd.testing.assert_frame_equal(jitter, explain.jitter_costs(lum, 12.5, (60.0,)))
+    window = (0.0, 2400.0)
+    placements, jitter, where = explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 0.0,
+                                                               window, **kw)
+    pd.testing.assert_frame_equal(placements, explain.heldout_placement(
+        rates, frames, contours, 12.5, 0.0, window, shifts=(0.0, 20.0), scales=(1.0,)))
+    pd.testing.assert_frame_equal(jitter, explain.jitter_costs(lum, 12.5, (60.0,), rates=rates, onset_ms=0.0))
     assert where.name.startswith("stimulus_checks-")
-    monkeypatch.setattr(explain, "placement_search", lambda *a, **k: pytest.fail("computed again"))
-    assert explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 0.0, **kw)[2] == where
+    monkeypatch.setattr(explain, "heldout_placement", lambda *a, **k: pytest.fail("computed again"))
+    assert explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 0.0, window, **kw)[2] == where
     with pytest.raises(pytest.fail.Exception, match="computed again"):      # another onset: recomputed
-        explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 50.0, **kw)
+        explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 50.0, window, **kw)
     with pytest.raises(TypeError, match="unknown settings"):
-        explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 0.0, lags=3)
+        explain.stored_stimulus_checks("R", rates, frames, contours, lum, 12.5, 0.0, window, lags=3)

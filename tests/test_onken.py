@@ -299,3 +299,49 @@ def test_pinned_stretches_are_ordered_and_inside_the_trial():
         assert name in onken.RECORDINGS and len(parts) >= 2
         ends = [0.0] + [v for s, e, _ in parts for v in (s, e)] + [onken.TRIAL_MS]
         assert ends == sorted(ends), f"{name}: stretches overlap or run outside the trial"
+
+
+def _tiled_spikes(seed=0, n_cells=6, n_trials=4, period=290, block=(6000, 9000)):
+    """Poisson spikes (whole ms, ~40 Hz per cell) with one tiled block per trial: the first period of the
+    block copied every ``period`` ms up to its end, a different pattern in each trial."""
+    rng = np.random.default_rng(seed)
+    spikes = []
+    for _ in range(n_cells):
+        row = []
+        for _ in range(n_trials):
+            t = np.unique(rng.integers(0, 18000, size=720)).astype(float)
+            source = t[(t >= block[0]) & (t < block[0] + period)]
+            copies = [source + k * period for k in range(1, (block[1] - block[0]) // period)]
+            t = np.concatenate([t[(t < block[0] + period) | (t >= block[1])], *copies])
+            row.append(np.sort(t))
+        spikes.append(row)
+    return spikes
+
+
+def test_tiled_blocks_find_copied_spikes_and_the_loader_keeps_the_longest_clean_part(tmp_path, monkeypatch):
+    spikes = _tiled_spikes()
+    period, ratio = onken.tiling_period(spikes)
+    assert period == 290 and ratio > 1.0
+    found = onken.tiled_blocks(spikes)
+    assert found["period_ms"] == 290
+    for start, end in found["blocks"]:
+        assert abs(start - 6000) <= 100 and abs(end - 8800) <= 200       # last copy starts at 8610
+    assert found["tiled_share_inside"] > 0.9 and found["tiled_share_outside"] < 0.1
+    # no copies: no block in any trial (chance coincidences stay below the rule)
+    clean = onken.tiled_blocks(_tiled_spikes(block=(6000, 6290)), period_ms=290)
+    assert clean["blocks"] == [None] * 4
+    # a spike is tiled only with an exact partner one period away
+    assert onken.tiled_mask(np.array([10.0, 300.0, 301.0, 900.0]), 290).tolist() == [True, True, False, False]
+    # the loader keeps the longest part of the window outside the pinned block
+    monkeypatch.setitem(onken.TILED_MS, "Movie1Exp1", (60.0, 100.0))
+    assert onken.clean_window("Movie1Exp1", (0.0, 150.0)) == (0.0, 60.0)
+    assert onken.clean_window("Movie1Exp1", (40.0, 150.0)) == (100.0, 150.0)
+    assert onken.clean_window("Movie1Exp1", (100.0, 150.0)) == (100.0, 150.0)
+    monkeypatch.setitem(onken.MOVIE_FRAMES, 1, 30)
+    root = _write(tmp_path)
+    monkeypatch.setattr(onken, "TRIAL_MS", 150.0)
+    rec = onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0, exclude_tiled=True)
+    assert rec.n_frames == 6 and rec.meta["window_ms"] == (0.0, 60.0) and rec.meta["tiled_excluded"]
+    assert rec.counts[0, 1, 0] == 2                                   # spikes before the block kept
+    whole = onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0)
+    assert whole.n_frames == 15 and not whole.meta["tiled_excluded"]

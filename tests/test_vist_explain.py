@@ -258,37 +258,59 @@ def test_scored_counts_a_constant_prediction_as_zero_not_a_flat_response():
     assert s.n_cells.item() == 2 and np.isclose(s.mean_cc.item(), 0.25)
 
 
-def test_placement_search_finds_a_planted_shift_and_the_verdict_rejects_the_loader():
+def test_heldout_placement_finds_a_planted_shift_and_the_verdict_rejects_the_loader():
     rng = np.random.default_rng(0)
     side = 36
-    frames = rng.random((700, side, side)).astype(np.float32)
+    frames = rng.random((1500, side, side)).astype(np.float32)
     frames = (frames + np.roll(frames, 1, 1) + np.roll(frames, 1, 2)) / 3
     contours = [_square(400 + dx, 300 + dy) for dx in (-80, 0, 80) for dy in (-80, 0, 80)]
-    truth = (30.0, 0.0)
-    masks = onken.contour_masks(
-        [onken._display_to_frame(c, side, shift=truth) for c in contours], side)[0]
-    rates = planted_rates(onken.rf_luminance(frames, masks), 12.5, 0.0, 800, n_trials=100, seed=2)
-    t = E.placement_search(rates, frames, contours, 12.5, 0.0, shifts=(-30.0, 0.0, 30.0),
-                           scales=(1.0, 1.5))
-    assert list(t.scan.unique()) == ["shift", "scale", "orientation"] and len(t) == 9 + 2 + 8
+
+    def planted(shift):
+        masks = onken.contour_masks([onken._display_to_frame(c, side, shift=shift) for c in contours],
+                                    side)[0]
+        return planted_rates(onken.rf_luminance(frames, masks), 12.5, 0.0, 1800, n_trials=100, seed=2)
+
+    kw = dict(shifts=(-30.0, 0.0, 30.0), scales=(1.0, 1.5))
+    t = E.heldout_placement(planted((30.0, 0.0)), frames, contours, 12.5, 0.0, (0.0, 18000.0), **kw)
+    assert set(t.scan) == {"shift", "scale", "orientation", "held-out"}
+    assert set(t.chosen_on) == {"first half", "second half"}
     v = E.placement_verdict(t)
-    assert (v["best_dx"], v["best_dy"], v["best_scale"], v["best_orientation"]) == (30.0, 0.0, 1.0, "as loaded")
-    assert v["gain"] > 0.1 and not v["confirmed"] and v["cc_worst_shift"] < v["cc_loader"]
-    # planted at the loader's placement: confirmed
-    at_loader = planted_rates(onken.rf_luminance(frames, onken.contour_masks(
-        [onken._display_to_frame(c, side) for c in contours], side)[0]), 12.5, 0.0, 800, n_trials=100, seed=2)
-    v0 = E.placement_verdict(E.placement_search(at_loader, frames, contours, 12.5, 0.0,
-                                                shifts=(-30.0, 0.0, 30.0), scales=(1.0, 1.5)))
-    assert v0["confirmed"] and v0["best_dx"] == 0.0
+    assert v["best_on_first"].startswith("+30, +0 px, scale 1,") and v["n_placements"] == 9 + 1 + 7
+    assert v["gain_held_out"] > 0.1 and not v["confirmed"] and v["cc_worst_shift"] < v["cc_loader"] + 0.1
+    # planted at the loader's placement: confirmed (held-out gain 0: each half picks the loader's)
+    v0 = E.placement_verdict(E.heldout_placement(planted((0.0, 0.0)), frames, contours, 12.5, 0.0,
+                                                 (0.0, 18000.0), **kw))
+    assert v0["confirmed"] and abs(v0["gain_held_out"]) < 1e-12 and v0["best_on_second"].startswith("+0, +0")
     with pytest.raises(ValueError, match="loader's placement"):
-        E.placement_search(rates, frames, contours, 12.5, 0.0, shifts=(-30.0, 30.0))
+        E.placement_search(planted((0.0, 0.0)), frames, contours, 12.5, 0.0, shifts=(-30.0, 30.0))
 
 
 def test_jitter_costs_count_dropped_frames_and_cost_little_on_planted_cells():
     rng = np.random.default_rng(1)
     lum = rng.standard_normal((600, 3)).astype(np.float32)
-    t = E.jitter_costs(lum, 12.45, refresh_hz=(60.0, 120.0))
+    lum = np.cumsum(lum, 0) / 10                                       # slow, like the movie's luminance
+    lum = (lum - lum.mean(0)) / lum.std(0)
+    rates = planted_rates(lum, 12.45, 0.0, 740, n_trials=60, seed=4)
+    t = E.jitter_costs(lum, 12.45, refresh_hz=(60.0, 120.0), seeds=(0,), rates=rates, onset_ms=0.0)
     assert list(t.refresh_hz) == [60.0, 120.0]
     assert abs(t.frames_dropped.iloc[0] - (1 - 12.45 / (1000 / 60))) < 0.01   # 60 Hz: a quarter never shown
     assert t.frames_dropped.iloc[1] == 0.0
-    assert (t.cc_regular > 0.3).all() and np.allclose(t.cost, t.cc_regular - t.cc_jittered)
+    assert (t.planted_regular > 0.3).all() and (t.planted_cost.abs() < 0.05).all()
+    # cells planted on the regular schedule are not fitted better by a jittered one
+    assert (t.real_regular > 0.3).all() and (t.real_gain < 0.01).all()
+    # the schedule itself: frame k from the first refresh at or after k x 12.45 ms
+    seq = E.display_schedule(4, 12.45, 1000 / 60)
+    assert seq.tolist() == [0] * 17 + [1] * 16 + [2] * 17                 # frame 3 is never shown
+
+
+def test_window_cc_scores_only_the_window():
+    rng = np.random.default_rng(3)
+    lum = rng.standard_normal((1500, 4)).astype(np.float32)
+    rates = planted_rates(lum, 12.5, 0.0, 1800, n_trials=60, seed=1)
+    rates[1200:] = rng.poisson(2.0, size=rates[1200:].shape)          # the last 6 s: copies, not responses
+    whole = E.window_cc(rates, lum, 12.5, 0.0, (0.0, 18000.0))
+    clean = E.window_cc(rates, lum, 12.5, 0.0, (0.0, 12000.0))
+    late = E.window_cc(rates, lum, 12.5, 0.0, (12000.0, 18000.0))
+    assert clean > whole + 0.1 and abs(late) < 0.1
+    with pytest.raises(ValueError, match="outside"):
+        E.window_cc(rates, lum, 12.5, 0.0, (0.0, 19000.0))

@@ -57,7 +57,9 @@ __all__ = ["FIRMLY_ALIGNED", "RECORDINGS", "MOVIE_OF", "MOVIE_BY_README", "MOVIE
            "bin_spike_times", "contour_masks", "contour_area_on_grid", "split_windows", "default_dir",
            "verify_checksums", "population_rate", "frame_rate_evidence", "reliability_by_window",
            "load_natural_images", "rf_luminance", "natural_image_counts", "rf_orientation_evidence",
-           "RF_Y_FLIPPED", "SILENT_TRIAL_FRACTION", "silent_trials", "trial_exclusions"]
+           "RF_Y_FLIPPED", "SILENT_TRIAL_FRACTION", "silent_trials", "trial_exclusions",
+           "TILE_BIN_MS", "TILE_MIN_SPIKES", "TILE_FRACTION", "TILE_LAGS_MS", "TILED_MS", "tiling_period",
+           "tiled_mask", "tiled_blocks", "tiled_block", "clean_window"]
 
 DRYAD_DOI = "10.5061/dryad.4ch10"
 RECORDINGS = ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2")
@@ -76,9 +78,10 @@ FRAME_MS = 12.45
 TIMING: dict[str, float | None] = {"Movie1Exp1": -1510.0, "Movie2Exp1": None, "Movie1Exp2": 2590.0,
                                    "Movie2Exp2": -170.0}
 #: recordings whose movie timing changes within the trial -> ((start_ms, end_ms, onset_ms), ...): the trial
-#: stretches, each with the onset at :data:`FRAME_MS` that places it (:func:`load_stretches`). Movie1Exp2 shows
-#: the movie at -90 ms for its first 6 s and at +2590 ms from 7.5 s on (the movie goes back about 1.2 s in
-#: between: a replay, not a pause); the trial between is placed by neither. From the data page's segment
+#: stretches, each with the onset at :data:`FRAME_MS` that places it (:func:`load_stretches`). Movie1Exp2 is
+#: placed by the movie at -90 ms for its first 6 s and at +2590 ms from 7.5 s on; between them lies its
+#: copied block (:data:`TILED_MS`, 6.6-9.6 s), which accounts for the jump: read at each side's onset the
+#: movie moves on by 0.32 s across the 3.0 s of copies (no replay is needed). From the data page's segment
 #: alignment (3-s segments in 1.5-s steps, so the boundaries are known to 1.5 s), and each stretch is
 #: confirmed by adding it to models of Movie2Exp2 (the same cells) against its time-shifted copy
 #: (``explain.augmented_share``); the data page checks this table against both on every run
@@ -108,6 +111,25 @@ NATURAL_IMAGE_SIDE = 256
 #: trial 0
 #: (68 spikes, all after 11 s) has 0.026 and is the only trial excluded.
 SILENT_TRIAL_FRACTION = 0.5
+#: tiled-block rule (:func:`tiled_blocks`): the spike times are whole milliseconds, and in one stretch of
+#: every movie recording the whole population's spike trains repeat exactly, to the millisecond, every
+#: 290 ms (a different pattern in each trial; the movie does not repeat there): copies made by the
+#: recording or its export, not responses. A spike is tiled when the same cell in the same trial has a
+#: spike exactly one period earlier or later; a 100-ms bin of a trial (all cells) with at least
+#: TILE_MIN_SPIKES spikes is tiled when more than TILE_FRACTION of them are; a trial's block is its
+#: longest run of tiled bins (bins with fewer spikes neither break nor start it). The period is the most
+#: common exact difference between two spikes of one cell in one trial, 50-5000 ms.
+TILE_BIN_MS = 100.0
+TILE_MIN_SPIKES = 5
+TILE_FRACTION = 0.5
+TILE_LAGS_MS = (50, 5000)
+#: per recording, the trial stretch (start_ms, end_ms) holding the tiled block of any trial
+#: (:func:`tiled_block`, pinned from the data page, which recomputes it); ``load_recording(...,
+#: exclude_tiled=True)`` keeps the longest part of the trial outside it
+TILED_MS: dict[str, tuple[float, float]] = {"Movie1Exp1": (13300.0, 17600.0),
+                                            "Movie2Exp1": (8700.0, 12800.0),
+                                            "Movie1Exp2": (6600.0, 9600.0),
+                                            "Movie2Exp2": (16200.0, 18000.0)}
 
 #: sha256 of the published neural-data files this package reads, pinned from the copy this book is built with
 #: (the Dryad originals, unmodified; the movie frames are not pinned because that copy is 2x2-binned, and the
@@ -351,6 +373,96 @@ def _kept_trials(spikes: list[list[np.ndarray]],
     return [[t for j, t in enumerate(row) if j not in excluded] for row in spikes], excluded
 
 
+def tiling_period(spikes: list[list[np.ndarray]], lags_ms: tuple[int, int] = TILE_LAGS_MS) -> tuple[int, float]:
+    """The most common exact difference (whole ms, within ``lags_ms``) between two spikes of one cell
+    in one trial, pooled over cells and trials -> (period, its count / the next most common's)."""
+    lo, hi = lags_ms
+    counts = np.zeros(hi + 1, dtype=np.int64)
+    for row in spikes:
+        for t in row:
+            t = np.round(np.asarray(t, dtype=np.float64)).astype(np.int64)
+            d = (t[None, :] - t[:, None]).ravel()
+            counts += np.bincount(d[(d >= lo) & (d <= hi)], minlength=hi + 1)
+    period = int(np.argmax(counts))
+    runner_up = np.partition(counts, -2)[-2]
+    return period, float(counts[period] / max(runner_up, 1))
+
+
+def tiled_mask(times: np.ndarray, period_ms: int) -> np.ndarray:
+    """Which spikes of one cell in one trial have an identical spike exactly ``period_ms`` earlier or
+    later (times rounded to whole ms, as the files store them)."""
+    t = np.round(np.asarray(times, dtype=np.float64)).astype(np.int64)
+    return np.isin(t + period_ms, t) | np.isin(t - period_ms, t)
+
+
+def tiled_blocks(spikes: list[list[np.ndarray]], period_ms: int | None = None, bin_ms: float = TILE_BIN_MS,
+                 min_spikes: int = TILE_MIN_SPIKES, fraction: float = TILE_FRACTION,
+                 trial_ms: float | None = None) -> dict:
+    """The tiled block of each trial (rule of :data:`TILE_FRACTION`) -> {"period_ms", "period_ratio",
+    "blocks": [(start_ms, end_ms) or None per trial], "tiled_share_inside", "tiled_share_outside" (the
+    share of spikes with an exact partner inside and outside the trials' blocks), "bin_starts_ms",
+    "share_by_bin" (that share per bin, pooled over trials)}. ``spikes``:
+    ``[cell][trial]`` spike times; ``period_ms`` None: :func:`tiling_period`."""
+    trial_ms = TRIAL_MS if trial_ms is None else float(trial_ms)
+    ratio = float("nan")
+    if period_ms is None:
+        period_ms, ratio = tiling_period(spikes)
+    edges = np.arange(0.0, trial_ms + bin_ms, bin_ms)
+    blocks, inside, outside = [], [0, 0], [0, 0]
+    pooled = np.zeros((2, len(edges) - 1))
+    for j in range(len(spikes[0]) if spikes else 0):
+        times = [np.asarray(row[j], dtype=np.float64) for row in spikes]
+        tiled = [tiled_mask(t, period_ms) for t in times]
+        allt, rep = np.concatenate(times), np.concatenate(tiled)
+        n_all = np.histogram(allt, edges)[0]
+        n_rep = np.histogram(allt[rep], edges)[0]
+        pooled += (n_rep, n_all)
+        state = np.where(n_all < min_spikes, 0, np.where(n_rep > fraction * n_all, 1, -1))
+        best, start = None, None
+        for i, st in enumerate(state):
+            if st == 1:
+                start = i if start is None else start
+                if best is None or i - start > best[1] - best[0]:
+                    best = (start, i)
+            elif st == -1:
+                start = None
+        block = None if best is None else (float(edges[best[0]]), float(edges[best[1] + 1]))
+        blocks.append(block)
+        inb = np.zeros(allt.size, bool) if block is None else (allt >= block[0]) & (allt < block[1])
+        inside[0] += int(rep[inb].sum()); inside[1] += int(inb.sum())
+        outside[0] += int(rep[~inb].sum()); outside[1] += int((~inb).sum())
+    return {"period_ms": int(period_ms), "period_ratio": ratio, "blocks": blocks,
+            "tiled_share_inside": inside[0] / max(inside[1], 1),
+            "tiled_share_outside": outside[0] / max(outside[1], 1),
+            "bin_starts_ms": edges[:-1], "share_by_bin": pooled[0] / np.maximum(pooled[1], 1)}
+
+
+def tiled_block(name: str, root: str | Path | None = None) -> dict:
+    """A recording's tiled block: :func:`tiled_blocks` over all its trials (the silent trials too),
+    with the stretch holding every trial's block (``start_ms``, ``end_ms``: the earliest start and
+    latest end; None when no trial has one) and how many trials have one -- what :data:`TILED_MS` pins."""
+    spikes = read_spike_times(_root(root) / "NeuralData" / "Spikes" / f"{name}.mat")
+    out = tiled_blocks(spikes)
+    found = [b for b in out["blocks"] if b is not None]
+    out.update(recording=name, n_trials=len(out["blocks"]), n_trials_with_block=len(found),
+               start_ms=min(b[0] for b in found) if found else None,
+               end_ms=max(b[1] for b in found) if found else None)
+    return out
+
+
+def clean_window(name: str, window_ms: tuple[float, float]) -> tuple[float, float]:
+    """The longest part of ``window_ms`` (trial ms) outside the recording's tiled block
+    (:data:`TILED_MS`); the window itself when the recording has none or the block misses it."""
+    start, end = window_ms
+    if name not in TILED_MS:
+        return start, end
+    a, b = TILED_MS[name]
+    if b <= start or a >= end:
+        return start, end
+    parts = [(start, min(a, end)), (max(b, start), end)]
+    return max(parts, key=lambda p: p[1] - p[0])
+
+
 def trial_exclusions(root: str | Path | None = None, names=RECORDINGS,
                      fraction: float = SILENT_TRIAL_FRACTION) -> list[dict]:
     """Per movie recording: trials, median total spikes per trial, the smallest trial's fraction of
@@ -387,7 +499,8 @@ def recording_timing(name: str) -> tuple[float, float, str]:
 def load_recording(name: str, root: str | Path | None = None, frame_ms: float | None = None,
                    onset_ms: float | None = None, drop_silent: bool = False,
                    exclude_silent_trials: bool = True,
-                   window_ms: tuple[float, float] | None = None) -> RetinaRecording:
+                   window_ms: tuple[float, float] | None = None,
+                   exclude_tiled: bool = False) -> RetinaRecording:
     """Load a movie recording (one of :data:`RECORDINGS`) with its movie, cut to the frames shown in a trial.
 
     The frame ``k`` of the movie is on screen from ``onset_ms + k * frame_ms`` ms after trial start (defaults:
@@ -395,8 +508,11 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
     ``window_ms`` = (start, end) ms of it (``meta["first_frame"]`` is the first one's index in the movie), and
     counts spikes in one bin per kept frame; spikes outside those frames are dropped and counted.
     ``drop_silent`` removes cells without any spike (else kept and listed). ``exclude_silent_trials`` drops the
-    trials of :func:`silent_trials` (listed in ``meta["excluded_trials"]``). A recording whose timing changes
-    within the trial is loaded stretch by stretch with :func:`load_stretches`.
+    trials of :func:`silent_trials` (listed in ``meta["excluded_trials"]``). ``exclude_tiled`` keeps only the
+    longest part of the window outside the recording's tiled block (:data:`TILED_MS`: copied spikes, not
+    responses; ``meta["tiled_ms"]``); it is off by default because the stored Vi-ST results were computed
+    with the block in (the data page measures what it changes). A recording whose timing changes within
+    the trial is loaded stretch by stretch with :func:`load_stretches`.
     """
     if name not in RECORDINGS:
         raise ValueError(f"unknown recording {name!r}; the movie recordings are {', '.join(RECORDINGS)}")
@@ -404,6 +520,9 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
     default_ms, default_onset, source = recording_timing(name)
     if frame_ms is not None or onset_ms is not None:
         source = "given by the caller"
+    elif name in STRETCHES:
+        source += (" -- holds for part of the trial only (onken.STRETCHES; load_stretches loads the"
+                   " recording stretch by stretch)")
     frame_ms = float(default_ms if frame_ms is None else frame_ms)
     onset_ms = float(default_onset if onset_ms is None else onset_ms)
     if not frame_ms > 0:
@@ -414,6 +533,8 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
     start_ms, end_ms = (0.0, TRIAL_MS) if window_ms is None else (float(window_ms[0]), float(window_ms[1]))
     if not 0.0 <= start_ms < end_ms <= TRIAL_MS:
         raise ValueError(f"window_ms must satisfy 0 <= start < end <= {TRIAL_MS:.0f}, got {window_ms}")
+    if exclude_tiled:
+        start_ms, end_ms = clean_window(name, (start_ms, end_ms))
     frames = load_frames(movie, root)
     first = max(0, int(np.ceil((start_ms - onset_ms) / frame_ms - 1e-9)))
     last = min(frames.shape[0], int(np.floor((end_ms - onset_ms) / frame_ms + 1e-9)))
@@ -441,6 +562,7 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
             "movie_by_readme": MOVIE_BY_README[name], "n_spikes": n_spikes, "frame_ms": frame_ms,
             "onset_ms": onset_ms, "first_frame": first, "timing": source,
             "window_ms": (start_ms, end_ms),
+            "tiled_ms": TILED_MS.get(name), "tiled_excluded": bool(exclude_tiled),
             "n_spikes_outside_frames": dropped,
             "movie_ms": frames.shape[0] * frame_ms,
             "last_spike_ms": float(max((t.max() for row in spikes for t in row if t.size), default=0.0)),
@@ -455,20 +577,25 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
                            rf_contours=contours, meta=meta)
 
 
-def load_stretches(name: str, root: str | Path | None = None, **kwargs) -> list[RetinaRecording]:
+def load_stretches(name: str, root: str | Path | None = None, exclude_tiled: bool = True,
+                   **kwargs) -> list[RetinaRecording]:
     """A recording as the stretches of its trial that one timing each places: one
     :func:`load_recording` per stretch of :data:`STRETCHES` (its onset, frames wholly inside the
-    stretch; ``meta["stretch"]`` = (start_ms, end_ms, onset_ms)), or the whole recording at
-    :func:`recording_timing` when its timing holds along the trial. ``kwargs`` go to
-    :func:`load_recording` (not ``frame_ms``, ``onset_ms`` or ``window_ms``: the stretches set them)."""
+    stretch and, with ``exclude_tiled``, outside the tiled block; ``meta["stretch"]`` = (start_ms,
+    end_ms, onset_ms)), or the whole recording at :func:`recording_timing` when its timing holds along
+    the trial. ``kwargs`` go to :func:`load_recording` (not ``frame_ms``, ``onset_ms`` or
+    ``window_ms``: the stretches set them). The stretches of Movie1Exp2 hold some movie frames twice
+    under the pinned onsets: do not put one stretch in training and the other in a test set without
+    checking."""
     fixed = {"frame_ms", "onset_ms", "window_ms"} & set(kwargs)
     if fixed:
         raise TypeError(f"load_stretches sets {', '.join(sorted(fixed))} itself")
     if name not in STRETCHES:
-        return [load_recording(name, root, **kwargs)]
+        return [load_recording(name, root, exclude_tiled=exclude_tiled, **kwargs)]
     out = []
     for start, end, onset in STRETCHES[name]:
-        rec = load_recording(name, root, frame_ms=FRAME_MS, onset_ms=onset, window_ms=(start, end), **kwargs)
+        rec = load_recording(name, root, frame_ms=FRAME_MS, onset_ms=onset, window_ms=(start, end),
+                             exclude_tiled=exclude_tiled, **kwargs)
         rec.meta.update(stretch=(start, end, onset),
                         timing=f"stretch {start / 1000:.1f}-{end / 1000:.1f} s of the trial at "
                                f"{FRAME_MS} ms per frame, onset {onset:+.0f} ms (onken.STRETCHES)")

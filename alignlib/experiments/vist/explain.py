@@ -15,8 +15,10 @@ a null for the same search:
 * :func:`jittered_schedule_control` -- frames shown for a varying number of display refreshes:
   planted responses under a jittered schedule, scored with the regular one, say how much CC such
   jitter can cost.
-* :func:`placement_search`, :func:`placement_verdict` and :func:`jitter_costs` run the last two as the
-  data page does; :func:`stored_stimulus_checks` keeps them as derived results.
+* :func:`heldout_placement` / :func:`placement_verdict` search the placement on one half of the
+  trial and score it on the other; :func:`jitter_costs` runs the jitter control and scores the real
+  cells with a jittered schedule (:func:`schedule_fit`); :func:`stored_stimulus_checks` keeps both as
+  derived results.
 
 And how much of the reliable response stimulus models explain at all (§1's goal, §3's table):
 
@@ -47,8 +49,9 @@ from alignlib.experiments.vist.timing import (
 )
 
 __all__ = ["model_timeline", "segment_alignment", "segment_verdict", "SEGMENT_MARGIN", "segment_stretches",
-           "recording_stretch", "stretches_agree", "stretch_extras", "placement_scan",
-           "jittered_schedule_control", "placement_search", "placement_verdict", "jitter_costs",
+           "recording_stretch", "window_cc", "stretches_agree", "stretch_extras", "placement_scan",
+           "jittered_schedule_control", "display_schedule", "schedule_fit", "placement_search",
+           "heldout_placement", "placement_verdict", "LOADER_PLACEMENT", "jitter_costs",
            "stored_stimulus_checks", "PLACEMENT_VERSION", "PLACEMENT_SHIFTS", "PLACEMENT_SCALES",
            "PLACEMENT_MARGIN", "REFRESH_HZ", "contiguous_folds", "explained_share", "stored_share",
            "augmented_share", "scored", "share_summary", "share_difference", "SHARE_MODELS", "SHARE_VERSION"]
@@ -229,6 +232,19 @@ def stretches_agree(found: dict[str, dict[str, float]], pinned: Sequence[tuple[f
         and abs(g[2] - w[2]) <= onset_tolerance_ms for g, w in zip(got, want))
 
 
+def window_cc(rates: np.ndarray, lum: np.ndarray, frame_ms: float, onset_ms: float,
+              window_ms: tuple[float, float], bin_ms: float = 10.0) -> float:
+    """Mean over cells of the RF-luminance model's cross-validated CC
+    (:func:`alignlib.experiments.vist.timing.scan_onsets`) at one timing, fitted and scored on the
+    trial stretch ``window_ms`` of the ``bin_ms`` rates only: e.g. the whole trial against its part
+    outside the tiled block (:func:`alignlib.data.onken.clean_window`)."""
+    a, b = (int(round(v / bin_ms)) for v in window_ms)
+    if not 0 <= a < b <= len(rates):
+        raise ValueError(f"window {window_ms} ms is outside the {len(rates) * bin_ms:.0f} ms of rates")
+    cc = scan_onsets(np.asarray(rates)[a:b], lum, frame_ms, np.array([onset_ms - a * bin_ms]), bin_ms)[0]
+    return float(np.nanmean(cc))
+
+
 def recording_stretch(name: str, onset_ms: float, start_ms: float, end_ms: float,
                       root=None) -> tuple[np.ndarray, np.ndarray]:
     """(frames, trial-averaged rates per frame) of recording ``name`` loaded with the movie at
@@ -302,6 +318,15 @@ def placement_scan(
     return pd.DataFrame(rows)
 
 
+def display_schedule(n_frames: int, frame_ms: float, refresh_ms: float, step_ms: float = 1.0) -> np.ndarray:
+    """The frame on screen in each ``step_ms`` step when frame ``k`` starts at the first display refresh
+    (period ``refresh_ms``) at or after ``k * frame_ms``: frames last a varying whole number of
+    refreshes (none: a dropped frame) with the mean period ``frame_ms``. ``refresh_ms = step_ms`` is
+    the regular schedule on the same grid."""
+    starts = np.ceil(np.arange(n_frames + 1) * frame_ms / refresh_ms - 1e-9) * refresh_ms
+    return np.repeat(np.arange(n_frames), np.diff(np.round(starts / step_ms).astype(int)))
+
+
 def jittered_schedule_control(
     lum: np.ndarray,
     frame_ms: float,
@@ -316,56 +341,44 @@ def jittered_schedule_control(
     """How much CC can frames shown for a varying number of display refreshes cost the
     regular-schedule model?
 
-    Planted cells (:func:`alignlib.experiments.vist.timing.planted_rates`) are driven by the movie
-    on a jittered schedule: frame ``k`` starts at the first refresh (period ``refresh_ms``) at or
-    after ``k * frame_ms``, so frames last a varying whole number of refreshes with the mean period
-    ``frame_ms``. The RF-luminance model with the regular schedule is scored on them (5-fold CV CC,
-    onset 0) and on cells planted with the regular schedule. Returns both CCs."""
-    n_frames = lum.shape[0]
-    # expand the jittered schedule to a 1-ms "frame" sequence, then plant at 1 ms per frame
-    starts = np.ceil(np.arange(n_frames + 1) * frame_ms / refresh_ms) * refresh_ms
-    fine = np.repeat(np.arange(n_frames), np.diff(np.round(starts / bin_ms).astype(int)))
+    Planted cells (:func:`alignlib.experiments.vist.timing.planted_rates`, Poisson, ``n_trials``) are
+    driven by the movie on the jittered schedule (:func:`display_schedule` at ``refresh_ms``) and, as
+    the comparator, on the regular schedule through the same ``bin_ms`` path (refresh = ``bin_ms``);
+    both are scored with the RF-luminance model on the regular schedule (5-fold CV CC, onset 0).
+    Returns both CCs (mean over cells)."""
     k = int(round(out_bin_ms / bin_ms))
     out = {}
-    for label, sequence in (("regular", None), ("jittered", fine)):
-        if sequence is None:
-            r = planted_rates(
-                lum,
-                frame_ms,
-                0.0,
-                n_bins,
-                bin_ms=out_bin_ms,
-                n_trials=n_trials,
-                seed=seed,
-                mean_hz=mean_hz,
-            )
-        else:
-            r_fine = planted_rates(
-                lum[sequence],
-                bin_ms,
-                0.0,
-                n_bins * k,
-                bin_ms=bin_ms,
-                n_trials=1,
-                seed=seed,
-                mean_hz=mean_hz * n_trials,
-                lag_edges_ms=LAG_EDGES_MS,
-            )
-            r = r_fine.reshape(n_bins, k, -1).sum(1) / n_trials
-        out[label] = float(
-            np.nanmean(scan_onsets(r, lum, frame_ms, np.array([0.0]), out_bin_ms)[0])
-        )
+    for label, refresh in (("regular", bin_ms), ("jittered", refresh_ms)):
+        sequence = display_schedule(lum.shape[0], frame_ms, refresh, bin_ms)
+        r_fine = planted_rates(lum[sequence], bin_ms, 0.0, n_bins * k, bin_ms=bin_ms, n_trials=1,
+                               seed=seed, mean_hz=mean_hz * n_trials, lag_edges_ms=LAG_EDGES_MS)
+        r = r_fine.reshape(n_bins, k, -1).sum(1) / n_trials
+        out[label] = float(np.nanmean(scan_onsets(r, lum, frame_ms, np.array([0.0]), out_bin_ms)[0]))
     return out
 
 
+def schedule_fit(rates: np.ndarray, lum: np.ndarray, frame_ms: float, refresh_ms: float, onset_ms: float,
+                 bin_ms: float = 10.0, step_ms: float = 1.0) -> float:
+    """The real cells scored with a display schedule as the model's stimulus: the RF-luminance model's
+    CV CC (mean over cells, :func:`alignlib.experiments.vist.timing.scan_onsets`) when the frames are
+    shown on :func:`display_schedule` at ``refresh_ms`` (``refresh_ms = step_ms``: the regular
+    schedule on the same grid). A schedule the display used would raise it."""
+    sequence = display_schedule(lum.shape[0], frame_ms, refresh_ms, step_ms)
+    # the frame at each bin's centre, as one "frame" per bin (the model reads the frame at bin centres)
+    centres = ((np.arange(int(len(sequence) * step_ms // bin_ms)) + 0.5) * bin_ms / step_ms).astype(int)
+    cc = scan_onsets(rates, lum[sequence[centres]], bin_ms, np.array([onset_ms]), bin_ms)[0]
+    return float(np.nanmean(cc))
+
+
 #: version of the stored stimulus checks (:func:`stored_stimulus_checks`); bump when their computation changes
-PLACEMENT_VERSION = 1
+PLACEMENT_VERSION = 2
 #: :func:`placement_search`'s grid: the movie centre moved up to 40 display pixels each way in 10-px steps
 #: (a 10-px step is 1/36 of the 360-px movie), then scales (display pixels per movie pixel) about the best shift
 PLACEMENT_SHIFTS = tuple(float(v) for v in range(-40, 41, 10))
 PLACEMENT_SCALES = (0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5)
-#: rule of :func:`placement_verdict`: the loader's placement is confirmed when no searched placement beats
-#: it by more than this mean CC over cells
+#: rule of :func:`placement_verdict`: the loader's placement is confirmed when the best placement of one half
+#: of the trial, scored on the other half, beats the loader's there by at most this mean CC over cells
+#: (averaged over the two directions)
 PLACEMENT_MARGIN = 0.01
 #: display refresh rates (Hz) for :func:`jitter_costs`: the files do not state the display's; at 60 and
 #: 75 Hz a 12.45-ms frame is shorter than a refresh, so some frames are never shown (dropped)
@@ -403,48 +416,120 @@ def placement_search(
     return pd.concat([by_shift, by_scale, by_orientation.assign(scan="orientation")], ignore_index=True)
 
 
+def _cut(rates: np.ndarray, onset_ms: float, window_ms: tuple[float, float], bin_ms: float
+         ) -> tuple[np.ndarray, float]:
+    """The ``bin_ms`` rates of a trial stretch, with the movie onset relative to its start."""
+    a, b = (int(round(v / bin_ms)) for v in window_ms)
+    if not 0 <= a < b <= len(rates):
+        raise ValueError(f"window {window_ms} ms is outside the {len(rates) * bin_ms:.0f} ms of rates")
+    return np.asarray(rates)[a:b], onset_ms - a * bin_ms
+
+
+LOADER_PLACEMENT = {"scale": 1.0, "dx": 0.0, "dy": 0.0, "orientation": "as loaded"}
+
+
+def heldout_placement(
+    rates: np.ndarray,
+    frames: np.ndarray,
+    contours_display: Sequence[np.ndarray],
+    frame_ms: float,
+    onset_ms: float,
+    window_ms: tuple[float, float],
+    shifts: Sequence[float] = PLACEMENT_SHIFTS,
+    scales: Sequence[float] = PLACEMENT_SCALES,
+    bin_ms: float = 10.0,
+) -> pd.DataFrame:
+    """:func:`placement_search` on each half of the trial stretch ``window_ms`` (column ``chosen_on``),
+    then the best placement of each half and the loader's scored on the other half (``scan`` =
+    "held-out", ``scored_on``): a gain that survives choosing on data the score does not see.
+    ``rates``: ``bin_ms`` rates from trial start; ``onset_ms``: the movie's onset in the trial."""
+    mid = round((window_ms[0] + window_ms[1]) / 2 / bin_ms) * bin_ms
+    halves = {"first half": (window_ms[0], mid), "second half": (mid, window_ms[1])}
+    out = []
+    for chosen, scored in (("first half", "second half"), ("second half", "first half")):
+        r, on = _cut(rates, onset_ms, halves[chosen], bin_ms)
+        search = placement_search(r, frames, contours_display, frame_ms, on, shifts, scales, bin_ms)
+        out.append(search.assign(chosen_on=chosen, scored_on=chosen))
+        best = search.loc[search.cv_cc.idxmax()]
+        r, on = _cut(rates, onset_ms, halves[scored], bin_ms)
+        for place in (LOADER_PLACEMENT, best):
+            held = placement_scan(r, frames, contours_display, frame_ms, on, scales=[float(place["scale"])],
+                                  shifts=[(float(place["dx"]), float(place["dy"]))],
+                                  orientations=(str(place["orientation"]),), bin_ms=bin_ms)
+            out.append(held.assign(scan="held-out", chosen_on=chosen, scored_on=scored))
+    return pd.concat(out, ignore_index=True)
+
+
 def placement_verdict(table: pd.DataFrame, margin: float = PLACEMENT_MARGIN) -> dict:
-    """The loader's placement (scale 1, no shift, as loaded) against the best of a
-    :func:`placement_search` table: both CCs, the best placement, the gain, the lowest CC of the
-    shift grid (how much placement matters at all), and ``confirmed``: the gain is at most ``margin``."""
-    loader = table[(table.scale == 1.0) & (table.dx == 0.0) & (table.dy == 0.0)
-                   & (table.orientation == "as loaded")]
-    if loader.empty:
-        raise ValueError("the table does not hold the loader's placement (scale 1, shift 0, as loaded)")
-    best = table.loc[table.cv_cc.idxmax()]
-    at_loader = float(loader.cv_cc.iloc[0])
-    return {"cc_loader": at_loader, "cc_best": float(best.cv_cc), "gain": float(best.cv_cc) - at_loader,
-            "best_dx": float(best.dx), "best_dy": float(best.dy), "best_scale": float(best.scale),
-            "best_orientation": str(best.orientation),
-            "cc_worst_shift": float(table[table.scan == "shift"].cv_cc.min()),
-            "n_placements": int(len(table)), "confirmed": bool(float(best.cv_cc) - at_loader <= margin)}
+    """The loader's placement against the best of a :func:`heldout_placement` table. In-sample: the
+    best placement of each half's search against the loader's on the same half (biased upward by the
+    search). Held out: each half's best scored on the other half against the loader's there, averaged
+    over the two directions. ``confirmed``: the held-out gain is at most ``margin``. Also the best
+    placement of each half, the lowest CC of the shift grids (how much placement matters at all) and
+    the number of distinct placements searched."""
+    keys = ["scale", "dx", "dy", "orientation"]
+
+    def is_loader(t):
+        return (t.scale == 1.0) & (t.dx == 0.0) & (t.dy == 0.0) & (t.orientation == "as loaded")
+
+    out, held_gains, in_gains = {}, [], []
+    for half, search in table[table.scan != "held-out"].groupby("chosen_on", sort=False):
+        if not is_loader(search).any():
+            raise ValueError("the table does not hold the loader's placement (scale 1, shift 0, as loaded)")
+        best = search.loc[search.cv_cc.idxmax()]
+        in_gains.append(float(best.cv_cc - search[is_loader(search)].cv_cc.iloc[0]))
+        held = table[(table.scan == "held-out") & (table.chosen_on == half)]
+        at_loader = held[is_loader(held)].cv_cc.iloc[0]
+        at_best = held[~is_loader(held)].cv_cc
+        held_gains.append(float(at_best.iloc[0] - at_loader) if len(at_best) else 0.0)
+        tag = half.split()[0]
+        out[f"best_on_{tag}"] = (f"{best.dx:+.0f}, {best.dy:+.0f} px, scale {best.scale:g}, "
+                                 f"{best.orientation}")
+    searched = table[table.scan != "held-out"]
+    held_all = table[table.scan == "held-out"]
+    out.update(cc_loader=float(held_all[is_loader(held_all)].cv_cc.mean()),
+               gain_in_sample=float(np.mean(in_gains)), gain_held_out=float(np.mean(held_gains)),
+               cc_worst_shift=float(searched[searched.scan == "shift"].cv_cc.min()),
+               n_placements=int(len(searched.drop_duplicates(keys))),
+               confirmed=bool(np.mean(held_gains) <= margin))
+    return out
 
 
 def jitter_costs(lum: np.ndarray, frame_ms: float, refresh_hz: Sequence[float] = REFRESH_HZ,
-                 bin_ms: float = 10.0, seed: int = 0) -> pd.DataFrame:
-    """:func:`jittered_schedule_control` at each display refresh rate: the CC of the regular-schedule
-    model on cells planted with the regular and with the jittered schedule, the cost (regular -
-    jittered) and the share of frames the jittered schedule never shows (0 refreshes)."""
+                 bin_ms: float = 10.0, seeds: Sequence[int] = (0, 1, 2), rates: np.ndarray | None = None,
+                 onset_ms: float | None = None) -> pd.DataFrame:
+    """Per display refresh rate: the share of frames a jittered schedule never shows, the planted-cell
+    control (:func:`jittered_schedule_control`, mean over ``seeds``: CC with the regular and the
+    jittered schedule, and the cost) and, with the real ``rates`` and ``onset_ms``, the real cells
+    scored with the regular and with the jittered schedule (:func:`schedule_fit`; the gain)."""
     n_bins = int(lum.shape[0] * frame_ms // bin_ms)
     rows = []
     for hz in refresh_hz:
         refresh_ms = 1000.0 / float(hz)
-        starts = np.ceil(np.arange(lum.shape[0] + 1) * frame_ms / refresh_ms)
-        cc = jittered_schedule_control(lum, frame_ms, refresh_ms, n_bins, out_bin_ms=bin_ms, seed=seed)
-        rows.append({"refresh_hz": float(hz), "refresh_ms": refresh_ms,
-                     "frames_dropped": float(np.mean(np.diff(starts) == 0)),
-                     "cc_regular": cc["regular"], "cc_jittered": cc["jittered"],
-                     "cost": cc["regular"] - cc["jittered"]})
+        starts = np.ceil(np.arange(lum.shape[0] + 1) * frame_ms / refresh_ms - 1e-9)
+        cc = [jittered_schedule_control(lum, frame_ms, refresh_ms, n_bins, out_bin_ms=bin_ms, seed=s)
+              for s in seeds]
+        row = {"refresh_hz": float(hz), "refresh_ms": refresh_ms,
+               "frames_dropped": float(np.mean(np.diff(starts) == 0)),
+               "planted_regular": float(np.mean([c["regular"] for c in cc])),
+               "planted_jittered": float(np.mean([c["jittered"] for c in cc])), "n_seeds": len(cc)}
+        row["planted_cost"] = row["planted_regular"] - row["planted_jittered"]
+        if rates is not None:
+            row["real_regular"] = schedule_fit(rates, lum, frame_ms, 1.0, onset_ms, bin_ms)
+            row["real_jittered"] = schedule_fit(rates, lum, frame_ms, refresh_ms, onset_ms, bin_ms)
+            row["real_gain"] = row["real_jittered"] - row["real_regular"]
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
 def stored_stimulus_checks(name: str, rates: np.ndarray, frames: np.ndarray,
                            contours_display: Sequence[np.ndarray], lum: np.ndarray, frame_ms: float,
-                           onset_ms: float, chapter: str = "vist", **settings
-                           ) -> tuple[pd.DataFrame, pd.DataFrame, object]:
-    """:func:`placement_search` and :func:`jitter_costs` of one recording, computed once and kept as a
-    derived result (:mod:`alignlib.training.derived`, kind ``stimulus_checks``), identified by the
-    SHA-256 of the rates, frames, contours and RF luminance, the timing, every setting and
+                           onset_ms: float, window_ms: tuple[float, float], chapter: str = "vist",
+                           **settings) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+    """:func:`heldout_placement` and :func:`jitter_costs` (planted cells, and the real cells) of one
+    recording on the trial stretch ``window_ms``, computed once and kept as a derived result
+    (:mod:`alignlib.training.derived`, kind ``stimulus_checks``), identified by the SHA-256 of the
+    rates, frames, contours and RF luminance, the timing and window, every setting and
     :data:`PLACEMENT_VERSION`. ``settings``: ``shifts``, ``scales``, ``refresh_hz``, ``bin_ms``.
     Returns (placements, jitter, folder)."""
     from alignlib.training.derived import array_sha256, arrays_frame, cached, frame_arrays
@@ -460,13 +545,15 @@ def stored_stimulus_checks(name: str, rates: np.ndarray, frames: np.ndarray,
                                                                 for c in contours_display])),
                 "luminance_sha256": array_sha256(np.asarray(lum, dtype=np.float32)),
                 "frame_ms": float(frame_ms), "onset_ms": float(onset_ms),
+                "window_ms": [float(v) for v in window_ms],
                 **{k: ([float(x) for x in v] if isinstance(v, (tuple, list)) else float(v))
                    for k, v in chosen.items()}}
 
     def compute() -> dict[str, np.ndarray]:
-        placements = placement_search(rates, frames, contours_display, frame_ms, onset_ms,
-                                      shifts=chosen["shifts"], scales=chosen["scales"], bin_ms=chosen["bin_ms"])
-        jitter = jitter_costs(lum, frame_ms, chosen["refresh_hz"], bin_ms=chosen["bin_ms"])
+        placements = heldout_placement(rates, frames, contours_display, frame_ms, onset_ms, window_ms,
+                                       shifts=chosen["shifts"], scales=chosen["scales"], bin_ms=chosen["bin_ms"])
+        r, on = _cut(rates, onset_ms, window_ms, chosen["bin_ms"])
+        jitter = jitter_costs(lum, frame_ms, chosen["refresh_hz"], bin_ms=chosen["bin_ms"], rates=r, onset_ms=on)
         return {**frame_arrays(placements, "placement:"), **frame_arrays(jitter, "jitter:")}
 
     arrays, folder = cached(chapter, "stimulus_checks", identity, compute, nan_allowed=("placement:cv_cc",))
