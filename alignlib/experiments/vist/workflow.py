@@ -130,7 +130,8 @@ class MovieData:
 def load_movie(experiment: str, movie: int, settings: Mapping[str, Any], prior: PriorSpec,
                root: str | Path | None = None, progress: bool = False) -> MovieData:
     """Load ``experiment``'s recording of ``movie``, bin it and attach its (cached) prior features."""
-    rec = onken.load_recording(recording_name(experiment, movie), root)
+    rec = onken.load_recording(recording_name(experiment, movie), root,
+                               exclude_tiled=bool(settings.get("exclude_tiled", False)))
     k = int(settings["frames_per_bin"])
     frames = bin_frames(rec.frames, k)
     counts = bin_counts(rec.counts, k).astype(np.float32)
@@ -254,6 +255,8 @@ def run_spec(train: MovieData, settings: Mapping[str, Any], model: str = "vist",
             "segment": segment, "test_fraction": settings["test_fraction"], "gap_bins": settings["gap_bins"],
             "cells": cells, "prior": train.prior.identity(), "targets": "trial-averaged counts per bin",
             "features": "z-score per channel, training bins"}
+    if settings.get("exclude_tiled"):    # named only when on, so runs made before the switch keep their hashes
+        data["tiled"] = "copied block left out (onken.TILED_MS, longest clean part of the trial)"
     if model == "openretina":        # its own input, loss and optimiser (openretina's configuration)
         from alignlib.models.openretina_baseline import OPENRETINA_VERSION, TRAINING
 
