@@ -38,7 +38,7 @@
 # **Which recordings.** Models are compared on {glue:text}`vist_firm`, the one recording whose timing the data
 # page places along the whole trial (and an independent blind search confirms). Its within-movie test segment
 # is the last 20 % of the movie. Cross-movie rows predict the other movie of the experiment, whose timing is
-# not firmly established; they are shown, flagged, and judge nothing.
+# not firmly established; they are shown, flagged, and judge nothing. {glue:md}`vist_tiled_note`
 #
 # Metrics per cell, then averaged over cells: Pearson CC (the plain mean is the headline; the mean |CC| that the
 # official code logs is shown beside it, labelled), SD-KL (the paper's bandwidth 0.3 and KL(pred ‖ target); 1000
@@ -108,6 +108,19 @@ glue("vist_val_pct", 100 * float(cfg["val_fraction"]), display=False)
 glue("vist_patience", str(cfg["patience"]), display=False)
 glue("vist_cap", str(cfg["epochs"]), display=False)
 glue("vist_firm", ", ".join(onken.FIRMLY_ALIGNED), display=False)
+from IPython.display import Markdown
+
+tiled_notes = [
+    f"{n}'s trials hold copied spikes at {a / 1000:.1f}-{b / 1000:.1f} s"
+    " (data page, `onken.TILED_MS`)"
+    for n in onken.FIRMLY_ALIGNED for a, b in [onken.TILED_MS[n]] if n in onken.TILED_MS]
+glue("vist_tiled_note", Markdown(
+    ("; ".join(tiled_notes) + ". " + (
+        "These runs were trained and scored with them left out (`exclude_tiled`)."
+        if cfg.get("exclude_tiled") else
+        "These runs were trained and scored with them in: where they fall inside the test"
+        " segment, every model's test score includes spikes that no stimulus drives; retraining"
+        " without them (`exclude_tiled`) is pending.")) if tiled_notes else ""), display=False)
 show_provenance(
     profile,
     "Onken et al. 2016 salamander retina recordings (Dryad doi:10.5061/dryad.4ch10), experiments"
