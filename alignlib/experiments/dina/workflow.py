@@ -349,7 +349,8 @@ def store_contents(directory: Path) -> dict[str, Any]:
     the seed-0 runs of natural-image mice keep the selected epoch's token maps and the weights (the towers
     the interpretation pages explain and the maps the pages show; no page explains a stimulus control's
     towers, so those keep neither). Table 1's baselines (VGG-16-MLP, ViT-MLP) keep their maps,
-    every seed: the Table 1 page compares every model's maps (SSIM per mouse and seed). Runs on the
+    every seed: the Table 1 page compares every model's maps (SSIM per mouse and seed). The objective
+    control's seed-0 runs keep their maps (the Table 1 page's variance spectra). Runs on the
     ``paper-images`` twin keep their selected epoch's embeddings only (no page explains their towers or
     reads their literal validation-loss selection)."""
     spec, info = load_spec(directory), json.loads((Path(directory) / "run.json").read_text())
@@ -358,8 +359,9 @@ def store_contents(directory: Path) -> dict[str, Any]:
     natural = spec.config["data"].get("stimset", "natural") == "natural"
     first = plain and spec.config["fit"]["seed"] == 0 and explained and natural
     baseline = set(info.get("switches") or {}) <= {"model", "image_weights"} and "model" in (info.get("switches") or {})
+    objective = set(info.get("switches") or {}) == {"objective"} and spec.config["fit"]["seed"] == 0
     return {"selections": [info["selected"], "val_loss"] if plain and explained else [info["selected"]],
-            "maps": first or baseline, "weights": first}
+            "maps": first or baseline or objective, "weights": first}
 
 
 def item_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
