@@ -345,3 +345,12 @@ def test_tiled_blocks_find_copied_spikes_and_the_loader_keeps_the_longest_clean_
     assert rec.counts[0, 1, 0] == 2                                   # spikes before the block kept
     whole = onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0)
     assert whole.n_frames == 15 and not whole.meta["tiled_excluded"]
+
+
+def test_tiled_block_of_a_recording_is_widened_by_one_bin(tmp_path):
+    spikes = _tiled_spikes()
+    root = _write(tmp_path, spikes=[[t.astype(int).tolist() for t in row] for row in spikes])
+    b = onken.tiled_block("Movie1Exp1", root)
+    assert b["n_trials_with_block"] == 4 and b["period_ms"] == 290
+    assert abs(b["start_ms"] - (6000 - onken.TILE_BIN_MS)) <= 100 and b["start_ms"] < 6000
+    assert 8800 <= b["end_ms"] <= 9000

@@ -110,6 +110,10 @@ glue("vist_cap", str(cfg["epochs"]), display=False)
 glue("vist_firm", ", ".join(onken.FIRMLY_ALIGNED), display=False)
 from IPython.display import Markdown
 
+# share of the test segment (the trial's last test_fraction) the compared recording's block fills
+_a, _b = onken.TILED_MS.get(onken.FIRMLY_ALIGNED[0], (onken.TRIAL_MS, onken.TRIAL_MS))
+_test_start = onken.TRIAL_MS * (1 - cfg["test_fraction"])
+tiled_test_share = max(0.0, _b - max(_a, _test_start)) / (onken.TRIAL_MS - _test_start)
 tiled_notes = [
     f"{n}'s trials hold copied spikes at {a / 1000:.1f}-{b / 1000:.1f} s"
     " (data page, `onken.TILED_MS`)"
@@ -118,9 +122,11 @@ glue("vist_tiled_note", Markdown(
     ("; ".join(tiled_notes) + ". " + (
         "These runs were trained and scored with them left out (`exclude_tiled`)."
         if cfg.get("exclude_tiled") else
-        "These runs were trained and scored with them in: where they fall inside the test"
-        " segment, every model's test score includes spikes that no stimulus drives; retraining"
-        " without them (`exclude_tiled`) is pending.")) if tiled_notes else ""), display=False)
+        "These runs were trained and scored with them in. The copies repeat a response out of"
+        " time with the movie, and they fill about"
+        f" {tiled_test_share:.0%} of the test segment (its last {100 * cfg['test_fraction']:.0f} %"
+        " of the trial), so every model's test score includes them; retraining without them"
+        " (`exclude_tiled`) is pending.")) if tiled_notes else ""), display=False)
 show_provenance(
     profile,
     "Onken et al. 2016 salamander retina recordings (Dryad doi:10.5061/dryad.4ch10), experiments"
