@@ -354,3 +354,18 @@ def test_tiled_block_of_a_recording_is_widened_by_one_bin(tmp_path):
     assert b["n_trials_with_block"] == 4 and b["period_ms"] == 290
     assert abs(b["start_ms"] - (6000 - onken.TILE_BIN_MS)) <= 100 and b["start_ms"] < 6000
     assert 8800 <= b["end_ms"] <= 9000
+
+
+def test_placed_stretch_is_the_longest_clean_stretch_of_one_timing(monkeypatch):
+    monkeypatch.setitem(onken.TIMING, "Movie1Exp2", 2590.0)
+    monkeypatch.setitem(onken.STRETCHES, "Movie1Exp2", ((0.0, 6000.0, -90.0), (7500.0, 18000.0, 2590.0)))
+    monkeypatch.setitem(onken.TILED_MS, "Movie1Exp2", (6500.0, 9700.0))
+    assert onken.placed_stretch("Movie1Exp2") == ((7500.0, 18000.0), (9700.0, 18000.0), 2590.0)
+    monkeypatch.setitem(onken.TILED_MS, "Movie1Exp2", (6500.0, 14000.0))     # the later part shrinks
+    assert onken.placed_stretch("Movie1Exp2") == ((0.0, 6000.0), (0.0, 6000.0), -90.0)
+    monkeypatch.setitem(onken.TIMING, "Movie2Exp2", -170.0)
+    monkeypatch.setitem(onken.TILED_MS, "Movie2Exp2", (16100.0, 18000.0))
+    assert onken.placed_stretch("Movie2Exp2") == ((0.0, 18000.0), (0.0, 16100.0), -170.0)
+    monkeypatch.setitem(onken.TIMING, "Movie2Exp1", None)
+    with pytest.raises(ValueError, match="no pinned timing"):
+        onken.placed_stretch("Movie2Exp1")

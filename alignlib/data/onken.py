@@ -59,7 +59,7 @@ __all__ = ["FIRMLY_ALIGNED", "RECORDINGS", "MOVIE_OF", "MOVIE_BY_README", "MOVIE
            "load_natural_images", "rf_luminance", "natural_image_counts", "rf_orientation_evidence",
            "RF_Y_FLIPPED", "SILENT_TRIAL_FRACTION", "silent_trials", "trial_exclusions",
            "TILE_BIN_MS", "TILE_MIN_SPIKES", "TILE_FRACTION", "TILE_LAGS_MS", "TILED_MS", "tiling_period",
-           "tiled_mask", "tiled_blocks", "tiled_block", "clean_window"]
+           "tiled_mask", "tiled_blocks", "tiled_block", "clean_window", "placed_stretch"]
 
 DRYAD_DOI = "10.5061/dryad.4ch10"
 RECORDINGS = ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2")
@@ -464,6 +464,17 @@ def clean_window(name: str, window_ms: tuple[float, float]) -> tuple[float, floa
         return start, end
     parts = [(start, min(a, end)), (max(b, start), end)]
     return max(parts, key=lambda p: p[1] - p[0])
+
+
+def placed_stretch(name: str) -> tuple[tuple[float, float], tuple[float, float], float]:
+    """The longest stretch of a recording's trial that one pinned timing places (the whole trial, or
+    the stretch of :data:`STRETCHES` whose part outside the copied block is longest) -> (the stretch,
+    its part outside the copied block (:func:`clean_window`), the movie onset that places it)."""
+    if TIMING.get(name) is None:
+        raise ValueError(f"{name}: no pinned timing (onken.TIMING)")
+    stretches = STRETCHES.get(name, ((0.0, TRIAL_MS, TIMING[name]),))
+    start, end, onset = max(stretches, key=lambda st: np.subtract(*clean_window(name, st[:2])[::-1]))
+    return (start, end), clean_window(name, (start, end)), float(onset)
 
 
 def trial_exclusions(root: str | Path | None = None, names=RECORDINGS,

@@ -599,13 +599,8 @@ for n, t in tiles.items():
            "tiled_share_outside": round(t["tiled_share_outside"], 3),
            "pinned": onken.TILED_MS.get(n) == (t["start_ms"], t["end_ms"])}
     if onken.TIMING.get(n) is not None and n in rates_10ms:
-        # the longest stretch one timing places (the whole trial unless onken.STRETCHES splits it),
-        # scored with and without the copied block
-        whole_st = ((0.0, onken.TRIAL_MS, onken.TIMING[n]),)
-        a, b, onset = max(onken.STRETCHES.get(n, whole_st),
-                          key=lambda st: onken.clean_window(n, st[:2])[1]
-                          - onken.clean_window(n, st[:2])[0])
-        clean = onken.clean_window(n, (a, b))
+        # the longest stretch one timing places, scored with and without the copied block
+        (a, b), clean, onset = onken.placed_stretch(n)
         lum_n = lums[n, onken.MOVIE_OF[n]]
         row.update(
             scored_s=f"{a / 1000:.1f}-{b / 1000:.1f}",
@@ -708,21 +703,12 @@ tile_table
 # from the run store (kind `stimulus_checks`, named below).
 
 # %%
-def check_window(name: str) -> tuple[tuple[float, float], float]:
-    """The longest stretch of a recording that one pinned timing places, outside its copied block,
-    with that timing's onset."""
-    whole = ((0.0, onken.TRIAL_MS, onken.TIMING[name]),)
-    parts = [(onken.clean_window(name, (a, b)), on)
-             for a, b, on in onken.STRETCHES.get(name, whole)]
-    return max(parts, key=lambda p: p[0][1] - p[0][0])
-
-
 checks, jitters, windows, check_folders = {}, {}, {}, []
 for n in [n for n in check_recordings if n in recs and onken.TIMING.get(n) is not None]:
     m = onken.MOVIE_OF[n]
     contours_n = onken.read_rf_contours(
         Path(recs[n].meta["root"]) / "NeuralData" / "ReceptiveFields" / f"{n}.mat")
-    windows[n], onset_n = check_window(n)
+    _, windows[n], onset_n = onken.placed_stretch(n)
     checks[n], jitters[n], folder = vist_explain.stored_stimulus_checks(
         n, rates_10ms.get(n, onken.population_rate(n, bin_ms=10.0, duration_ms=onken.TRIAL_MS)),
         movie_frames[m], contours_n, timing_scan.rf_luminance(movie_frames[m], recs[n].rf_masks),

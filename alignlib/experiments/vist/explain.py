@@ -238,11 +238,8 @@ def window_cc(rates: np.ndarray, lum: np.ndarray, frame_ms: float, onset_ms: flo
     (:func:`alignlib.experiments.vist.timing.scan_onsets`) at one timing, fitted and scored on the
     trial stretch ``window_ms`` of the ``bin_ms`` rates only: e.g. the whole trial against its part
     outside the tiled block (:func:`alignlib.data.onken.clean_window`)."""
-    a, b = (int(round(v / bin_ms)) for v in window_ms)
-    if not 0 <= a < b <= len(rates):
-        raise ValueError(f"window {window_ms} ms is outside the {len(rates) * bin_ms:.0f} ms of rates")
-    cc = scan_onsets(np.asarray(rates)[a:b], lum, frame_ms, np.array([onset_ms - a * bin_ms]), bin_ms)[0]
-    return float(np.nanmean(cc))
+    r, onset = _cut(rates, onset_ms, window_ms, bin_ms)
+    return float(np.nanmean(scan_onsets(r, lum, frame_ms, np.array([onset]), bin_ms)[0]))
 
 
 def recording_stretch(name: str, onset_ms: float, start_ms: float, end_ms: float,
