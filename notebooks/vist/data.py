@@ -586,7 +586,7 @@ exclusions
 # gives the RF-luminance model's cross-validated CC at the pinned timing on the stretch that timing
 # places, with the block and without it (`explain.window_cc`).
 
-# %%
+# %% tags=["hide-input"]
 tiles = {n: onken.tiled_block(n) for n in recordings}
 tile_rows = []
 for n, t in tiles.items():
@@ -702,7 +702,7 @@ tile_table
 # any of them fits the retina better than the regular one. Computed once per recording and read
 # from the run store (kind `stimulus_checks`, named below).
 
-# %%
+# %% tags=["hide-input"]
 checks, jitters, windows, check_folders = {}, {}, {}, []
 for n in [n for n in check_recordings if n in recs and onken.TIMING.get(n) is not None]:
     m = onken.MOVIE_OF[n]
