@@ -343,7 +343,8 @@ def test_tiled_blocks_find_copied_spikes_and_the_loader_keeps_the_longest_clean_
     rec = onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0, exclude_tiled=True)
     assert rec.n_frames == 6 and rec.meta["window_ms"] == (0.0, 60.0) and rec.meta["tiled_excluded"]
     assert rec.counts[0, 1, 0] == 2                                   # spikes before the block kept
-    whole = onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0)
+    whole = onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0, exclude_tiled=False)
+    assert onken.load_recording("Movie1Exp1", root, frame_ms=10.0, onset_ms=0.0).meta["tiled_excluded"]
     assert whole.n_frames == 15 and not whole.meta["tiled_excluded"]
 
 
@@ -369,3 +370,25 @@ def test_placed_stretch_is_the_longest_clean_stretch_of_one_timing(monkeypatch):
     monkeypatch.setitem(onken.TIMING, "Movie2Exp1", None)
     with pytest.raises(ValueError, match="no pinned timing"):
         onken.placed_stretch("Movie2Exp1")
+
+
+def test_duplicate_units_rule_tells_copies_from_synchrony(tmp_path):
+    """A unit copied to the ms is flagged; a cell firing 2 ms after another (synchrony, not a copy)
+    and an independent cell are not; the sparser unit of the copied pair is the one to drop."""
+    rng = np.random.default_rng(0)
+    base = [np.sort(rng.choice(np.arange(10, 2900), 60, replace=False)).astype(float) for _ in range(4)]
+    copy = [np.sort(np.concatenate([t[::2] * 1.0, [5.0]])) for t in base]        # half the spikes, to the ms
+    lagged = [t + 2.0 for t in base]                                               # same drive, 2 ms later
+    other = [np.sort(rng.choice(np.arange(10, 2900), 60, replace=False)).astype(float) for _ in range(4)]
+    spikes = [base, copy, lagged, other]
+    shares = onken.coincidence_shares(spikes, [0, 2, -2])
+    assert shares[0, 1, 0] == pytest.approx(30 / 31)     # copy's spikes (30 of 31) found in base
+    assert shares[0, 0, 1] == pytest.approx(0.5)
+    assert shares[1, 0, 2] == 1.0 and shares[2, 2, 0] == 1.0 and shares[0, 0, 2] < 0.1
+    root = _write(tmp_path, spikes=[[list(t) for t in row] for row in spikes],
+                  contours=[np.array([[220, 250, 250, 220], [120, 120, 150, 150]], float)] * 4)
+    pairs = onken.duplicate_units("Movie1Exp1", root)
+    dup = pairs[pairs.duplicate]
+    assert [(r.cell_a, r.cell_b) for r in dup.itertuples()] == [(1, 0)]
+    assert not pairs[(pairs.cell_a == 0) & (pairs.cell_b == 2)].duplicate.any()   # synchrony, not a copy
+    assert onken.duplicate_cells(pairs) == [1]

@@ -41,10 +41,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.io
 from skimage.draw import polygon
 
@@ -59,7 +61,9 @@ __all__ = ["FIRMLY_ALIGNED", "RECORDINGS", "MOVIE_OF", "MOVIE_BY_README", "MOVIE
            "load_natural_images", "rf_luminance", "natural_image_counts", "rf_orientation_evidence",
            "RF_Y_FLIPPED", "SILENT_TRIAL_FRACTION", "silent_trials", "trial_exclusions",
            "TILE_BIN_MS", "TILE_MIN_SPIKES", "TILE_FRACTION", "TILE_LAGS_MS", "TILED_MS", "tiling_period",
-           "tiled_mask", "tiled_blocks", "tiled_block", "clean_window", "placed_stretch"]
+           "tiled_mask", "tiled_blocks", "tiled_block", "clean_window", "placed_stretch",
+           "DUPLICATE_SHARE", "DUPLICATE_RATIO", "DUPLICATE_CONTROL_MS", "coincidence_shares",
+           "duplicate_units", "duplicate_cells"]
 
 DRYAD_DOI = "10.5061/dryad.4ch10"
 RECORDINGS = ("Movie1Exp1", "Movie2Exp1", "Movie1Exp2", "Movie2Exp2")
@@ -131,6 +135,15 @@ TILED_MS: dict[str, tuple[float, float]] = {"Movie1Exp1": (13200.0, 17700.0),
                                             "Movie2Exp1": (8600.0, 12900.0),
                                             "Movie1Exp2": (6500.0, 9700.0),
                                             "Movie2Exp2": (16100.0, 18000.0)}
+
+#: duplicate-unit rule (:func:`duplicate_units`): two cells of one recording are one neuron sorted twice
+#: when more than DUPLICATE_SHARE of the sparser cell's spikes have a spike of the other cell at exactly
+#: the same millisecond (same trial), and that share is at least DUPLICATE_RATIO times the largest share
+#: at the control offsets (the other cell shifted by 1-DUPLICATE_CONTROL_MS ms either way): two distinct
+#: cells driven by the same stimulus fire together within a few ms, not at exactly the same ms only
+DUPLICATE_SHARE = 0.3
+DUPLICATE_RATIO = 5.0
+DUPLICATE_CONTROL_MS = 5
 
 #: sha256 of the published neural-data files this package reads, pinned from the copy this book is built with
 #: (the Dryad originals, unmodified; the movie frames are not pinned because that copy is 2x2-binned, and the
@@ -453,6 +466,71 @@ def tiled_block(name: str, root: str | Path | None = None) -> dict:
     return out
 
 
+def coincidence_shares(spikes: list[list[np.ndarray]], offsets_ms: Sequence[int]) -> np.ndarray:
+    """(offsets, cells, cells) share of cell i's spike milliseconds at which cell j has a spike exactly
+    ``offset`` ms later in the same trial (spike times are whole ms; ``spikes`` as
+    :func:`read_spike_times`). One sparse product per offset (trials laid end to end, apart by more
+    than the largest offset)."""
+    from scipy import sparse
+
+    n = len(spikes)
+    pad = max((abs(int(o)) for o in offsets_ms), default=0) + 1
+    longest = max((t.max() for row in spikes for t in row if t.size), default=0.0)
+    span = int(np.round(longest)) + 2 * pad
+    rows, cols = [], [np.zeros(0, np.int64)]
+    for i, row in enumerate(spikes):
+        for trial, t in enumerate(row):
+            ms = np.unique(np.round(t).astype(np.int64))
+            rows.append(np.full(ms.size, i))
+            cols.append(ms + trial * span + pad)
+    rows, cols = np.concatenate([np.zeros(0, np.int64), *rows]), np.concatenate(cols)
+    width = span * max((len(row) for row in spikes), default=1) + 2 * pad
+    ones = np.ones(cols.size)
+    a = sparse.csr_matrix((ones, (rows, cols)), shape=(n, width))
+    totals = np.asarray(a.sum(axis=1)).ravel()
+    out = np.zeros((len(offsets_ms), n, n))
+    for k, off in enumerate(offsets_ms):
+        b = sparse.csr_matrix((ones, (rows, cols - int(off))), shape=(n, width))
+        hits = np.asarray((a @ b.T).todense())       # hits[i, j]: i at t, j at t + off
+        np.fill_diagonal(hits, 0.0)
+        out[k] = np.divide(hits, totals[:, None], out=np.zeros_like(hits), where=totals[:, None] > 0)
+    return out
+
+
+def duplicate_units(name: str, root: str | Path | None = None) -> pd.DataFrame:
+    """Pairs of cells of recording ``name`` that the duplicate-unit rule (:data:`DUPLICATE_SHARE`) calls one
+    neuron sorted twice, over all trials (the silent ones too) -> one row per pair with a share above
+    half the rule's threshold: ``cell_a``, ``cell_b`` (``cell_a`` the sparser), their spike counts,
+    ``exact_share`` (share of ``cell_a``'s spikes with a spike of ``cell_b`` at the same ms),
+    ``control_share`` (the largest share at 1-:data:`DUPLICATE_CONTROL_MS` ms either way) and
+    ``duplicate`` (the rule)."""
+    spikes = read_spike_times(_root(root) / "NeuralData" / "Spikes" / f"{name}.mat")
+    controls = [o for d in range(1, DUPLICATE_CONTROL_MS + 1) for o in (-d, d)]
+    shares = coincidence_shares(spikes, [0, *controls])
+    counts = np.array([sum(t.size for t in row) for row in spikes])
+    rows = []
+    for a in range(len(spikes)):
+        for b in range(a + 1, len(spikes)):
+            lo, hi = (a, b) if counts[a] <= counts[b] else (b, a)
+            exact = float(shares[0, lo, hi])
+            if exact < DUPLICATE_SHARE / 2:
+                continue
+            control = float(shares[1:, lo, hi].max())
+            rows.append({"recording": name, "cell_a": lo, "cell_b": hi, "spikes_a": int(counts[lo]),
+                         "spikes_b": int(counts[hi]), "exact_share": exact, "control_share": control,
+                         "duplicate": bool(exact > DUPLICATE_SHARE
+                                           and exact >= DUPLICATE_RATIO * control)})
+    return pd.DataFrame(rows, columns=["recording", "cell_a", "cell_b", "spikes_a", "spikes_b",
+                                       "exact_share", "control_share", "duplicate"])
+
+
+def duplicate_cells(pairs: pd.DataFrame) -> list[int]:
+    """The cells to leave out so that one unit of every duplicate pair of :func:`duplicate_units`
+    remains: the sparser cell of each pair (a cell duplicated twice is dropped once)."""
+    dup = pairs[pairs.duplicate]
+    return sorted({int(c) for c in dup.cell_a})
+
+
 def clean_window(name: str, window_ms: tuple[float, float]) -> tuple[float, float]:
     """The longest part of ``window_ms`` (trial ms) outside the recording's tiled block
     (:data:`TILED_MS`); the window itself when the recording has none or the block misses it."""
@@ -514,7 +592,7 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
                    onset_ms: float | None = None, drop_silent: bool = False,
                    exclude_silent_trials: bool = True,
                    window_ms: tuple[float, float] | None = None,
-                   exclude_tiled: bool = False) -> RetinaRecording:
+                   exclude_tiled: bool = True) -> RetinaRecording:
     """Load a movie recording (one of :data:`RECORDINGS`) with its movie, cut to the frames shown in a trial.
 
     The frame ``k`` of the movie is on screen from ``onset_ms + k * frame_ms`` ms after trial start (defaults:
@@ -524,8 +602,8 @@ def load_recording(name: str, root: str | Path | None = None, frame_ms: float | 
     ``drop_silent`` removes cells without any spike (else kept and listed). ``exclude_silent_trials`` drops the
     trials of :func:`silent_trials` (listed in ``meta["excluded_trials"]``). ``exclude_tiled`` keeps only the
     longest part of the window outside the recording's tiled block (:data:`TILED_MS`: copied spikes, not
-    responses; ``meta["tiled_ms"]``); it is off by default because the stored Vi-ST results were computed
-    with the block in (the data page measures what it changes). A recording whose timing changes within
+    responses; ``meta["tiled_ms"]``); it is on by default, so every model and score sees responses only.
+    ``exclude_tiled=False`` loads the whole trial (the data page's timing scans and copied-block checks). A recording whose timing changes within
     the trial is loaded stretch by stretch with :func:`load_stretches`.
     """
     if name not in RECORDINGS:

@@ -110,23 +110,19 @@ glue("vist_cap", str(cfg["epochs"]), display=False)
 glue("vist_firm", ", ".join(onken.FIRMLY_ALIGNED), display=False)
 from IPython.display import Markdown
 
-# share of the test segment (the trial's last test_fraction) the compared recording's block fills
-_a, _b = onken.TILED_MS.get(onken.FIRMLY_ALIGNED[0], (onken.TRIAL_MS, onken.TRIAL_MS))
-_test_start = onken.TRIAL_MS * (1 - cfg["test_fraction"])
-tiled_test_share = max(0.0, _b - max(_a, _test_start)) / (onken.TRIAL_MS - _test_start)
 tiled_notes = [
     f"{n}'s trials hold copied spikes at {a / 1000:.1f}-{b / 1000:.1f} s"
     " (data page, `onken.TILED_MS`)"
     for n in onken.FIRMLY_ALIGNED for a, b in [onken.TILED_MS[n]] if n in onken.TILED_MS]
 glue("vist_tiled_note", Markdown(
     ("; ".join(tiled_notes) + ". " + (
-        "These runs were trained and scored with them left out (`exclude_tiled`)."
-        if cfg.get("exclude_tiled") else
-        "These runs were trained and scored with them in. The copies repeat a response out of"
-        " time with the movie, and they fill about"
-        f" {tiled_test_share:.0%} of the test segment (its last {100 * cfg['test_fraction']:.0f} %"
-        " of the trial), so every model's test score includes them; retraining without them"
-        " (`exclude_tiled`) is pending.")) if tiled_notes else ""), display=False)
+        "These runs were trained and scored with them left out (`exclude_tiled`): the trial ends"
+        " where the block starts, and the test segment is the last"
+        f" {100 * cfg['test_fraction']:.0f} % of what is left."
+        if cfg["exclude_tiled"] else
+        "**These runs were trained and scored with them in** (`exclude_tiled` off): the copies"
+        " repeat a response out of time with the movie, so every model's test score includes"
+        " them.")) if tiled_notes else ""), display=False)
 show_provenance(
     profile,
     "Onken et al. 2016 salamander retina recordings (Dryad doi:10.5061/dryad.4ch10), experiments"
@@ -243,6 +239,24 @@ share["CC"] = interval_column(share, "mean_cc")
 share[
     ["experiment", "test", "model", "CC", "mean_ceiling", "CC / ceiling", "n_seeds", "converged"]
 ].rename(columns={"mean_ceiling": "noise ceiling", "test": "recording"}).round(3)
+
+# %% [markdown]
+# The data page finds duplicate units in these recordings: pairs of cells that share most of their
+# spikes to the millisecond (`onken.duplicate_units`), so a mean over cells counts that neuron twice.
+# The same rows with the sparser unit of each pair left out ({glue:text}`vist_dup_cells`):
+
+# %%
+dup_drop = {n: onken.duplicate_cells(onken.duplicate_units(n)) for n in set(per_cell.test)}
+deduped = per_cell[[c not in dup_drop[t] for c, t in zip(per_cell.cell, per_cell.test)]]
+share_dedup = W.summarise(deduped[deduped.kind == "within-movie"],
+                          ["experiment", "model", "test", "firmly_aligned"])
+share_dedup = share_dedup[share_dedup.firmly_aligned]
+glue("vist_dup_cells", "; ".join(f"{n}: cells {', '.join(map(str, c)) or 'none'}"
+                                  for n, c in sorted(dup_drop.items())
+                                  if n in set(share_dedup.test)), display=False)
+share_dedup["CC"] = interval_column(share_dedup, "mean_cc")
+share_dedup[["experiment", "test", "model", "n_cells", "CC", "mean_cc_over_ceiling"]].rename(
+    columns={"test": "recording", "mean_cc_over_ceiling": "CC / ceiling"}).round(3)
 
 # %%
 first = experiments[0]

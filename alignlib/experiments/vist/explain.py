@@ -245,7 +245,8 @@ def window_cc(rates: np.ndarray, lum: np.ndarray, frame_ms: float, onset_ms: flo
 def recording_stretch(name: str, onset_ms: float, start_ms: float, end_ms: float,
                       root=None) -> tuple[np.ndarray, np.ndarray]:
     """(frames, trial-averaged rates per frame) of recording ``name`` loaded with the movie at
-    ``onset_ms``, only the frames on screen wholly within ``start_ms``-``end_ms`` of the trial."""
+    ``onset_ms``, only the frames on screen wholly within ``start_ms``-``end_ms`` of the trial and
+    outside its copied block (the loader's default, :data:`alignlib.data.onken.TILED_MS`)."""
     rec = onken.load_recording(name, root=root, onset_ms=onset_ms, window_ms=(start_ms, end_ms))
     return rec.frames, rec.rates
 
@@ -259,7 +260,8 @@ def stretch_extras(name: str, stretches: dict[str, dict[str, float]], root=None
     length, so the pair differs only in the alignment."""
     out = {}
     for which, st in stretches.items():
-        label = (f"{name} {st['start_ms'] / 1000:.1f}-{st['end_ms'] / 1000:.1f} s at "
+        start, end = onken.clean_window(name, (st["start_ms"], st["end_ms"]))   # what the loader keeps
+        label = (f"{name} {start / 1000:.1f}-{end / 1000:.1f} s at "
                  f"{st['onset_ms']:+.0f} ms ({which})")
         frames, rates = recording_stretch(name, st["onset_ms"], st["start_ms"], st["end_ms"], root)
         out[which] = {label: (frames, rates),

@@ -131,7 +131,7 @@ def load_movie(experiment: str, movie: int, settings: Mapping[str, Any], prior: 
                root: str | Path | None = None, progress: bool = False) -> MovieData:
     """Load ``experiment``'s recording of ``movie``, bin it and attach its (cached) prior features."""
     rec = onken.load_recording(recording_name(experiment, movie), root,
-                               exclude_tiled=bool(settings.get("exclude_tiled", False)))
+                               exclude_tiled=bool(settings["exclude_tiled"]))
     k = int(settings["frames_per_bin"])
     frames = bin_frames(rec.frames, k)
     counts = bin_counts(rec.counts, k).astype(np.float32)
