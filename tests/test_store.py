@@ -252,3 +252,45 @@ def test_run_lock_is_the_configurations_not_the_folders(tmp_path):
     t.join(5)
     assert order == ["a done", "b"]
     assert (tmp_path / "dina" / ".run-abc123.lock").exists()
+
+
+def test_span_coordinates_keep_every_similarity_in_fewer_dimensions():
+    from alignlib.metrics.retrieval import similarity_matrix
+    from alignlib.training.store import compact_embeddings
+
+    rng = np.random.default_rng(0)
+    z_img, z_neu = rng.normal(size=(12, 256)), rng.normal(size=(12, 256))
+    out = compact_embeddings({"z_img": z_img, "z_neu": z_neu, "test_index": np.arange(12)})
+    assert out["z_img"].shape == out["z_neu"].shape == (12, 24) and out["z_img"].dtype == np.float16
+    np.testing.assert_array_equal(out["test_index"], np.arange(12))
+    rounded = {k: v.astype(np.float16).astype(np.float64) for k, v in (("i", z_img), ("n", z_neu))}
+    np.testing.assert_allclose(similarity_matrix(out["z_neu"].astype(np.float64), out["z_img"].astype(np.float64)),
+                               similarity_matrix(rounded["n"], rounded["i"]), atol=2e-3)
+    # already compact (width = the span's): left as it is; narrow embeddings are never rotated
+    again = compact_embeddings(out)
+    np.testing.assert_array_equal(again["z_img"], out["z_img"])
+    narrow = compact_embeddings({"z_img": z_img[:, :20], "z_neu": z_neu[:, :20]})
+    np.testing.assert_array_equal(narrow["z_img"], z_img[:, :20].astype(np.float16))
+
+
+def test_a_span_stored_run_reads_the_same_from_runs_and_store_and_compacts_once(stored, monkeypatch):
+    from alignlib.experiments.dina import workflow
+    from alignlib.experiments.dina.workflow import load_run
+    from alignlib.training.store import compact_stored
+
+    run, cfg, dest = stored
+    with np.load(next(dest.glob("test_*.npz"))) as z:
+        n, width = z["z_img"].shape
+    if width <= 2 * n:
+        pytest.skip("the tiny twin's embeddings are no wider than their span")
+    real = workflow.store_contents
+    monkeypatch.setattr(workflow, "store_contents", lambda d: {**real(d), "span": True})
+    made = json.loads((dest / "store.json").read_text())["made_by"]
+    assert compact_stored(dest) and not compact_stored(dest)     # a second pass finds nothing to do
+    meta = json.loads((dest / "store.json").read_text())
+    assert meta["compacted"]["files"] and meta["made_by"] == made     # who made the run is kept
+    assert verify_store().ok
+    a, b = load_run(run.directory).test_embeddings(), load_run(dest).test_embeddings()
+    assert b["z_img"].shape == (n, 2 * n)
+    np.testing.assert_array_equal(a["z_img"], b["z_img"])
+    np.testing.assert_array_equal(a["z_neu"], b["z_neu"])

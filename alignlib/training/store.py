@@ -9,7 +9,10 @@ It holds what the pages read and nothing else:
   ``history.csv`` (every epoch's training and validation values);
 * the held-out arrays of the kept selections (``test_<criterion>.npz`` for DINA: embeddings, and maps
   where the pages show them; ``predictions.npz`` for Vi-ST), floating arrays stored as float16 (the
-  pages compute from the stored values; the metrics recorded below are computed from them too);
+  pages compute from the stored values; the metrics recorded below are computed from them too); DINA's
+  test embeddings in the coordinates of their joint span (:func:`span_coordinates`: an orthogonal change
+  of basis, so every inner product, norm and cosine similarity is kept, in at most 2n instead of D
+  dimensions for n test pairs);
 * model weights (``checkpoint.pt`` / ``model.pt``) only for runs whose towers a page explains;
 * ``store.json``, written last (the completion marker): the store format, the run's ``RUN_FORMAT``, the
   SHA-256 of every file above, who made the run (commit, machine, threads/device, wall time, date, the
@@ -43,7 +46,8 @@ from alignlib.repro import file_sha256, write_json
 
 __all__ = ["STORE_FORMAT", "StoreError", "store_dir", "store_enabled", "find_stored", "check_stored",
            "add_run", "verify_store", "list_store", "convergence", "record_run_read", "RUN_FORMATS",
-           "recorded_metrics", "machine_description", "made_by", "origin", "state_digest", "RUNS_LOG_ENV"]
+           "recorded_metrics", "machine_description", "made_by", "origin", "state_digest", "RUNS_LOG_ENV",
+           "span_coordinates", "compact_embeddings", "compact_stored"]
 
 STORE_FORMAT = 1
 MARKER = "store.json"
@@ -211,11 +215,42 @@ def state_digest() -> str:
 
 # --------------------------------------------------------------------------------------------- writing
 
-def _float16_copy(src: Path, dst: Path, drop: Iterable[str] = ()) -> None:
+def span_coordinates(z_img: np.ndarray, z_neu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Paired embeddings (n_img, D) and (n_neu, D) in the coordinates of their joint span: both times
+    the right singular vectors of the stacked pair (signs fixed by ``sklearn``'s ``svd_flip``), so
+    (n_img + n_neu) columns. The basis is orthonormal and spans every row, so every inner product,
+    norm and cosine similarity between and within the two sets is kept (up to float64 rounding);
+    the coordinates themselves are a rotation of the originals and mean nothing one by one."""
+    from sklearn.utils.extmath import svd_flip
+
+    stacked = np.concatenate([z_img, z_neu]).astype(np.float64)
+    u, s, vt = np.linalg.svd(stacked, full_matrices=False)
+    u, vt = svd_flip(u, vt)
+    coords = u * s
+    return coords[:len(z_img)], coords[len(z_img):]
+
+
+def compact_embeddings(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A test-embedding file's arrays as the store keeps them: every floating array rounded to float16, and
+    ``z_img``/``z_neu`` wider than their joint span (D > n_img + n_neu) moved into its coordinates
+    (:func:`span_coordinates`) from their float16 values and rounded again. Idempotent on its output (its
+    width is the span's), and the same whether the arrays come from runs/ or from a run stored before
+    this compaction (float16 already): a page gives the same numbers from either."""
+    out = {k: (v.astype(np.float16) if np.issubdtype(v.dtype, np.floating) else v) for k, v in arrays.items()}
+    img, neu = out.get("z_img"), out.get("z_neu")
+    if (img is not None and neu is not None and img.ndim == neu.ndim == 2
+            and img.shape[1] == neu.shape[1] > img.shape[0] + neu.shape[0]):
+        a, b = span_coordinates(img, neu)
+        out["z_img"], out["z_neu"] = a.astype(np.float16), b.astype(np.float16)
+    return out
+
+
+def _float16_copy(src: Path, dst: Path, drop: Iterable[str] = (), span: bool = False) -> None:
     drop = set(drop)
     with np.load(src) as z:
-        arrays = {k: (z[k].astype(np.float16) if np.issubdtype(z[k].dtype, np.floating) else z[k])
-                  for k in z.files if k not in drop}
+        arrays = {k: z[k] for k in z.files if k not in drop}
+    arrays = (compact_embeddings(arrays) if span else
+              {k: (v.astype(np.float16) if np.issubdtype(v.dtype, np.floating) else v) for k, v in arrays.items()})
     np.savez_compressed(dst, **arrays)
 
 
@@ -271,7 +306,7 @@ def made_by() -> dict[str, str]:
 
 def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, maps: bool = False,
             weights: bool = False, command: str | None = None, root: str | Path | None = None,
-            replace: bool = False, exact_predictions: bool = False) -> Path:
+            replace: bool = False, exact_predictions: bool = False, span: bool = False) -> Path:
     """Copy the completed run in ``run_dir`` into the store in compact form and return its stored folder.
 
     ``selections``: the criteria whose ``test_<criterion>.npz`` are kept (default: the run's selected one
@@ -279,7 +314,8 @@ def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, map
     selected criterion's file (the other selections keep embeddings only);
     ``weights``: keep the model weights; ``exact_predictions``: keep ``predictions.npz`` at its own precision
     (default float16, as the embeddings; VNA's score matrices need float32: rounding them ties near-constant
-    scores and moves AUCs). ``command``: how the run was made, when the run record does not
+    scores and moves AUCs); ``span``: keep the test embeddings in their joint span's coordinates
+    (:func:`compact_embeddings`; the chapter's reader must apply the same). ``command``: how the run was made, when the run record does not
     say (``run.json``'s ``command``). An existing stored run of the same name is kept unless ``replace``.
     The copy is built in a temporary folder beside its destination and renamed into place, ``store.json``
     written last: a kill leaves no half-stored run.
@@ -301,11 +337,13 @@ def add_run(run_dir: str | Path, *, selections: Iterable[str] | None = None, map
     dest = inside(Path(root or store_dir()), spec.chapter, spec.name)
     # two `store add` of one run at once: the second waits, then keeps the first's copy
     with locked(dest.parent / f".{spec.name}.lock", f"the stored run {dest}", print):
-        return _add_run_locked(src, spec, dest, selections, maps, weights, command, replace, exact_predictions)
+        return _add_run_locked(src, spec, dest, selections, maps, weights, command, replace, exact_predictions,
+                               span)
 
 
 def _add_run_locked(src: Path, spec, dest: Path, selections: Iterable[str] | None, maps: bool,
-                    weights: bool, command: str | None, replace: bool, exact_predictions: bool = False) -> Path:
+                    weights: bool, command: str | None, replace: bool, exact_predictions: bool = False,
+                    span: bool = False) -> Path:
     if dest.exists() and not replace:
         return dest
     info = json.loads((src / "run.json").read_text())
@@ -318,7 +356,8 @@ def _add_run_locked(src: Path, spec, dest: Path, selections: Iterable[str] | Non
             criterion = path.stem.removeprefix("test_")
             if criterion in keep:
                 with_maps = maps and criterion == info.get("selected")
-                _float16_copy(path, tmp / path.name, drop=() if with_maps else ("img_maps", "neu_maps"))
+                _float16_copy(path, tmp / path.name, drop=() if with_maps else ("img_maps", "neu_maps"),
+                              span=span)
         if (src / "predictions.npz").exists():
             if exact_predictions:
                 shutil.copy2(src / "predictions.npz", tmp / "predictions.npz")
@@ -347,6 +386,40 @@ def _add_run_locked(src: Path, spec, dest: Path, selections: Iterable[str] | Non
                       "command": " ".join(sys.argv)},
             **conv, "metrics": recorded_metrics(tmp)})
     return dest
+
+
+def compact_stored(directory: str | Path) -> bool:
+    """Move a stored run's test embeddings into their joint span's coordinates (:func:`compact_embeddings`)
+    if they are not yet: the folder is rebuilt beside itself and renamed into place, ``store.json``
+    rewritten with the new files' hashes, the metrics recomputed from the new arrays, and the compaction
+    recorded (``compacted``); who made the run is kept. Returns whether anything changed."""
+    d = Path(directory)
+    meta = check_stored(d)
+    wide = []
+    for path in sorted(d.glob("test_*.npz")):
+        with np.load(path) as z:
+            if "z_img" in z.files and "z_neu" in z.files and (
+                    z["z_img"].shape[1] > z["z_img"].shape[0] + z["z_neu"].shape[0]):
+                wide.append(path.name)
+    if not wide:
+        return False
+    with locked(d.parent / f".{d.name}.lock", f"the stored run {d}", print), built_in_place(d) as tmp:
+        for path in sorted(d.iterdir()):
+            if path.name == MARKER:
+                continue
+            if path.name in wide:
+                with np.load(path) as z:
+                    np.savez_compressed(tmp / path.name, **compact_embeddings({k: z[k] for k in z.files}))
+            else:
+                shutil.copy2(path, tmp / path.name)
+        meta["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}
+        meta["metrics"] = recorded_metrics(tmp)
+        meta["compacted"] = {"files": wide, "how": "test embeddings in their joint span's coordinates "
+                                                    "(alignlib.training.store.compact_embeddings)",
+                             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                             "by": machine_description(), "command": " ".join(sys.argv)}
+        write_json(tmp / MARKER, meta)
+    return True
 
 
 # --------------------------------------------------------------------------------------------- listing
@@ -486,13 +559,16 @@ def run_convergence(directory: str | Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``alignlib store list | verify | add RUN_DIR... [--from-pages] [--maps] [--weights] [--command C]``."""
+    """``alignlib store list | verify | compact | add RUN_DIR... [--from-pages] [--maps] [--weights]
+    [--command C]``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="alignlib store", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="stored runs: size, provenance, converged or not")
     sub.add_parser("verify", help="every stored run loads and its recorded metrics recompute exactly")
+    sub.add_parser("compact", help="move the stored test embeddings of chapters that keep them in their "
+                                   "joint span's coordinates (policy 'span') into them")
     add = sub.add_parser("add", help="compact completed runs from runs/ into the store")
     add.add_argument("runs", nargs="*", type=Path,
                      help="run directories (runs/<chapter>/<name>) or derived results (runs/derived/<chapter>/<name>)")
@@ -531,6 +607,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{result.checked} stored runs checked in {store_dir()}: "
               + ("all verified" if result.ok else f"{len(result.problems)} problem(s)"))
         return 0 if result.ok else 1
+    if args.action == "compact":
+        changed = [d for d in _stored_dirs(store_dir()) if policy_for(d).get("span") and compact_stored(d)]
+        print(f"{len(changed)} stored run(s) compacted in {store_dir()}")
+        return 0
     targets = list(args.runs)
     if args.from_pages:
         from alignlib.runner.execute import default_executed_dir
@@ -548,7 +628,7 @@ def main(argv: list[str] | None = None) -> int:
         keep = policy_for(run_dir)
         dest = add_run(run_dir, selections=keep.get("selections"), maps=args.maps or keep["maps"],
                        weights=args.weights or keep["weights"], command=args.command, replace=args.replace,
-                       exact_predictions=bool(keep.get("exact_predictions")))
+                       exact_predictions=bool(keep.get("exact_predictions")), span=bool(keep.get("span")))
         meta = json.loads((dest / MARKER).read_text())
         print(f"{dest.relative_to(store_dir().parent) if dest.is_relative_to(store_dir().parent) else dest}: "
               f"{'converged' if meta['converged'] else 'NOT converged' if meta['converged'] is False else 'n/a'}")

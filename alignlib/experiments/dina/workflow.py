@@ -32,7 +32,7 @@ from alignlib.training import (ContrastiveObjective, FitConfig, OptimizerSpec, R
 from alignlib.training.objectives import ClassificationObjective, ReconstructionObjective
 from alignlib.training.config import Selection
 from alignlib.training.runs import RunSpec, check_comparable, is_complete, load_spec, run_lock
-from alignlib.training.store import convergence, made_by, record_run_read
+from alignlib.training.store import compact_embeddings, convergence, made_by, record_run_read
 
 #: bump when a code change alters what an unchanged configuration computes (metric conventions, model
 #: code defaults that are not settings), so that cached runs are not reused across it
@@ -217,10 +217,14 @@ class DinaRun:
             raise FileNotFoundError(f"run {self.name} has no test embeddings for {criterion!r} "
                                     f"(has: {', '.join(self.info['selections'])})")
         with np.load(path) as z:
-            # the run store keeps floating arrays as float16; they are rounded to float16 here wherever the
-            # run was read from, so a page gives the same numbers from runs/ and from the store
-            return {k: z[k].astype(np.float16).astype(np.float32) if np.issubdtype(z[k].dtype, np.floating)
-                    else z[k] for k in z.files}
+            # the run store keeps floating arrays as float16, and the switch rows' embeddings in their
+            # joint span's coordinates (store_contents); the same is done here wherever the run was read
+            # from, so a page gives the same numbers from runs/ and from the store
+            arrays = {k: z[k] for k in z.files}
+        if store_contents(self.directory).get("span"):
+            arrays = compact_embeddings(arrays)
+        return {k: v.astype(np.float16).astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
+                for k, v in arrays.items()}
 
 
 def find_run(spec: RunSpec) -> DinaRun:
@@ -352,7 +356,11 @@ def store_contents(directory: Path) -> dict[str, Any]:
     every seed: the Table 1 page compares every model's maps (SSIM per mouse and seed). The objective
     control's seed-0 runs keep their maps (the Table 1 page's variance spectra). Runs on the
     ``paper-images`` twin keep their selected epoch's embeddings only (no page explains their towers or
-    reads their literal validation-loss selection)."""
+    reads their literal validation-loss selection). The Table 1 switch rows (every switch but the
+    baselines' model) keep their embeddings in their joint span's coordinates (``span``: same
+    similarities, about half the size; :meth:`DinaRun.test_embeddings` reads those runs so wherever they
+    are); the other runs keep them as they are, because an embedding is also its tower's map flattened
+    and the Table 1 page scores the maps' spatial organisation from it."""
     spec, info = load_spec(directory), json.loads((Path(directory) / "run.json").read_text())
     plain = not info.get("switches")
     explained = spec.config["data"].get("twin_size") != "paper-images"
@@ -361,7 +369,8 @@ def store_contents(directory: Path) -> dict[str, Any]:
     baseline = set(info.get("switches") or {}) <= {"model", "image_weights"} and "model" in (info.get("switches") or {})
     objective = set(info.get("switches") or {}) == {"objective"} and spec.config["fit"]["seed"] == 0
     return {"selections": [info["selected"], "val_loss"] if plain and explained else [info["selected"]],
-            "maps": first or baseline or objective, "weights": first}
+            "maps": first or baseline or objective, "weights": first,
+            "span": bool(info.get("switches")) and not baseline}
 
 
 def item_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
