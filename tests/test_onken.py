@@ -373,22 +373,30 @@ def test_placed_stretch_is_the_longest_clean_stretch_of_one_timing(monkeypatch):
 
 
 def test_duplicate_units_rule_tells_copies_from_synchrony(tmp_path):
-    """A unit copied to the ms is flagged; a cell firing 2 ms after another (synchrony, not a copy)
-    and an independent cell are not; the sparser unit of the copied pair is the one to drop."""
+    """A unit copied to the ms, and one copied 1 ms off (whole-ms rounding), are flagged; a cell firing
+    2 ms after another (synchrony, not a copy) and an independent cell are not; the sparser unit of each
+    flagged pair is the one to drop."""
     rng = np.random.default_rng(0)
-    base = [np.sort(rng.choice(np.arange(10, 2900), 60, replace=False)).astype(float) for _ in range(4)]
-    copy = [np.sort(np.concatenate([t[::2] * 1.0, [5.0]])) for t in base]        # half the spikes, to the ms
-    lagged = [t + 2.0 for t in base]                                               # same drive, 2 ms later
-    other = [np.sort(rng.choice(np.arange(10, 2900), 60, replace=False)).astype(float) for _ in range(4)]
-    spikes = [base, copy, lagged, other]
+
+    def train():
+        return [np.sort(rng.choice(np.arange(10, 2900, 8), 60, replace=False)).astype(float) for _ in range(4)]
+
+    base, other = train(), train()
+    copy = [np.sort(np.concatenate([t[::2], [5.0]])) for t in base]             # half the spikes, to the ms
+    lagged = [t + 2.0 for t in base]                                             # same drive, 2 ms later
+    jittered = [t[:-5] + rng.choice([-1.0, 0.0, 1.0], t.size - 5) for t in other]   # a copy 1 ms off
+    spikes = [base, copy, lagged, other, jittered]
     shares = onken.coincidence_shares(spikes, [0, 2, -2])
     assert shares[0, 1, 0] == pytest.approx(30 / 31)     # copy's spikes (30 of 31) found in base
     assert shares[0, 0, 1] == pytest.approx(0.5)
     assert shares[1, 0, 2] == 1.0 and shares[2, 2, 0] == 1.0 and shares[0, 0, 2] < 0.1
+    assert onken.coincidence_shares(spikes, [0], width_ms=1)[0, 4, 3] == 1.0
     root = _write(tmp_path, spikes=[[list(t) for t in row] for row in spikes],
-                  contours=[np.array([[220, 250, 250, 220], [120, 120, 150, 150]], float)] * 4)
+                  contours=[np.array([[220, 250, 250, 220], [120, 120, 150, 150]], float)] * 5)
     pairs = onken.duplicate_units("Movie1Exp1", root)
     dup = pairs[pairs.duplicate]
-    assert [(r.cell_a, r.cell_b) for r in dup.itertuples()] == [(1, 0)]
-    assert not pairs[(pairs.cell_a == 0) & (pairs.cell_b == 2)].duplicate.any()   # synchrony, not a copy
-    assert onken.duplicate_cells(pairs) == [1]
+    assert sorted((r.cell_a, r.cell_b) for r in dup.itertuples()) == [(1, 0), (4, 3)]
+    assert (dup.rf_overlap == 1.0).all()
+    lag = pairs[(pairs.cell_a.isin([0, 2])) & (pairs.cell_b.isin([0, 2]))]
+    assert not lag.duplicate.any()                       # synchrony 2 ms apart is not a copy
+    assert onken.duplicate_cells(pairs) == [1, 4]

@@ -62,7 +62,8 @@ __all__ = ["FIRMLY_ALIGNED", "RECORDINGS", "MOVIE_OF", "MOVIE_BY_README", "MOVIE
            "RF_Y_FLIPPED", "SILENT_TRIAL_FRACTION", "silent_trials", "trial_exclusions",
            "TILE_BIN_MS", "TILE_MIN_SPIKES", "TILE_FRACTION", "TILE_LAGS_MS", "TILED_MS", "tiling_period",
            "tiled_mask", "tiled_blocks", "tiled_block", "clean_window", "placed_stretch",
-           "DUPLICATE_SHARE", "DUPLICATE_RATIO", "DUPLICATE_CONTROL_MS", "coincidence_shares",
+           "DUPLICATE_SHARE", "DUPLICATE_WINDOW_MS", "DUPLICATE_RATIO", "DUPLICATE_CONTROL_MS",
+           "coincidence_shares",
            "duplicate_units", "duplicate_cells"]
 
 DRYAD_DOI = "10.5061/dryad.4ch10"
@@ -136,14 +137,18 @@ TILED_MS: dict[str, tuple[float, float]] = {"Movie1Exp1": (13200.0, 17700.0),
                                             "Movie1Exp2": (6500.0, 9700.0),
                                             "Movie2Exp2": (16100.0, 18000.0)}
 
-#: duplicate-unit rule (:func:`duplicate_units`): two cells of one recording are one neuron sorted twice
-#: when more than DUPLICATE_SHARE of the sparser cell's spikes have a spike of the other cell at exactly
-#: the same millisecond (same trial), and that share is at least DUPLICATE_RATIO times the largest share
-#: at the control offsets (the other cell shifted by 1-DUPLICATE_CONTROL_MS ms either way): two distinct
-#: cells driven by the same stimulus fire together within a few ms, not at exactly the same ms only
-DUPLICATE_SHARE = 0.3
-DUPLICATE_RATIO = 5.0
-DUPLICATE_CONTROL_MS = 5
+#: duplicate-unit rule (:func:`duplicate_units`): two units of one recording carry the same spikes (one
+#: neuron sorted twice, or one signal picked up twice) when, on the part of the trial outside its copied
+#: block, more than DUPLICATE_SHARE of the sparser unit's spikes have a spike of the other unit within
+#: DUPLICATE_WINDOW_MS (the times are whole ms, so a copy can sit 1 ms off), and that share is at least
+#: DUPLICATE_RATIO times the share in the same-width window centred DUPLICATE_CONTROL_MS either way (the
+#: larger of the two). Two distinct cells driven by the same stimulus fire together over a few ms: their
+#: share beside the centre is as large as at it. The control windows also hold each unit's own bursts
+#: (for a duplicate, its partner's spikes repeat its own), so the ratio is modest.
+DUPLICATE_SHARE = 0.5
+DUPLICATE_WINDOW_MS = 1
+DUPLICATE_CONTROL_MS = 3
+DUPLICATE_RATIO = 3.0
 
 #: sha256 of the published neural-data files this package reads, pinned from the copy this book is built with
 #: (the Dryad originals, unmodified; the movie frames are not pinned because that copy is 2x2-binned, and the
@@ -466,62 +471,76 @@ def tiled_block(name: str, root: str | Path | None = None) -> dict:
     return out
 
 
-def coincidence_shares(spikes: list[list[np.ndarray]], offsets_ms: Sequence[int]) -> np.ndarray:
-    """(offsets, cells, cells) share of cell i's spike milliseconds at which cell j has a spike exactly
-    ``offset`` ms later in the same trial (spike times are whole ms; ``spikes`` as
-    :func:`read_spike_times`). One sparse product per offset (trials laid end to end, apart by more
-    than the largest offset)."""
+def coincidence_shares(spikes: list[list[np.ndarray]], offsets_ms: Sequence[int],
+                       width_ms: int = 0) -> np.ndarray:
+    """(offsets, cells, cells) share of cell i's spike milliseconds at which cell j has a spike between
+    ``offset - width_ms`` and ``offset + width_ms`` ms later in the same trial (spike times are whole ms;
+    ``spikes`` as :func:`read_spike_times`). One sparse product per offset (trials laid end to end,
+    apart by more than the largest offset)."""
     from scipy import sparse
 
     n = len(spikes)
-    pad = max((abs(int(o)) for o in offsets_ms), default=0) + 1
+    pad = max((abs(int(o)) for o in offsets_ms), default=0) + int(width_ms) + 1
     longest = max((t.max() for row in spikes for t in row if t.size), default=0.0)
     span = int(np.round(longest)) + 2 * pad
-    rows, cols = [], [np.zeros(0, np.int64)]
+    rows, cols = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for i, row in enumerate(spikes):
         for trial, t in enumerate(row):
             ms = np.unique(np.round(t).astype(np.int64))
             rows.append(np.full(ms.size, i))
             cols.append(ms + trial * span + pad)
-    rows, cols = np.concatenate([np.zeros(0, np.int64), *rows]), np.concatenate(cols)
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
     width = span * max((len(row) for row in spikes), default=1) + 2 * pad
     ones = np.ones(cols.size)
     a = sparse.csr_matrix((ones, (rows, cols)), shape=(n, width))
     totals = np.asarray(a.sum(axis=1)).ravel()
     out = np.zeros((len(offsets_ms), n, n))
     for k, off in enumerate(offsets_ms):
-        b = sparse.csr_matrix((ones, (rows, cols - int(off))), shape=(n, width))
-        hits = np.asarray((a @ b.T).todense())       # hits[i, j]: i at t, j at t + off
+        shifts = range(int(off) - int(width_ms), int(off) + int(width_ms) + 1)
+        b = sparse.csr_matrix((np.ones(cols.size * len(shifts)),
+                               (np.tile(rows, len(shifts)), np.concatenate([cols - d for d in shifts]))),
+                              shape=(n, width))
+        b.data[:] = 1.0                                  # any spike of j in the window counts once
+        hits = np.asarray((a @ b.T).todense())           # hits[i, j]: i at t, j within the window
         np.fill_diagonal(hits, 0.0)
         out[k] = np.divide(hits, totals[:, None], out=np.zeros_like(hits), where=totals[:, None] > 0)
     return out
 
 
 def duplicate_units(name: str, root: str | Path | None = None) -> pd.DataFrame:
-    """Pairs of cells of recording ``name`` that the duplicate-unit rule (:data:`DUPLICATE_SHARE`) calls one
-    neuron sorted twice, over all trials (the silent ones too) -> one row per pair with a share above
-    half the rule's threshold: ``cell_a``, ``cell_b`` (``cell_a`` the sparser), their spike counts,
-    ``exact_share`` (share of ``cell_a``'s spikes with a spike of ``cell_b`` at the same ms),
-    ``control_share`` (the largest share at 1-:data:`DUPLICATE_CONTROL_MS` ms either way) and
-    ``duplicate`` (the rule)."""
-    spikes = read_spike_times(_root(root) / "NeuralData" / "Spikes" / f"{name}.mat")
-    controls = [o for d in range(1, DUPLICATE_CONTROL_MS + 1) for o in (-d, d)]
-    shares = coincidence_shares(spikes, [0, *controls])
+    """Pairs of units of recording ``name`` that carry the same spikes by the duplicate-unit rule
+    (:data:`DUPLICATE_SHARE`), on the part of each trial outside its copied block (all trials, the silent
+    ones too) -> one row per pair whose share reaches half the rule's threshold: ``cell_a``, ``cell_b``
+    (``cell_a`` the sparser), their spike counts, ``exact_share`` (a spike of ``cell_b`` at the same ms),
+    ``share`` (within :data:`DUPLICATE_WINDOW_MS`), ``control_share`` (the larger of the two windows
+    centred :data:`DUPLICATE_CONTROL_MS` either way), ``rf_overlap`` (intersection over union of their RF
+    masks: shown, not part of the rule) and ``duplicate`` (the rule)."""
+    root = _root(root)
+    spikes = read_spike_times(root / "NeuralData" / "Spikes" / f"{name}.mat")
+    start, end = clean_window(name, (0.0, TRIAL_MS))
+    spikes = [[t[(t >= start) & (t < end)] for t in row] for row in spikes]
+    c = DUPLICATE_CONTROL_MS
+    exact = coincidence_shares(spikes, [0])[0]
+    near, before, after = coincidence_shares(spikes, [0, -c, c], width_ms=DUPLICATE_WINDOW_MS)
+    contours = read_rf_contours(root / "NeuralData" / "ReceptiveFields" / f"{name}.mat")
+    masks = contour_masks([_display_to_frame(x, ORIGINAL_SIDE) for x in contours], ORIGINAL_SIDE)[0] > 0
     counts = np.array([sum(t.size for t in row) for row in spikes])
     rows = []
     for a in range(len(spikes)):
         for b in range(a + 1, len(spikes)):
             lo, hi = (a, b) if counts[a] <= counts[b] else (b, a)
-            exact = float(shares[0, lo, hi])
-            if exact < DUPLICATE_SHARE / 2:
+            share = float(near[lo, hi])
+            if share < DUPLICATE_SHARE / 2:
                 continue
-            control = float(shares[1:, lo, hi].max())
+            control = float(max(before[lo, hi], after[lo, hi]))
+            union = (masks[lo] | masks[hi]).sum() if len(masks) > hi else 0
             rows.append({"recording": name, "cell_a": lo, "cell_b": hi, "spikes_a": int(counts[lo]),
-                         "spikes_b": int(counts[hi]), "exact_share": exact, "control_share": control,
-                         "duplicate": bool(exact > DUPLICATE_SHARE
-                                           and exact >= DUPLICATE_RATIO * control)})
-    return pd.DataFrame(rows, columns=["recording", "cell_a", "cell_b", "spikes_a", "spikes_b",
-                                       "exact_share", "control_share", "duplicate"])
+                         "spikes_b": int(counts[hi]), "exact_share": float(exact[lo, hi]), "share": share,
+                         "control_share": control,
+                         "rf_overlap": float((masks[lo] & masks[hi]).sum() / union) if union else np.nan,
+                         "duplicate": bool(share > DUPLICATE_SHARE and share >= DUPLICATE_RATIO * control)})
+    return pd.DataFrame(rows, columns=["recording", "cell_a", "cell_b", "spikes_a", "spikes_b", "exact_share",
+                                       "share", "control_share", "rf_overlap", "duplicate"])
 
 
 def duplicate_cells(pairs: pd.DataFrame) -> list[int]:
@@ -676,9 +695,10 @@ def load_stretches(name: str, root: str | Path | None = None, exclude_tiled: boo
     stretch and, with ``exclude_tiled``, outside the tiled block; ``meta["stretch"]`` = (start_ms,
     end_ms, onset_ms)), or the whole recording at :func:`recording_timing` when its timing holds along
     the trial. ``kwargs`` go to :func:`load_recording` (not ``frame_ms``, ``onset_ms`` or
-    ``window_ms``: the stretches set them). The stretches of Movie1Exp2 hold some movie frames twice
-    under the pinned onsets: do not put one stretch in training and the other in a test set without
-    checking."""
+    ``window_ms``: the stretches set them). Movie1Exp2's two stretches show movie frames 8-488 and
+    572-1236 with the copied block left out; with ``exclude_tiled=False`` the second starts at frame 395
+    and shows some frames of the first again: do not put one stretch in training and the other in a
+    test set without checking."""
     fixed = {"frame_ms", "onset_ms", "window_ms"} & set(kwargs)
     if fixed:
         raise TypeError(f"load_stretches sets {', '.join(sorted(fixed))} itself")

@@ -25,8 +25,9 @@
 # Choices: the bin is the frame period that the scan below establishes (12.45 ms, each recording with its own
 # movie onset; `onken.TIMING`), and the loader keeps the frames on screen during a trial; the movie of each
 # recording is the one its file name says (the scan's verdict on the README's swap); the noise ceiling is the
-# Spearman-Brown corrected split-half reliability of the 30-trial average over the first 16 s; the within-movie
-# test segment is the last 20 % of each recording with a gap of the LN model's temporal context.
+# Spearman-Brown corrected split-half reliability of the 30-trial average over the part of the trial outside its
+# copied block (section on copied spikes below); the within-movie test segment is the last 20 % of that part,
+# with a gap of the LN model's temporal context.
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -94,6 +95,8 @@ print(
 # the whole trial, copied block included: the timing scans and copied-block checks need every ms
 recs = {name: onken.load_recording(name, exclude_tiled=False)
         for name in tqdm(recordings, desc="recordings")}
+# the part of each trial outside its copied block: what the noise ceiling and the LN baseline score
+clean_recs = {name: onken.load_recording(name) for name in recordings}
 ln_kwargs = dict(
     grid=ln_grid, n_lags=ln_lags, lag_width=ln_lag_width, alphas=(1e1, 1e2, 1e3, 1e4), n_folds=3
 )
@@ -141,7 +144,8 @@ timing
 # {glue:text}`n_frames_movie1` frames: 10 ms per frame (100 Hz) if one trial were one movie. The Vi-ST paper
 # describes the same lab's movies as 30 frames per second, which would put only the first 18 s of each movie in a
 # trial. Neither fits everything: trials of movie 2 (1600 frames, 16 s at 10 ms) also last 18 s, and their
-# responses stay repeatable after 16 s (the figure). The files cannot settle this; the responses can (the scan
+# responses stay repeatable after 16 s (the figure; for Movie2Exp2 that stretch is its copied block, below, but
+# Movie2Exp1's block lies earlier). The files cannot settle this; the responses can (the scan
 # below). The columns `loaded_*` show the timing the loader applies, and `spikes_outside_frames_pct` the spikes
 # that fall outside the frames on screen.
 
@@ -584,7 +588,8 @@ exclusions
 # sparse trial can hold copies that its bins are too thin to show, so "trials the rule finds a block
 # in" undercounts). The loader pins, per recording, the stretch
 # holding every trial's block, one bin wider on each side (`onken.TILED_MS`), and this run recomputes it.
-# The copies repeat a real, stimulus-locked response, but out of time with the movie. The table also
+# The copies repeat one period of each trial's own spikes over and over while the movie runs on, so
+# they are out of time with it. The table also
 # gives the RF-luminance model's cross-validated CC at the pinned timing on the stretch that timing
 # places, with the block and without it (`explain.window_cc`).
 
@@ -674,59 +679,72 @@ tile_table
 # the explained share below and the Vi-ST models of the next pages are trained and scored on
 # responses only. For Movie2Exp2 the block is the end of the trial, so Table 2's held-out segment
 # (the last 20 % of what is kept) and the explained share's last fold now end where the block starts.
-# The timing and placement checks on this page read the whole trial, nulls included, and score the
-# parts without the block separately where the block could matter (the table above).
+# So do this page's noise ceiling, LN baseline and movie-placement checks. The timing scans and the
+# segment alignment read the whole trial, so the block enters a timing's score and its nulls' alike;
+# the table above scores the placed stretches with and without the block.
 
 # %% [markdown]
-# ## Duplicate units: two cells with the same spikes
+# ## Duplicate units: two units with the same spikes
 #
-# Some pairs of cells share most of their spikes to the millisecond. Two distinct ganglion cells
-# driven by the same stimulus fire together within a few milliseconds; one neuron sorted twice (or
-# one electrode's signal picked up on a neighbour) fires at exactly the same millisecond and hardly
-# ever one or two milliseconds apart. **Rule** (`onken.duplicate_units`): a pair is a duplicate when
-# more than {glue:text}`dup_share` of the sparser cell's spikes have a spike of the other cell at the
-# same millisecond of the same trial, and that share is at least {glue:text}`dup_ratio` times the
-# largest share at the control offsets (the other cell shifted by 1 to {glue:text}`dup_control` ms
-# either way). The table lists every pair with an exact share above half the threshold.
+# Some pairs of units share most of their spikes to the millisecond. Two distinct ganglion cells
+# driven by the same stimulus fire together spread over a few milliseconds; two units carrying one
+# neuron's spikes (sorted twice, or one signal picked up on two electrodes) fire within a millisecond
+# of each other (the times are whole milliseconds, so a copy can sit 1 ms off) and not more often a
+# few milliseconds apart than their own spike trains do. **Rule** (`onken.duplicate_units`), on the
+# part of each trial outside its copied block: a pair is a duplicate when more than
+# {glue:text}`dup_share` of the sparser unit's spikes have a spike of the other within
+# ±{glue:text}`dup_window` ms, and that share is at least {glue:text}`dup_ratio` times the share in
+# the same-width window centred {glue:text}`dup_control` ms earlier or later (the larger of the two).
+# The table lists every pair whose share reaches half the threshold, with the overlap of the two
+# units' RF contours (intersection over union), which the rule does not use.
 
 # %% tags=["hide-input"]
 dup_pairs = pd.concat([onken.duplicate_units(n) for n in recordings], ignore_index=True)
 save_table(dup_pairs.round(4), "vist", "data_duplicate_units",
            {"profile": profile, "share": onken.DUPLICATE_SHARE, "ratio": onken.DUPLICATE_RATIO,
-            "control_ms": onken.DUPLICATE_CONTROL_MS})
+            "window_ms": onken.DUPLICATE_WINDOW_MS, "control_ms": onken.DUPLICATE_CONTROL_MS})
 glue("dup_share", f"{onken.DUPLICATE_SHARE:.1f}", display=False)
 glue("dup_ratio", f"{onken.DUPLICATE_RATIO:.0f}", display=False)
+glue("dup_window", str(onken.DUPLICATE_WINDOW_MS), display=False)
 glue("dup_control", str(onken.DUPLICATE_CONTROL_MS), display=False)
 dup_lines = []
 for n in recordings:
     d = dup_pairs[(dup_pairs.recording == n) & dup_pairs.duplicate]
-    pairs_text = ", ".join(f"({r.cell_a}, {r.cell_b}) {r.exact_share:.2f} vs {r.control_share:.2f}"
+    pairs_text = ", ".join(f"({r.cell_a}, {r.cell_b}) {r.share:.2f} vs {r.control_share:.2f}"
                            for r in d.itertuples()) or "none"
     dup_lines.append(f"- {n}: {len(d)} duplicate pair(s): {pairs_text}")
-# the two recordings of one experiment hold the same cells: does a pair repeat in the other?
+# the two recordings of one experiment are meant to hold the same units: does a pair repeat?
 by_exp = {}
 for r in dup_pairs[dup_pairs.duplicate].itertuples():
     by_exp.setdefault(r.recording[-4:], {}).setdefault(
         tuple(sorted((r.cell_a, r.cell_b))), set()).add(r.recording)
 both = {e: [p for p, names in d.items() if len(names) == 2] for e, d in by_exp.items()}
 one = {e: [p for p, names in d.items() if len(names) == 1] for e, d in by_exp.items()}
+apart = dup_pairs[dup_pairs.duplicate & (dup_pairs.rf_overlap < 0.1)]
 dup_text = "\n".join(dup_lines) + "\n\n" + " ".join(
     f"{e}: {len(both[e])} pair(s) duplicate under both movies"
     f"{' (' + ', '.join(map(str, both[e])) + ')' if both[e] else ''},"
     f" {len(one[e])} under one movie only." for e in sorted(by_exp))
+if len(apart):
+    dup_text += (" Flagged pairs whose RF contours hardly overlap (below 0.1): " + ", ".join(
+        f"{r.recording} ({r.cell_a}, {r.cell_b}) {r.rf_overlap:.2f}" for r in apart.itertuples())
+        + "; one neuron sorted twice would have one RF, so these look more like one signal picked"
+          " up twice, or contours that do not belong to these units.")
 glue("dup_reading", Markdown(dup_text), display=False)
 dup_pairs.round(3)
 
 # %% [markdown]
-# (exact share vs the largest control share, cells numbered from 0 as in the files)
+# (share within ±1 ms vs the control window's share; units numbered from 0 as in the files)
 #
 # {glue:md}`dup_reading`
 #
-# A pair that is a duplicate under one movie but not under the other, with the same cells, points to
-# the sorting of each recording rather than to the retina. Whatever made them, the two units of a pair
-# carry one neuron's spikes, so a mean over cells counts that neuron twice. The models keep every cell
-# (the paper's cell count); the Vi-ST training page also reports its scores with the sparser unit of
-# each duplicate pair left out (`onken.duplicate_cells`).
+# The two recordings of an experiment are meant to hold the same units (their RF files are one set of
+# contours). A unit pair that carries the same spikes under one movie should do so under the other.
+# Where the two movies' lists differ, either the units are not listed in the same order in the two
+# files or they were sorted separately; the cross-movie rows of the next pages assume the same order.
+# Whatever made them, the two units of a pair carry one spike train, so a mean over cells counts it
+# twice. The models keep every unit (the paper's cell count); the Vi-ST training page also reports its
+# scores with the sparser unit of each duplicate pair left out (`onken.duplicate_cells`).
 
 # %% [markdown]
 # ## Is the movie where the loader puts it, and shown at a steady rate?
@@ -882,9 +900,8 @@ jitter
 
 # %%
 rows = []
-for n, rec in recs.items():
-    t16 = min(rec.n_frames, int(round(16000 / rec.frame_ms)))
-    r_half = split_half_reliability(rec.counts[:, :t16], n_splits=n_splits, corrected=False)
+for n, rec in clean_recs.items():
+    r_half = split_half_reliability(rec.counts, n_splits=n_splits, corrected=False)
     rel = 2 * r_half / (1 + r_half)
     for k in range(rec.n_cells):
         rows.append({
@@ -901,7 +918,8 @@ save_table(
     ceiling,
     "vist",
     "data_noise_ceiling",
-    {"profile": profile, "n_splits": n_splits, "window_s": 16},
+    {"profile": profile, "n_splits": n_splits,
+     "window_ms": {n: list(r.meta["window_ms"]) for n, r in clean_recs.items()}},
 )
 summary = ceiling.groupby("recording", sort=False)[
     ["split_half_r", "reliability_sb", "noise_ceiling_cc"]
@@ -909,8 +927,11 @@ summary = ceiling.groupby("recording", sort=False)[
 glue("split_half_best_name", str(summary.split_half_r.idxmax()), display=False)
 glue("split_half_min", float(summary.split_half_r.min()), display=False)
 glue("split_half_max", float(summary.split_half_r.max()), display=False)
+glue("ceiling_windows", "; ".join(f"{n} {r.meta['window_ms'][0] / 1000:.1f}-"
+                                  f"{r.meta['window_ms'][1] / 1000:.1f} s"
+                                  for n, r in clean_recs.items()), display=False)
 
-rec = recs[recordings[0]]
+rec = clean_recs[recordings[0]]
 cell = int(
     np.argmax(ceiling[ceiling.recording == recordings[0]].split_half_r.fillna(-1).to_numpy())
 )
@@ -931,7 +952,8 @@ plt.show()
 summary
 
 # %% [markdown]
-# Mean split-half r of the two 15-trial halves in bins of one frame period over the first 16 s ranges from
+# Mean split-half r of the two 15-trial halves in bins of one frame period, over each trial's part outside its
+# copied block ({glue:text}`ceiling_windows`), ranges from
 # {glue:text}`split_half_min:.2f` to {glue:text}`split_half_max:.2f` across recordings; corrected to 30
 # trials (Spearman-Brown) and square-rooted, this is the noise ceiling: the CC a perfect model would
 # reach against the 30-trial average. The paper's cross-movie CC of about a third is far below it.
@@ -974,11 +996,12 @@ save_table(pd.DataFrame(rf_rows), "vist", "data_rf_masks", {"profile": profile, 
 # training frames only) followed by a fitted monotone nonlinearity. Within-movie: trained on the first
 # 80 % of the movie, tested on the last 20 % after a gap of the filter's length. Cross-movie: trained on
 # the whole of the other recording of the same retina (the other movie), tested on the whole of this one.
+# Both leave each recording's copied block out (the part of the trial the noise ceiling uses).
 
 # %%
 gap = ln_lags * ln_lag_width
 ln_rows = []
-for n, rec in tqdm(recs.items(), desc="LN"):
+for n, rec in tqdm(clean_recs.items(), desc="LN"):
     train, test = onken.split_windows(rec.n_frames, 0.2, gap=gap)
     model = LinearNonlinear(**ln_kwargs).fit(rec.frames[train], rec.rates[train])
     cc = pearson_cc(model.predict(rec.frames)[test], rec.rates[test])
@@ -991,7 +1014,7 @@ for n, rec in tqdm(recs.items(), desc="LN"):
         "mean_cc": float(np.nanmean(cc)),
         "mean_normalized_cc": float(np.nanmean(normalized_cc(cc, rel))),
     })
-    other = [m for m in recs.values() if m.name[-4:] == n[-4:] and m.movie != rec.movie]
+    other = [m for m in clean_recs.values() if m.name[-4:] == n[-4:] and m.movie != rec.movie]
     if other:
         src = other[0]
         model = LinearNonlinear(**ln_kwargs).fit(src.frames, src.rates)
@@ -1010,9 +1033,11 @@ glue("ln_within_mean", float(ln_table[ln_table.protocol == "within"].mean_cc.mea
 ln_table
 
 # %% [markdown]
-# The LN model's mean within-movie CC is {glue:text}`ln_within_mean:.3f`. The two recordings of one
-# experiment hold the same cells (their RF files are identical), so the cross-movie model fitted on one
-# movie's recording predicts the other's cell by cell. `Movie2Exp1` is at the working reading (no timing found),
+# The LN model's mean within-movie CC is {glue:text}`ln_within_mean:.3f`. The cross-movie model fitted on
+# one movie's recording predicts the other's cell by cell, which assumes that the two files of an
+# experiment list the same cells in the same order. Their RF files are identical (one set of contours per
+# experiment), so the contours cannot check it; the duplicate units above support it for Exp2 (the same
+# pairs at the same indices under both movies) and put it in doubt for Exp1. `Movie2Exp1` is at the working reading (no timing found),
 # so its rows and the rows that train or test on it are not evidence about the model.
 
 # %% [markdown]
