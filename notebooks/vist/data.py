@@ -576,11 +576,11 @@ exclusions
 # %% [markdown]
 # ## Copied spikes: a tiled block in every recording
 #
-# The spike times are whole milliseconds. In one stretch of every movie recording, the spike trains of
-# the whole population repeat **exactly, to the millisecond, every {glue:text}`tile_period` ms**, with
-# a different pattern in each trial, while the movie does not repeat there. No retina repeats its
-# population's spikes to the millisecond cycle after cycle: these are copies made by the recording or
-# its export. **Rule** (`onken.tiled_blocks`): a spike is tiled when the same cell in the same trial has
+# The spike times are whole milliseconds. In one stretch of every movie recording, the population's
+# spikes repeat **exactly, to the millisecond, every {glue:text}`tile_period` ms** (every spike there
+# has its copy; many units have no spikes there at all), with a different pattern in each trial, while
+# the movie does not repeat there. No retina repeats its spikes to the millisecond cycle after cycle:
+# these are copies, made somewhere between the recording and the published files. **Rule** (`onken.tiled_blocks`): a spike is tiled when the same cell in the same trial has
 # a spike exactly one period earlier or later (the period is the most common exact difference between
 # two spikes of one cell, {glue:text}`tile_lags` ms); a {glue:text}`tile_bin`-ms bin of a trial (all
 # cells, at least {glue:text}`tile_min_spikes` spikes) is tiled when more than
