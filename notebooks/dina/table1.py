@@ -383,7 +383,11 @@ glue("t1_official_text", Markdown(
        "a small effect is expected with many training images; it is still a leak and this book "
        "never uses it "
        "outside this row." if np.isfinite(leak) else "")
-    or "This profile has no official-code rows (see the note above the table of this section)."),
+    or (f"This profile has {', '.join(n for n in audit.index if n != 'DINA')} of the official"
+        " code's rows (trained to convergence, 3 seeds, kept in the run store); the official"
+        " configuration, the other switches and the scaling leak are not in the store yet."
+        if len(audit) > 1 else
+        "This profile has no official-code rows (see the note above the table of this section).")),
     display=False)
 
 glue("t1_leak_solution", Markdown(
