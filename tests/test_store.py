@@ -294,3 +294,18 @@ def test_a_span_stored_run_reads_the_same_from_runs_and_store_and_compacts_once(
     assert b["z_img"].shape == (n, 2 * n)
     np.testing.assert_array_equal(a["z_img"], b["z_img"])
     np.testing.assert_array_equal(a["z_neu"], b["z_neu"])
+
+
+def test_the_token_bias_row_is_kept_as_a_switch_row():
+    """Token bias is a model setting, not a Table 1 switch (its run records none): the store policy must
+    still treat the row as a switch row (no weights or maps, embeddings in their joint span)."""
+    from alignlib.experiments.dina.workflow import store_contents
+    from alignlib.paths import REPO_ROOT
+
+    rows = sorted((REPO_ROOT / "book" / "store" / "dina").glob("M1-t1-token-bias-*"))
+    if not rows:
+        pytest.skip("no stored token-bias run")
+    for d in rows:
+        keep = store_contents(d)
+        assert keep["span"] and not keep["weights"] and not keep["maps"], d.name
+        assert not any((d / w).exists() for w in ("checkpoint.pt", "model.pt")), d.name

@@ -362,7 +362,8 @@ def store_contents(directory: Path) -> dict[str, Any]:
     are); the other runs keep them as they are, because an embedding is also its tower's map flattened
     and the Table 1 page scores the maps' spatial organisation from it."""
     spec, info = load_spec(directory), json.loads((Path(directory) / "run.json").read_text())
-    plain = not info.get("switches")
+    # the token-bias row is a model setting, not a Table 1 switch: the run records no switch for it
+    plain = not info.get("switches") and not spec.config["model"].get("token_bias")
     explained = spec.config["data"].get("twin_size") != "paper-images"
     natural = spec.config["data"].get("stimset", "natural") == "natural"
     first = plain and spec.config["fit"]["seed"] == 0 and explained and natural
@@ -370,7 +371,7 @@ def store_contents(directory: Path) -> dict[str, Any]:
     objective = set(info.get("switches") or {}) == {"objective"} and spec.config["fit"]["seed"] == 0
     return {"selections": [info["selected"], "val_loss"] if plain and explained else [info["selected"]],
             "maps": first or baseline or objective, "weights": first,
-            "span": bool(info.get("switches")) and not baseline}
+            "span": not plain and not baseline}
 
 
 def item_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
