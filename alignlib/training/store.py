@@ -9,8 +9,8 @@ It holds what the pages read and nothing else:
   ``history.csv`` (every epoch's training and validation values);
 * the held-out arrays of the kept selections (``test_<criterion>.npz`` for DINA: embeddings, and maps
   where the pages show them; ``predictions.npz`` for Vi-ST), floating arrays stored as float16 (the
-  pages compute from the stored values; the metrics recorded below are computed from them too); DINA's
-  test embeddings in the coordinates of their joint span (:func:`span_coordinates`: an orthogonal change
+  pages compute from the stored values; the metrics recorded below are computed from them too); the
+  Table 1 switch rows' test embeddings in the coordinates of their joint span (:func:`span_coordinates`: an orthogonal change
   of basis, so every inner product, norm and cosine similarity is kept, in at most 2n instead of D
   dimensions for n test pairs);
 * model weights (``checkpoint.pt`` / ``model.pt``) only for runs whose towers a page explains;
@@ -230,15 +230,15 @@ def span_coordinates(z_img: np.ndarray, z_neu: np.ndarray) -> tuple[np.ndarray, 
     return coords[:len(z_img)], coords[len(z_img):]
 
 
-def compact_embeddings(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def compact_embeddings(arrays: dict[str, np.ndarray], span: bool = True) -> dict[str, np.ndarray]:
     """A test-embedding file's arrays as the store keeps them: every floating array rounded to float16, and
-    ``z_img``/``z_neu`` wider than their joint span (D > n_img + n_neu) moved into its coordinates
+    (``span``) ``z_img``/``z_neu`` wider than their joint span (D > n_img + n_neu) moved into its coordinates
     (:func:`span_coordinates`) from their float16 values and rounded again. Idempotent on its output (its
     width is the span's), and the same whether the arrays come from runs/ or from a run stored before
     this compaction (float16 already): a page gives the same numbers from either."""
     out = {k: (v.astype(np.float16) if np.issubdtype(v.dtype, np.floating) else v) for k, v in arrays.items()}
     img, neu = out.get("z_img"), out.get("z_neu")
-    if (img is not None and neu is not None and img.ndim == neu.ndim == 2
+    if (span and img is not None and neu is not None and img.ndim == neu.ndim == 2
             and img.shape[1] == neu.shape[1] > img.shape[0] + neu.shape[0]):
         a, b = span_coordinates(img, neu)
         out["z_img"], out["z_neu"] = a.astype(np.float16), b.astype(np.float16)
@@ -249,9 +249,7 @@ def _float16_copy(src: Path, dst: Path, drop: Iterable[str] = (), span: bool = F
     drop = set(drop)
     with np.load(src) as z:
         arrays = {k: z[k] for k in z.files if k not in drop}
-    arrays = (compact_embeddings(arrays) if span else
-              {k: (v.astype(np.float16) if np.issubdtype(v.dtype, np.floating) else v) for k, v in arrays.items()})
-    np.savez_compressed(dst, **arrays)
+    np.savez_compressed(dst, **compact_embeddings(arrays, span=span))
 
 
 def recorded_metrics(directory: str | Path) -> dict[str, Any]:

@@ -220,10 +220,9 @@ class DinaRun:
             # the run store keeps floating arrays as float16, and the switch rows' embeddings in their
             # joint span's coordinates (store_contents); the same is done here wherever the run was read
             # from, so a page gives the same numbers from runs/ and from the store
-            arrays = {k: z[k] for k in z.files}
-        if store_contents(self.directory).get("span"):
-            arrays = compact_embeddings(arrays)
-        return {k: v.astype(np.float16).astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
+            arrays = compact_embeddings({k: z[k] for k in z.files},
+                                        span=store_contents(self.directory)["span"])
+        return {k: v.astype(np.float32) if np.issubdtype(v.dtype, np.floating) else v
                 for k, v in arrays.items()}
 
 
