@@ -56,7 +56,7 @@ PAPER: dict[str, Any] = {
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": dict(PAPER),
     # quick: one experiment, trained on its firmly aligned recording (Movie2Exp2; alignlib.data.onken.FIRMLY_ALIGNED),
-    # three seeds (one for the ablations), a small randomly initialised ViT (layer 0 = its patch embedding; no other
+    # three seeds (the ablations too), a small randomly initialised ViT (layer 0 = its patch embedding; no other
     # layer is ablated, since a random ViT's layers say nothing about DINOv2's), Vi-ST at width 16 with 4 C3TCN
     # layers, batches of 4 windows of 16 bins, trained to convergence (patience 20 epochs on the validation CC, cap
     # 400; an epoch = every window start at a half-window stride, ~9 steps), cross-movie evaluated with the
@@ -68,7 +68,7 @@ PROFILES: dict[str, dict[str, Any]] = {
               "window": 16, "batch_size": 4, "batches_per_epoch": 5, "epochs": 400, "warmup_epochs": 2,
               "swa_epochs": 4, "patience": 20, "train_movies": [2],
               "mstcn_reduce": 4, "mstcn_width": 32, "mstcn_layers": 6,
-              "ablation_layers": [0], "ablation_cells": [1, "all"], "ablation_seeds": [0]},
+              "ablation_layers": [0], "ablation_cells": [1, "all"], "ablation_seeds": [0, 1, 2]},
     # smoke: the code paths only, at the smallest sizes that run them; an 8-bin history for openretina's
     # model (its training was most of the page's time)
     "smoke": {**PAPER, "experiments": ["Exp2"], "seeds": [0], "cross_uses_whole_movie": False,
