@@ -47,7 +47,10 @@ profile = "quick"
 mice: list | None = None        # default: the natural-image mice M1-M4
 source = "auto"
 twin_seed = 0
-seed = 0
+seed = 0                        # training seed of the towers the figures show
+# training seeds of the towers of the pathway-masking claim
+# (None: settings.INTERPRET_SEEDS; `seed` first)
+seeds: list | None = None
 split_seed = 0
 overrides: dict = {}            # DINA settings changed for every mouse (as on the training pages)
 occlusion_stride = 2            # App. A.1: 2
@@ -87,7 +90,15 @@ from alignlib.training.store import origin
 
 mice = list(mice or settings.MICE)
 cfg = settings.resolve(profile, **overrides)
+seeds = [int(seed), *(seeds if seeds is not None else settings.INTERPRET_SEEDS[profile])]
+seeds = list(dict.fromkeys(int(s) for s in seeds))
 mouse_data = {m: analyse_mouse(m, cfg, source, twin_seed, seed, split_seed) for m in mice}
+# the same mice's towers of every seed (the test split is the split seed's: the same stimuli)
+seed_data = {
+    (m, s): mouse_data[m] if s == seed else analyse_mouse(m, cfg, source, twin_seed, s, split_seed)
+    for m in mice
+    for s in seeds
+}
 first = mouse_data[mice[0]]
 occ_cfg = occlusion.OcclusionConfig(stride=occlusion_stride, repetitions=occlusion_repetitions,
                                     batch_size=batch_size, seed=seed)
@@ -118,7 +129,10 @@ show_provenance(
     profile,
     first.recording.dataset,
     {
-        "Runs": ", ".join(f"`{d.run.name}`" for d in mouse_data.values()),
+        "Runs (figures)": ", ".join(f"`{d.run.name}`" for d in mouse_data.values()),
+        "Runs (pathway masking, seeds " + ", ".join(map(str, seeds)) + ")": ", ".join(
+            f"`{d.run.name}`" for d in seed_data.values()
+        ),
         "Shrunk in quick": (
             "; ".join(shrunk + ["the twin and narrow towers of the training pages"]) or "nothing"
         ),
@@ -135,10 +149,12 @@ show_provenance(
 
 # %%
 mask_win = 7                    # SSIM window of the masking comparison (scikit-image's default)
-masking = pd.concat(
+masking_seeds = pd.concat(
     [
-        pathways.pathway_masking(d.image_tower, d.images_std, win_size=mask_win).assign(mouse=m)
-        for m, d in mouse_data.items()
+        pathways.pathway_masking(d.image_tower, d.images_std, win_size=mask_win).assign(
+            mouse=m, tower_seed=s
+        )
+        for (m, s), d in seed_data.items()
     ],
     ignore_index=True,
 )
@@ -147,11 +163,18 @@ glue("mask_win", mask_win, display=False)
 glue("mask_global_channels", " and ".join(str(c // 2) for c in tower0.dims), display=False)
 glue("mask_total_channels", " and ".join(str(c) for c in tower0.dims), display=False)
 glue("mask_global_ratios", " and ".join(str(r) for r in tower0.global_ratios), display=False)
-save_table(masking, "dina", "interp_pathways", {"profile": profile, "mice": mice})
+save_table(
+    masking_seeds, "dina", "interp_pathways", {"profile": profile, "mice": mice, "seeds": seeds}
+)
 fig, ax = plt.subplots(figsize=(8, 3.5))
 pos = np.arange(len(mice))
 for j, (kept, colour) in enumerate((("global", "C0"), ("local", "C1"))):
-    data = [masking[(masking.mouse == m) & (masking.kept == kept)].ssim for m in mice]
+    data = [  # every seed's tower, each stimulus's SSIM averaged over them
+        masking_seeds[(masking_seeds.mouse == m) & (masking_seeds.kept == kept)]
+        .groupby("stimulus")
+        .ssim.mean()
+        for m in mice
+    ]
     bp = ax.boxplot(
         data, positions=pos + (j - 0.5) * 0.35, widths=0.3, patch_artist=True, showfliers=False
     )
@@ -159,24 +182,26 @@ for j, (kept, colour) in enumerate((("global", "C0"), ("local", "C1"))):
         b.set_facecolor(colour)
     ax.plot([], [], "s", color=colour, label=f"{kept} pathway kept")
 ax.set_xticks(pos, mice)
-ax.set_ylabel("SSIM to intact map")
+ax.set_ylabel("SSIM to intact map\n(mean over tower seeds)")
 ax.legend(fontsize=8)
 fig.tight_layout()
 
 # %%
-mk = masking.groupby(["mouse", "kept"]).ssim.mean().unstack()
+mk = masking_seeds.groupby(["mouse", "kept"]).ssim.mean().unstack()
 glue("mask_global", float(mk["global"].mean()), display=False)
 glue("mask_local", float(mk["local"].mean()), display=False)
 glue("mask_n_global_higher", int((mk["global"] > mk["local"]).sum()), display=False)
 glue("mask_n_mice", len(mice), display=False)
-# the paper's relative claim (global > local), paired per stimulus within each mouse
-_pairs = masking.pivot_table(index=["mouse", "stimulus"], columns="kept", values="ssim")
+# the paper's relative claim (global > local), paired per stimulus within each mouse, each
+# stimulus's SSIM first averaged over the towers of every seed
+_pairs = masking_seeds.pivot_table(index=["mouse", "stimulus"], columns="kept", values="ssim")
 mask_diff, mask_lo, mask_hi = paired_difference_ci(
     [_pairs.loc[m]["global"].to_numpy() for m in mice],
     [_pairs.loc[m]["local"].to_numpy() for m in mice],
     seed=0,
 )
-mask_converged = all(d.run.converged is True for d in mouse_data.values())
+mask_converged = all(d.run.converged is True for d in seed_data.values())
+glue("mask_seeds", ", ".join(map(str, seeds)), display=False)
 glue("mask_diff", mask_diff, display=False)
 glue("mask_diff_lo", mask_lo, display=False)
 glue("mask_diff_hi", mask_hi, display=False)
@@ -187,7 +212,8 @@ glue("mask_share_global_max", float(_share.max()), display=False)
 mk.round(3)
 
 # %% [markdown]
-# Keeping only the global pathway gives a mean SSIM of {glue:text}`mask_global:.3f` to the intact map,
+# Over the towers of seeds {glue:text}`mask_seeds` (each stimulus's SSIM averaged over them), keeping only
+# the global pathway gives a mean SSIM of {glue:text}`mask_global:.3f` to the intact map,
 # keeping only the local one {glue:text}`mask_local:.3f`; the global pathway wins in
 # {glue:text}`mask_n_global_higher` of {glue:text}`mask_n_mice` mice (the paper: the global pathway dominates).
 # Paired per test stimulus within each mouse ({glue:text}`mask_n_stimuli` stimuli), global minus local is
@@ -213,8 +239,10 @@ mk.round(3)
 # ## Gaussian occlusion maps (Fig. 5b–c)
 #
 # All occluded copies of an image go through the tower in batches. The maps are computed once per tower,
-# images and settings and kept as a *derived result* beside the run (`runs/derived/`, then the run store:
-# `alignlib.training.derived`), so the book reads them instead of occluding again; the table says where
+# images and settings and kept as a *derived result* beside the run (`runs/derived/`:
+# `alignlib.training.derived`), so a rebuild reads them instead of occluding again; the expensive ones (the
+# paper's settings, below) are also shipped in the run store, the cheap ones (the quick profile's grid,
+# about 10 s per mouse on one thread) are computed by a fresh clone's first build. The table says where
 # each mouse's maps were read from and what computing them cost, as recorded when they were made.
 
 # %%
@@ -783,9 +811,10 @@ claims = record(
             float(mask_hi),
             rule="paired_difference",
             converged=mask_converged,
-            our_data=f"{first.recording.dataset}, mice {', '.join(mice)}: paired per test stimulus "
-                f"within each "
-                     f"mouse ({int(len(_pairs))} stimuli), 95 % bootstrap over stimuli within mice",
+            our_data=f"{first.recording.dataset}, mice {', '.join(mice)}, towers of seeds"
+            f" {', '.join(map(str, seeds))}: paired per test stimulus within each mouse"
+            f" ({int(len(_pairs))} stimuli, SSIM averaged over the seeds' towers), 95 % bootstrap"
+            " over stimuli within mice",
             page="dina/interpret_image",
             note="mean SSIM to the intact map keeping the global minus keeping the local pathway",
         ),

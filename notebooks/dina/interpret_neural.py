@@ -39,7 +39,10 @@ profile = "quick"
 mice: list | None = None      # default: the natural-image mice M1-M4
 source = "auto"
 twin_seed = 0
-seed = 0
+seed = 0                      # training seed of the tower every figure shows
+# training seeds of the towers of the neuron ablation's claim
+# (None: settings.INTERPRET_SEEDS; `seed` first)
+seeds: list | None = None
 split_seed = 0
 overrides: dict = {}          # DINA settings changed for every mouse (as on the training pages)
 n_random = 10                 # random draws per subset size (paper: 10)
@@ -54,6 +57,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Markdown
 from myst_nb import glue
 from scipy import stats
 
@@ -68,13 +72,24 @@ from alignlib.report import save_table, show_provenance
 mice = list(mice or settings.MICE)
 fractions = tuple(fractions or ablation.DEFAULT_FRACTIONS)
 cfg = settings.resolve(profile, **overrides)
+seeds = [int(seed), *(seeds if seeds is not None else settings.INTERPRET_SEEDS[profile])]
+seeds = list(dict.fromkeys(int(s) for s in seeds))
 mouse_data = {m: analyse_mouse(m, cfg, source, twin_seed, seed, split_seed) for m in mice}
+# the same mice's towers of every seed (the test split is the split seed's: the same stimuli)
+seed_data = {
+    (m, s): mouse_data[m] if s == seed else analyse_mouse(m, cfg, source, twin_seed, s, split_seed)
+    for m in mice
+    for s in seeds
+}
 first = mouse_data[mice[0]]
 show_provenance(
     profile,
     first.recording.dataset,
     {
-        "Runs": ", ".join(f"`{d.run.name}`" for d in mouse_data.values()),
+        "Runs (figures)": ", ".join(f"`{d.run.name}`" for d in mouse_data.values()),
+        "Runs (neuron ablation, seeds " + ", ".join(map(str, seeds)) + ")": ", ".join(
+            f"`{d.run.name}`" for d in seed_data.values()
+        ),
         "Shrunk in quick": (
             "the twin's 600 neurons per mouse instead of ~10,000 and narrow towers (see the"
             f" training pages); every test stimulus is used; {len(fractions)} population fractions"
@@ -90,9 +105,10 @@ show_provenance(
 # ## Neuron ablation (Fig. 6a)
 
 # %%
-# computed once per run and kept as a derived result (runs/derived, then the run store)
+# computed once per run and kept as a derived result (runs/derived, then the run store); the random
+# draws use the page's `seed` for every tower
 stored_curves = {
-    m: ablation.stored_ablation_curves(
+    key: ablation.stored_ablation_curves(
         d.neural_tower,
         d.z_responses,
         d.raw_responses,
@@ -102,30 +118,35 @@ stored_curves = {
         seed=seed,
         run=d.run.directory,
     )
-    for m, d in mouse_data.items()
+    for key, d in seed_data.items()
 }
-curves = pd.concat(
-    [c.assign(mouse=m) for m, (c, _) in stored_curves.items()], ignore_index=True
+all_curves = pd.concat(
+    [c.assign(mouse=m, tower_seed=s) for (m, s), (c, _) in stored_curves.items()],
+    ignore_index=True,
 )
 save_table(
-    curves,
+    all_curves,
     "dina",
     "interp_ablation",
     {
         "profile": profile,
         "mice": mice,
+        "seeds": seeds,
         "n_random": n_random,
-        "runs": {m: d.run.name for m, d in mouse_data.items()},
-        "derived": {m: where.name for m, (_, where) in stored_curves.items()},
+        "runs": {f"{m} seed {s}": d.run.name for (m, s), d in seed_data.items()},
+        "derived": {f"{m} seed {s}": where.name for (m, s), (_, where) in stored_curves.items()},
     },
 )
+# the figures and the per-mouse table: the tower of `seed`; the claim below: every seed
+curves = all_curves[all_curves.tower_seed == seed]
 estimates = {
-    (m, sel): ablation.fraction_for_ssim(g, 0.9)
-    for (m, sel), g in curves.groupby(["mouse", "selection"])
+    (m, s, sel): ablation.fraction_for_ssim(g, 0.9)
+    for (m, s, sel), g in all_curves.groupby(["mouse", "tower_seed", "selection"])
 }
-needed = pd.DataFrame([
+needed_all = pd.DataFrame([
     {
         "mouse": m,
+        "tower_seed": s,
         "selection": sel,
         "fraction_for_ssim_0.9": e.value,
         "estimate": e.kind,
@@ -133,11 +154,13 @@ needed = pd.DataFrame([
         "bracket_high": e.high,
         "percent": e.label(),
     }
-    for (m, sel), e in estimates.items()
+    for (m, s, sel), e in estimates.items()
 ])
-save_table(needed, "dina", "interp_ablation_fraction", {"profile": profile, "level": 0.9,
-                                                         "max_bracket": ablation.MAX_BRACKET,
-                                                         "fractions": list(fractions)})
+save_table(needed_all, "dina", "interp_ablation_fraction", {"profile": profile, "level": 0.9,
+                                                             "seeds": seeds,
+                                                             "max_bracket": ablation.MAX_BRACKET,
+                                                             "fractions": list(fractions)})
+needed = needed_all[needed_all.tower_seed == seed].drop(columns="tower_seed")
 
 fig, axes = plt.subplots(1, len(mice), figsize=(10, 3.2), sharey=True, squeeze=False)
 for ax, m in zip(axes[0], mice):
@@ -196,11 +219,13 @@ glue(
     display=False,
 )
 glue("abl_n_mice", len(mice), display=False)
+glue("abl_fig_seed", int(seed), display=False)
 glue("abl_n_neurons", int(first.z_responses.shape[1]), display=False)
 needed.pivot(index="mouse", columns="selection", values="percent")
 
 # %% [markdown]
-# Percentage of neurons needed for SSIM ≥ 0.9 per mouse ("> p": the crossing lies in a bracket wider than
+# Percentage of neurons needed for SSIM ≥ 0.9 per mouse, by the tower of seed {glue:text}`abl_fig_seed`
+# (the figures' tower; every seed's in the next table) ("> p": the crossing lies in a bracket wider than
 # {glue:text}`abl_max_bracket` above p %, or is never reached; "<= p": reached at the smallest fraction).
 # Keeping the neurons of largest |z|, SSIM ≥ 0.9 is reached with {glue:text}`abl_sorted_mean:.1f` ±
 # {glue:text}`abl_sorted_sem:.1f` % (mean ± SEM over the {glue:text}`abl_n_sorted_interp` of
@@ -210,6 +235,53 @@ needed.pivot(index="mouse", columns="selection", values="percent")
 # reports {glue:text}`paper_abl_mean:.2f` ± {glue:text}`paper_abl_sem:.2f` % with about 10,000 neurons per
 # mouse (claims ledger). With hundreds instead of thousands of neurons each neuron is a larger share of
 # the population, so percentages are not directly comparable.
+
+# %%
+# every seed's tower: the crossing per (mouse, seed), then averaged over each mouse's seeds; a mouse
+# with any seed's crossing only bounded stays NaN (skipna=False: no average over the other seeds)
+fr_seeds = needed_all.set_index(["mouse", "tower_seed", "selection"])[
+    "fraction_for_ssim_0.9"
+].unstack()
+fr = fr_seeds.groupby(level="mouse").agg(lambda g: g.mean(skipna=False))
+srt_seeds = 100 * fr["sorted"].to_numpy()
+n_interp = int(np.isfinite(srt_seeds).sum())
+bound_note = (
+    f"mean over the {n_interp} of {len(mice)} mice with an interpolated crossing for every seed"
+    " (others only bounded)"
+)
+# the paper's relative claim (random subsets need more neurons than ranked ones), paired per
+# mouse (random minus sorted, averaged over the mouse's seeds); judged (95 % t interval over
+# mice) only when every mouse and seed has an interpolated crossing for both selections
+slower = fr["random"] - fr["sorted"]
+slower_judged = bool(len(slower) > 1 and np.isfinite(slower).all())
+if slower_judged:
+    _ci = stats.ttest_1samp(100 * slower.to_numpy(), 0.0).confidence_interval(0.95)
+    slower_lo, slower_hi = float(_ci.low), float(_ci.high)
+else:
+    slower_lo = slower_hi = float("nan")
+slower_converged = all(d.run.converged is True for d in seed_data.values())
+_seed_list = ", ".join(map(str, seeds))
+glue("abl_seeds_text", Markdown(
+    f"Over the towers of seeds {_seed_list} (each mouse's crossings averaged over its seeds),"
+    f" the |z| ranking reaches SSIM ≥ 0.9 with {np.nanmean(srt_seeds):.1f} % of the neurons"
+    f" ({bound_note})"
+    + (
+        f"; random subsets need {100 * slower.mean():+.1f} percentage points more (95 % t"
+        f" interval over the {len(slower)} mice [{slower_lo:+.1f}, {slower_hi:+.1f}]). The"
+        " claims ledger judges the paper's claim (random subsets are slower) from this interval."
+        if slower_judged
+        else ". The paper's relative claim (random subsets are slower) is not judged: fewer than"
+        " two mice, or a mouse with a crossing only bounded for some seed."
+    )
+    if n_interp
+    else f"Over the towers of seeds {_seed_list}, no mouse has an interpolated crossing for every"
+    " seed, so neither the percentage nor the paper's relative claim is judged."
+), display=False)
+(100 * fr_seeds).round(1).unstack("tower_seed")
+
+# %% [markdown]
+# Percentage of neurons needed for SSIM ≥ 0.9 by each seed's tower (NaN: the crossing is only bounded
+# above; "at or below" counts as the smallest fraction tried). {glue:md}`abl_seeds_text`
 
 # %% [markdown]
 # ## Attention scores (Fig. 6b)
@@ -345,53 +417,40 @@ summary.groupby(["method", "planted", "recovered", "control_kind"], as_index=Fal
 # there.
 
 # %%
-fr = needed.set_index(["mouse", "selection"])["fraction_for_ssim_0.9"].unstack()
 data_desc = f"{first.recording.dataset}, {first.z_responses.shape[1]} neurons per mouse"
-n_interp = int(np.isfinite(srt).sum())
-bound_note = (
-    f"mean over the {n_interp} of {len(mice)} mice with an interpolated crossing (others only"
-    " bounded)"
+ablation_desc = (
+    f"{data_desc}, towers of seeds {_seed_list} (each mouse's crossings averaged over its seeds)"
 )
-# the paper's relative claim (random subsets need more neurons than ranked ones), paired per
-# mouse; judged
-# (95 % t interval over mice) only when every mouse has an interpolated crossing for both selections
-slower = fr["random"] - fr["sorted"]
-slower_judged = bool(len(slower) > 1 and np.isfinite(slower).all())
-if slower_judged:
-    _ci = stats.ttest_1samp(100 * slower.to_numpy(), 0.0).confidence_interval(0.95)
-    slower_lo, slower_hi = float(_ci.low), float(_ci.high)
-else:
-    slower_lo = slower_hi = float("nan")
-slower_converged = all(d.run.converged is True for d in mouse_data.values())
 claims = record(
     "dina",
     "interpret_neural",
     [
         Measurement(
             "dina.neuron_ablation.mean",
-            float(np.nanmean(srt)) if n_interp else float("nan"),
-            our_data=data_desc,
+            float(np.nanmean(srt_seeds)) if n_interp else float("nan"),
+            our_data=ablation_desc,
             page="dina/interpret_neural",
             note=f"ranking by |z|; {bound_note}",
         ),
         Measurement(
             "dina.neuron_ablation.sem",
-            float(stats.sem(srt, nan_policy="omit")) if n_interp > 1 else float("nan"),
-            our_data=data_desc,
+            float(stats.sem(srt_seeds, nan_policy="omit")) if n_interp > 1 else float("nan"),
+            our_data=ablation_desc,
             page="dina/interpret_neural",
         ),
         Measurement(
             "dina.random_neurons_slower",
             (
                 float(100 * slower.mean()) if slower_judged
-                else float(np.nanmean(rnd) - np.nanmean(srt)) if n_interp and np.isfinite(rnd).any()
+                else float(np.nanmean(100 * fr["random"]) - np.nanmean(srt_seeds))
+                if n_interp and np.isfinite(fr["random"]).any()
                 else float("nan")
             ),
             slower_lo,
             slower_hi,
             rule="paired_difference" if slower_judged else "not_comparable",
             converged=slower_converged,
-            our_data=data_desc + (
+            our_data=ablation_desc + (
                 f": paired per mouse, 95 % t interval over {len(slower)} mice" if slower_judged
                                   else ": not judged (fewer than two mice, or a crossing only "
                                        "bounded)"),
@@ -404,7 +463,7 @@ claims = record(
         Measurement(
             "dina.attention_lognormal",
             float(ks_ln.mean()),
-            our_data=data_desc,
+            our_data=f"{data_desc}, tower of seed {seed}",
             page="dina/interpret_neural",
             note=(
                 f"mean KS of the log-normal fit; log-normal fits best in {n_lognormal_best} of"

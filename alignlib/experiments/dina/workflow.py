@@ -349,9 +349,10 @@ def store_contents(directory: Path) -> dict[str, Any]:
     """What the run store keeps of a DINA run (:mod:`alignlib.training.store`). Every run keeps the test
     embeddings of its selected epoch; plain DINA runs (no Table 1 switch: the training pages' mice, the
     stimulus controls) also those of the literal validation-loss selection, which the results page compares;
-    the seed-0 runs of natural-image mice keep the selected epoch's token maps and the weights (the towers
-    the interpretation pages explain and the maps the pages show; no page explains a stimulus control's
-    towers, so those keep neither). Table 1's baselines (VGG-16-MLP, ViT-MLP) keep their maps,
+    the plain runs of natural-image mice keep their weights, every seed (the towers the interpretation pages
+    explain: the figures the seed-0 tower, the relative claims every seed's), and the seed-0 ones also the
+    selected epoch's token maps (the maps the pages show; no page explains a stimulus control's towers, so
+    those keep neither). Table 1's baselines (VGG-16-MLP, ViT-MLP) keep their maps,
     every seed: the Table 1 page compares every model's maps (SSIM per mouse and seed). The objective
     control's seed-0 runs keep their maps (the Table 1 page's variance spectra). Runs on the
     ``paper-images`` twin keep their selected epoch's embeddings only (no page explains their towers or
@@ -365,11 +366,12 @@ def store_contents(directory: Path) -> dict[str, Any]:
     plain = not info.get("switches") and not spec.config["model"].get("token_bias")
     explained = spec.config["data"].get("twin_size") != "paper-images"
     natural = spec.config["data"].get("stimset", "natural") == "natural"
-    first = plain and spec.config["fit"]["seed"] == 0 and explained and natural
+    explained_tower = plain and explained and natural
+    first = explained_tower and spec.config["fit"]["seed"] == 0
     baseline = set(info.get("switches") or {}) <= {"model", "image_weights"} and "model" in (info.get("switches") or {})
     objective = set(info.get("switches") or {}) == {"objective"} and spec.config["fit"]["seed"] == 0
     return {"selections": [info["selected"], "val_loss"] if plain and explained else [info["selected"]],
-            "maps": first or baseline or objective, "weights": first,
+            "maps": first or baseline or objective, "weights": explained_tower,
             "span": not plain and not baseline}
 
 
@@ -430,3 +432,36 @@ def retrieval_table(runs: Mapping[str, DinaRun | Sequence[DinaRun]], criterion: 
     cols = ["mouse", "model", "variant", "selection", "seeds", "n_seeds", "k", "accuracy", "ci_low", "ci_high",
             "n_test", "chance", "epoch", "converged", "run"]
     return pd.DataFrame(rows)[cols]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Train (or find) the training pages' DINA runs outside the pages, e.g. to rebuild a stored run with
+    the weights the store's policy now keeps: ``ALIGNLIB_STORE=off python -m
+    alignlib.experiments.dina.workflow --mice M1 M2 --seeds 1 2`` trains every mouse x seed that
+    ``runs/`` does not hold (seeds outer), with the profile's settings and no override, as the training page
+    (``notebooks/dina/train.py``) does; then ``alignlib store add --replace runs/dina/<run>``. Threads: torch's
+    default (set ``OMP_NUM_THREADS``)."""
+    import argparse
+    import time
+
+    from alignlib.experiments.dina import cast, settings
+
+    ap = argparse.ArgumentParser(prog="python -m alignlib.experiments.dina.workflow", description=main.__doc__)
+    ap.add_argument("--profile", default="quick", choices=sorted(settings.PROFILES))
+    ap.add_argument("--mice", nargs="+", default=list(settings.MICE), choices=list(settings.MICE))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--split-seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    cfg = settings.resolve(args.profile)
+    for seed in args.seeds:
+        for mouse in args.mice:
+            start = time.time()
+            rec = cast.load_mouse(mouse, twin_size=cfg["twin_size"])
+            run = train_mouse(rec, cfg, seed=seed, split_seed=args.split_seed, device=args.device)
+            print(f"{mouse} seed {seed}: {run.name}, {run.info.get('epochs_run')} epochs, converged "
+                  f"{run.info.get('converged')}, {time.time() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
