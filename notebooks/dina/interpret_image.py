@@ -239,10 +239,8 @@ mk.round(3)
 # ## Gaussian occlusion maps (Fig. 5b–c)
 #
 # All occluded copies of an image go through the tower in batches. The maps are computed once per tower,
-# images and settings and kept as a *derived result* beside the run (`runs/derived/`:
-# `alignlib.training.derived`), so a rebuild reads them instead of occluding again; the expensive ones (the
-# paper's settings, below) are also shipped in the run store, the cheap ones (the quick profile's grid,
-# about 10 s per mouse on one thread) are computed by a fresh clone's first build. The table says where
+# images and settings and kept as a *derived result* beside the run (`runs/derived/`, then the run store:
+# `alignlib.training.derived`), so the book reads them instead of occluding again; the table says where
 # each mouse's maps were read from and what computing them cost, as recorded when they were made.
 
 # %%
