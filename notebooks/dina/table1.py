@@ -175,10 +175,17 @@ groups = {g: rows for g, rows in groups.items() if rows}
 
 
 def not_in_profile(group: str) -> None:
-    """Say on the page that this profile leaves a row group out (and how to get it)."""
-    if group not in groups:
+    """Say on the page that this profile leaves a row group, or some of its rows, out (and how
+    to get them)."""
+    missing = [n for n in ROW_GROUPS[group] if n not in groups.get(group, {})]
+    if missing:
+        what = (
+            f"The rows of this section ({group}) are"
+            if group not in groups
+            else f"Of this section's rows, {', '.join(missing)} are"
+        )
         display(Markdown(
-            f"**Not in the {profile} profile.** The rows of this section ({group}) are not in the "
+            f"**Not in the {profile} profile.** {what} not in the "
             f"run store yet, "
             "and this profile trains nothing in the book build: a row trained for a budget of a "
             "few epochs would "
@@ -383,10 +390,8 @@ glue("t1_official_text", Markdown(
        "a small effect is expected with many training images; it is still a leak and this book "
        "never uses it "
        "outside this row." if np.isfinite(leak) else "")
-    or (f"This profile has {', '.join(n for n in audit.index if n != 'DINA')} of the official"
-        " code's rows (trained to convergence, 3 seeds, kept in the run store); the official"
-        " configuration, the other switches and the scaling leak are not in the store yet."
-        if len(audit) > 1 else
+    or ("The table above has the official-code rows of this profile; the note above it names"
+        " those not in the run store yet." if len(audit) > 1 else
         "This profile has no official-code rows (see the note above the table of this section).")),
     display=False)
 
