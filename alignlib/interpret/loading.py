@@ -81,6 +81,17 @@ def analyse_mouse(label: str, cfg: dict, source: str = "auto", twin_seed: int = 
                          tm.normalizer.transform(raw))
 
 
+def analyse_seeds(mouse_data: dict, cfg: dict, seed: int, seeds, source: str = "auto", twin_seed: int = 0,
+                  split_seed: int = 0) -> tuple[list[int], dict]:
+    """The towers of several training seeds for the mice of ``mouse_data`` (:func:`analyse_mouse` of
+    ``seed``, reused): the seeds, ``seed`` first and without repeats, and ``{(mouse, seed): analysis}``.
+    The test split depends on ``split_seed`` only, so every seed's towers see the same stimuli."""
+    seeds = list(dict.fromkeys(int(s) for s in [seed, *seeds]))
+    data = {(m, s): d if s == seed else analyse_mouse(m, cfg, source, twin_seed, s, split_seed)
+            for m, d in mouse_data.items() for s in seeds}
+    return seeds, data
+
+
 def untrained_image_tower(n_neurons: int, cfg: dict, seed: int = 0) -> torch.nn.Module:
     """The control of the occlusion analyses: DINA's image tower with the run's architecture (``cfg``'s
     width and stem stride) at its random initialisation, drawn from ``torch.manual_seed(seed)`` (so the
@@ -91,4 +102,4 @@ def untrained_image_tower(n_neurons: int, cfg: dict, seed: int = 0) -> torch.nn.
     return build_dina(n_neurons, cfg["width"], stem_stride=cfg["stem_stride"]).image_tower.eval()
 
 
-__all__ += ["MouseAnalysis", "analyse_mouse", "untrained_image_tower"]
+__all__ += ["MouseAnalysis", "analyse_mouse", "analyse_seeds", "untrained_image_tower"]

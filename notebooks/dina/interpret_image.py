@@ -83,22 +83,19 @@ from alignlib.data.twin import load_groundtruth
 from alignlib.data.twin.stimuli import stimulus_kind
 from alignlib.experiments.dina import cast, settings
 from alignlib.interpret import blobs, groundtruth, occlusion, pathways, sti
-from alignlib.interpret.loading import analyse_mouse, untrained_image_tower
+from alignlib.interpret.loading import analyse_mouse, analyse_seeds, untrained_image_tower
 from alignlib.report import save_table, show_provenance
 from alignlib.training import derived
 from alignlib.training.store import origin
 
 mice = list(mice or settings.MICE)
 cfg = settings.resolve(profile, **overrides)
-seeds = [int(seed), *(seeds if seeds is not None else settings.INTERPRET_SEEDS[profile])]
-seeds = list(dict.fromkeys(int(s) for s in seeds))
 mouse_data = {m: analyse_mouse(m, cfg, source, twin_seed, seed, split_seed) for m in mice}
-# the same mice's towers of every seed (the test split is the split seed's: the same stimuli)
-seed_data = {
-    (m, s): mouse_data[m] if s == seed else analyse_mouse(m, cfg, source, twin_seed, s, split_seed)
-    for m in mice
-    for s in seeds
-}
+# the same mice's towers of every seed (`seed` first; the same test stimuli)
+seeds, seed_data = analyse_seeds(
+    mouse_data, cfg, seed, seeds if seeds is not None else settings.INTERPRET_SEEDS[profile],
+    source, twin_seed, split_seed,
+)
 first = mouse_data[mice[0]]
 occ_cfg = occlusion.OcclusionConfig(stride=occlusion_stride, repetitions=occlusion_repetitions,
                                     batch_size=batch_size, seed=seed)
