@@ -309,3 +309,39 @@ def test_the_token_bias_row_is_kept_as_a_switch_row():
         keep = store_contents(d)
         assert keep["span"] and not keep["weights"] and not keep["maps"], d.name
         assert not any((d / w).exists() for w in ("checkpoint.pt", "model.pt")), d.name
+
+
+def test_prune_drops_weights_the_policy_no_longer_keeps_and_nothing_else(stored, monkeypatch):
+    """`store prune`: a stored run whose chapter's policy stops keeping its weights loses them (and only them);
+    store.json lists the remaining files, who made the run is kept, verify passes, a second pass does nothing,
+    and a run whose policy keeps its weights is left alone."""
+    from alignlib.experiments.dina import workflow
+    from alignlib.training.store import prune_stored
+
+    run, cfg, dest = stored
+    real = workflow.store_contents
+    monkeypatch.setattr(workflow, "store_contents", lambda d: {**real(d), "weights": True})
+    assert prune_stored(dest) == [] and (dest / "checkpoint.pt").exists()
+    before = {p.name for p in dest.iterdir()}
+    made = json.loads((dest / "store.json").read_text())["made_by"]
+    monkeypatch.setattr(workflow, "store_contents", lambda d: {**real(d), "weights": False})
+    assert prune_stored(dest) == ["checkpoint.pt"] and prune_stored(dest) == []
+    assert {p.name for p in dest.iterdir()} == before - {"checkpoint.pt"}
+    meta = json.loads((dest / "store.json").read_text())
+    assert "checkpoint.pt" not in meta["files"] and meta["made_by"] == made and meta["pruned"]["files"]
+    assert verify_store().ok
+
+
+def test_the_shipped_store_holds_weights_exactly_where_its_policy_keeps_them():
+    """No stored run carries weights that no page reads (they cost the store's room), and every run whose
+    towers a page explains has them."""
+    from alignlib.paths import REPO_ROOT
+    from alignlib.training.store import WEIGHT_FILES, policy_for
+
+    runs = sorted(p.parent for p in (REPO_ROOT / "book" / "store").glob("*/*/store.json")
+                  if p.parent.parent.name != "derived")
+    if not runs:
+        pytest.skip("no shipped store")
+    wrong = [f"{d.parent.name}/{d.name}" for d in runs
+             if bool(policy_for(d)["weights"]) != any((d / w).exists() for w in WEIGHT_FILES)]
+    assert not wrong, f"weights against the store policy: {wrong}"

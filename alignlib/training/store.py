@@ -47,7 +47,7 @@ from alignlib.repro import file_sha256, write_json
 __all__ = ["STORE_FORMAT", "StoreError", "store_dir", "store_enabled", "find_stored", "check_stored",
            "add_run", "verify_store", "list_store", "convergence", "record_run_read", "RUN_FORMATS",
            "recorded_metrics", "machine_description", "made_by", "origin", "state_digest", "RUNS_LOG_ENV",
-           "span_coordinates", "compact_embeddings", "compact_stored"]
+           "span_coordinates", "compact_embeddings", "compact_stored", "prune_stored"]
 
 STORE_FORMAT = 1
 MARKER = "store.json"
@@ -420,6 +420,31 @@ def compact_stored(directory: str | Path) -> bool:
     return True
 
 
+def prune_stored(directory: str | Path) -> list[str]:
+    """Drop the model weights of a stored run whose chapter's policy (:func:`policy_for`) no longer keeps them
+    (a page stopped needing them): the folder is rebuilt beside itself without the weight files and renamed
+    into place, ``store.json`` rewritten with the remaining files' hashes (its metrics unchanged: weights
+    enter none) and the pruning recorded (``pruned``); who made the run is kept. Returns the names of the
+    files dropped (empty: nothing to do)."""
+    d = Path(directory)
+    meta = check_stored(d)
+    if policy_for(d).get("weights"):
+        return []
+    drop = [name for name in WEIGHT_FILES if (d / name).exists()]
+    if not drop:
+        return []
+    with locked(d.parent / f".{d.name}.lock", f"the stored run {d}", print), built_in_place(d) as tmp:
+        for path in sorted(d.iterdir()):
+            if path.name != MARKER and path.name not in drop:
+                shutil.copy2(path, tmp / path.name)
+        meta["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}
+        meta["pruned"] = {"files": drop, "why": "the chapter's store policy no longer keeps this run's weights",
+                          "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                          "by": machine_description(), "command": " ".join(sys.argv)}
+        write_json(tmp / MARKER, meta)
+    return drop
+
+
 # --------------------------------------------------------------------------------------------- listing
 
 @dataclass
@@ -557,7 +582,7 @@ def run_convergence(directory: str | Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``alignlib store list | verify | compact | add RUN_DIR... [--from-pages] [--maps] [--weights]
+    """``alignlib store list | verify | compact | prune | add RUN_DIR... [--from-pages] [--maps] [--weights]
     [--command C]``."""
     import argparse
 
@@ -565,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="stored runs: size, provenance, converged or not")
     sub.add_parser("verify", help="every stored run loads and its recorded metrics recompute exactly")
+    sub.add_parser("prune", help="drop the weights of stored runs that their chapter's policy no longer keeps")
     sub.add_parser("compact", help="move the stored test embeddings of chapters that keep them in their "
                                    "joint span's coordinates (policy 'span') into them")
     add = sub.add_parser("add", help="compact completed runs from runs/ into the store")
@@ -608,6 +634,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "compact":
         changed = [d for d in _stored_dirs(store_dir()) if policy_for(d).get("span") and compact_stored(d)]
         print(f"{len(changed)} stored run(s) compacted in {store_dir()}")
+        return 0
+    if args.action == "prune":
+        pruned = {d: prune_stored(d) for d in _stored_dirs(store_dir())}
+        for d, files in pruned.items():
+            if files:
+                print(f"{d.parent.name}/{d.name}: dropped {', '.join(files)}")
+        print(f"{sum(map(bool, pruned.values()))} stored run(s) pruned in {store_dir()}")
         return 0
     targets = list(args.runs)
     if args.from_pages:

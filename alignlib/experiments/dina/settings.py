@@ -79,12 +79,10 @@ SEEDS: DryRunCapped = DryRunCapped({"paper": [0, 1, 2], "quick": [0, 1, 2], "smo
                                    lambda profile, seeds: seeds[:1])
 
 #: the training seeds of the towers whose pathway masking and neuron ablation the interpretability pages
-#: average for the paper's relative claims (the figures show the page's ``seed``). Quick lists seed 0 only:
-#: the store's seed-1 and seed-2 DINA runs of M1-M4 were added before its policy kept every seed's weights
-#: (``workflow.store_contents``), so their towers must be retrained (``ALIGNLIB_STORE=off``, same
-#: configuration) and stored again (``alignlib store add --replace``) before quick can list them. M1's and
-#: M2's are stored again; M3's and M4's (4 x 1.9 MB) do not fit the store's 100 MB yet (98.3 MB)
-INTERPRET_SEEDS: DryRunCapped = DryRunCapped({"paper": [0, 1, 2], "quick": [0], "smoke": [0]},
+#: average for the paper's relative claims (the figures show the page's ``seed``). The store keeps every
+#: seed's towers of the training pages' runs (``workflow.store_contents``); the seed-1/2 towers were
+#: retrained with the store off (same configuration: the same epochs, selections and embeddings) and stored
+INTERPRET_SEEDS: DryRunCapped = DryRunCapped({"paper": [0, 1, 2], "quick": [0, 1, 2], "smoke": [0]},
                                              lambda profile, seeds: seeds[:1])
 
 #: the quick profile as this book first ran it (before the corrections issue): kept to reproduce it

@@ -349,9 +349,10 @@ def store_contents(directory: Path) -> dict[str, Any]:
     """What the run store keeps of a DINA run (:mod:`alignlib.training.store`). Every run keeps the test
     embeddings of its selected epoch; plain DINA runs (no Table 1 switch: the training pages' mice, the
     stimulus controls) also those of the literal validation-loss selection, which the results page compares;
-    the plain runs of natural-image mice keep their weights, every seed (the towers the interpretation pages
-    explain: the figures the seed-0 tower, the relative claims every seed's), and the seed-0 ones also the
-    selected epoch's token maps (the maps the pages show; no page explains a stimulus control's towers, so
+    the training pages' runs of natural-image mice keep their weights, every seed (the towers the
+    interpretation pages explain: the figures the seed-0 tower, the relative claims every seed's; the
+    controls page's residual x learning-rate grid is not explained and keeps none), and the plain
+    natural-image seed-0 runs also the selected epoch's token maps (the maps the pages show; no page explains a stimulus control's towers, so
     those keep neither). Table 1's baselines (VGG-16-MLP, ViT-MLP) keep their maps,
     every seed: the Table 1 page compares every model's maps (SSIM per mouse and seed). The objective
     control's seed-0 runs keep their maps (the Table 1 page's variance spectra). Runs on the
@@ -367,11 +368,14 @@ def store_contents(directory: Path) -> dict[str, Any]:
     explained = spec.config["data"].get("twin_size") != "paper-images"
     natural = spec.config["data"].get("stimset", "natural") == "natural"
     explained_tower = plain and explained and natural
+    # the training pages' runs are named after their mouse; the controls page's grid (residual x lr) is not
+    # explained, so it keeps no weights
+    training_page = spec.variant == spec.config["data"].get("mouse")
     first = explained_tower and spec.config["fit"]["seed"] == 0
     baseline = set(info.get("switches") or {}) <= {"model", "image_weights"} and "model" in (info.get("switches") or {})
     objective = set(info.get("switches") or {}) == {"objective"} and spec.config["fit"]["seed"] == 0
     return {"selections": [info["selected"], "val_loss"] if plain and explained else [info["selected"]],
-            "maps": first or baseline or objective, "weights": explained_tower,
+            "maps": first or baseline or objective, "weights": explained_tower and training_page,
             "span": not plain and not baseline}
 
 
@@ -460,7 +464,9 @@ def main(argv: list[str] | None = None) -> None:
             rec = cast.load_mouse(mouse, twin_size=cfg["twin_size"])
             run = train_mouse(rec, cfg, seed=seed, split_seed=args.split_seed, device=args.device)
             print(f"{mouse} seed {seed}: {run.name}, {run.info.get('epochs_run')} epochs, converged "
-                  f"{run.info.get('converged')}, {time.time() - start:.0f} s", flush=True)
+                  f"{run.info.get('converged')}, {time.time() - start:.0f} s now"
+                  + (f" ({run.info['train_seconds']:.0f} s in all, resumed from epoch {resumed})"
+                     if (resumed := run.info.get("resumed_from_epoch")) else ""), flush=True)
 
 
 if __name__ == "__main__":

@@ -509,11 +509,12 @@ def _train_converged(spec: RunSpec, train: MovieData, evaluate: Mapping[str, Mov
 
 def store_contents(directory: Path) -> dict[str, bool]:
     """What the run store keeps of a Vi-ST run (:mod:`alignlib.training.store`): its predictions, which the
-    pages score, and the weights of the training page's models on the recordings (small; no page reads them
-    yet, they are kept so that a reader can load and probe a stored model without retraining). Controls
-    (planted responses), the loss, module and cell ablations and the luminance prior keep their predictions
-    only (a prior-layer variant of the paper profile keeps its weights: its spec does not say which layer is
-    the training page's)."""
+    pages score, and the seed-0 weights of the training page's models on the recordings (small; no page reads
+    them yet, they are kept so that a reader can load and probe a stored model without retraining; the other
+    seeds' weights would cost the room that the DINA towers every seed of which the interpretation pages
+    explain need). Controls (planted responses), the loss, module and cell ablations and the luminance prior
+    keep their predictions only (a prior-layer variant of the paper profile keeps its weights: its spec does
+    not say which layer is the training page's)."""
     spec = load_spec(directory)
     model, data = spec.config["model"], spec.config["data"]
     variant = ("planted" in data["recording"] or not model.get("use_c3tcn", True)
@@ -521,7 +522,7 @@ def store_contents(directory: Path) -> dict[str, bool]:
                or spec.config["train"].get("loss") == "rmse"
                or any(t.startswith("top") and t[3:].isdigit() for t in spec.variant.split("-"))
                or (data.get("prior") or {}).get("kind") == "luminance")
-    return {"maps": False, "weights": not variant}
+    return {"maps": False, "weights": not variant and spec.config["train"].get("seed", 0) == 0}
 
 
 def run_convergence_of(directory: str | Path) -> dict[str, Any]:
