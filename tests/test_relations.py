@@ -194,3 +194,27 @@ def test_matched_margin_and_neighbour_correlation_score_collapsed_models_at_zero
     assert np.array_equal(neighbour_correlation(np.full((3, 16, 64), 7.0)), np.zeros(3))   # constant: 0
     with pytest.raises(ValueError, match="shape"):
         neighbour_correlation(np.ones((16, 64)))
+
+
+def test_nested_bootstrap_counts_shared_items_and_replicate_spread():
+    """nested_bootstrap_ci: the mean is the grand mean; an item effect shared by every group (the same
+    test images seen by every mouse) and a spread between replicates (tower seeds) both widen the interval
+    beyond what independent within-group resampling of replicate-averaged items gives; NaN is refused."""
+    from alignlib.metrics.uncertainty import nested_bootstrap_ci, paired_difference_ci
+
+    rng = np.random.default_rng(0)
+    n_g, n_r, n_i = 4, 3, 100
+    item = rng.normal(0, 1.0, n_i)                       # shared by every group and replicate
+    rep = rng.normal(0, 0.5, (n_g, n_r, 1))              # each tower seed's own offset
+    v = -0.2 + item[None, None, :] + rep + rng.normal(0, 0.2, (n_g, n_r, n_i))
+    mean, lo, hi = nested_bootstrap_ci(v, seed=1)
+    assert mean == pytest.approx(v.mean()) and lo < mean < hi
+    flat_mean, flat_lo, flat_hi = paired_difference_ci(list(v.mean(axis=1)), [np.zeros(n_i)] * n_g)
+    assert flat_mean == pytest.approx(mean)
+    assert (hi - lo) > 1.5 * (flat_hi - flat_lo)         # the flat interval treats mice as independent
+    # no spread at all: a point interval; NaN refused; wrong shape refused
+    assert nested_bootstrap_ci(np.full((2, 2, 5), 0.3))[1:] == pytest.approx((0.3, 0.3))
+    with pytest.raises(ValueError, match="NaN"):
+        nested_bootstrap_ci(np.full((2, 2, 5), np.nan))
+    with pytest.raises(ValueError, match="groups, replicates, items"):
+        nested_bootstrap_ci(np.zeros((2, 5)))

@@ -89,3 +89,37 @@ def unpaired_difference_ci(a, b, confidence: float = 0.95, n_resamples: int = 20
     boot = side(ga) - side(gb)
     tail = (1 - confidence) / 2
     return diff, float(np.quantile(boot, tail)), float(np.quantile(boot, 1 - tail))
+
+
+def nested_bootstrap_ci(values, confidence: float = 0.95, n_resamples: int = 2000,
+                        seed: int = 0) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap CI of a score measured on every (group, replicate, item), e.g. a
+    paired difference per (mouse, tower seed, test image) when every mouse saw the same test images.
+
+    ``values`` has shape (groups, replicates, items). The statistic is the mean over groups of the mean
+    over replicates of the mean over items. Each resample draws the items with replacement *once* for
+    every group and replicate (the items are shared: two mice's scores on one image are not independent)
+    and the replicates with replacement within each group (so seed-to-seed spread enters the interval);
+    the groups are kept (the interval is conditional on them). NaN is refused. Scipy's bootstrap has
+    no nested resampling, hence this. Returns ``(mean, ci_low, ci_high)``.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 3 or 0 in v.shape:
+        raise ValueError(f"values must be (groups, replicates, items) with none empty, got {v.shape}")
+    if not np.isfinite(v).all():
+        raise ValueError("values hold NaN or inf: drop or impute them first, saying how")
+    n_groups, n_reps, n_items = v.shape
+    rng = np.random.default_rng(seed)
+    stats_ = np.empty(n_resamples)
+    for start in range(0, n_resamples, 250):                 # chunks keep memory at 250 x the data
+        b = min(250, n_resamples - start)
+        items = rng.integers(0, n_items, size=(b, n_items))
+        reps = rng.integers(0, n_reps, size=(b, n_groups, n_reps))
+        item_means = v[:, :, items].mean(axis=-1)          # (groups, replicates, b)
+        item_means = np.moveaxis(item_means, -1, 0)        # (b, groups, replicates)
+        chosen = np.take_along_axis(item_means, reps, axis=2)
+        stats_[start:start + b] = chosen.mean(axis=(1, 2))
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(stats_, [alpha, 1 - alpha])
+    return float(v.mean()), float(lo), float(hi)
+
