@@ -289,3 +289,22 @@ def test_bootstrap_map_check_separates_a_real_effect_from_none():
         groundtruth.bootstrap_map_check(trained, control[:3], cov, [5, 15, 5, 15])
     one = groundtruth.bootstrap_map_check(trained[:1], control[:1], cov, [5, 15, 5, 15])
     assert np.isnan(one["diff_ci_low"]) and np.isnan(one["p"]) and one["n_images"] == 1
+
+
+def test_energy_kept_ranked_keeps_the_most_and_random_keeps_its_share():
+    """energy_kept: the top-|z| subset keeps at least its share k/N of each stimulus's sum of z squared
+    (exactly the share when every neuron carries the same energy), all of it at 100 %, and the random
+    selection keeps k/N; energy_at_fraction interpolates and passes a NaN crossing through."""
+    from alignlib.interpret.ablation import energy_at_fraction, energy_kept
+
+    z = np.array([[3.0, -1.0, 0.0, 0.0], [1.0, 1.0, -1.0, 1.0]])
+    e = energy_kept(z, fractions=(0.25, 0.5, 1.0)).set_index("fraction")
+    assert e.loc[0.25, "sorted"] == pytest.approx((9 / 10 + 1 / 4) / 2)
+    assert e.loc[0.5, "sorted"] == pytest.approx((10 / 10 + 2 / 4) / 2)
+    assert e.loc[1.0, "sorted"] == pytest.approx(1.0) and e.loc[0.25, "random"] == pytest.approx(0.25)
+    assert (e["sorted"] >= e["random"] - 1e-12).all()
+    flat = energy_kept(np.ones((3, 10)), fractions=(0.3, 0.7))
+    np.testing.assert_allclose(flat["sorted"], flat["random"])
+    table = e.reset_index()
+    assert energy_at_fraction(table, "random", 0.375) == pytest.approx(0.375)
+    assert np.isnan(energy_at_fraction(table, "sorted", float("nan")))

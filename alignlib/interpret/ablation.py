@@ -25,7 +25,8 @@ from alignlib.arrays import model_device
 from alignlib.interpret.ssim import ssim_batch
 
 __all__ = ["DEFAULT_FRACTIONS", "MAX_BRACKET", "FractionEstimate", "response_ranking", "ablation_curves",
-           "stored_ablation_curves", "fraction_for_ssim", "CURVES_VERSION"]
+           "stored_ablation_curves", "fraction_for_ssim", "CURVES_VERSION", "energy_kept",
+           "energy_at_fraction"]
 
 DEFAULT_FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 MAX_BRACKET = 0.1        # widest gap between tried fractions that is interpolated across
@@ -39,6 +40,34 @@ def response_ranking(responses: np.ndarray, magnitude: bool = True) -> np.ndarra
     response first); ties: lower index first."""
     r = np.asarray(responses, dtype=np.float64)
     return np.argsort(-(np.abs(r) if magnitude else r), axis=1, kind="stable")
+
+
+def energy_kept(z_responses: np.ndarray, fractions=DEFAULT_FRACTIONS) -> pd.DataFrame:
+    """The share of each stimulus's input energy (sum of z squared over the neurons) that each selection of
+    :func:`ablation_curves` keeps, per fraction (the same ``k`` per fraction), as the mean over stimuli:
+    columns fraction, sorted (the top-|z| neurons: the most energy any k neurons can keep) and random
+    (k/N: a random subset keeps that share in expectation). A control for the ranking's advantage: if
+    ranked and random subsets reach the same SSIM at the same energy, the advantage is the energy the
+    ranking keeps by construction, whatever the tower."""
+    z = np.asarray(z_responses, dtype=np.float64)
+    n, N = z.shape
+    sq = np.sort(z ** 2, axis=1)[:, ::-1]                        # largest |z| first (ties: any order)
+    total = sq.sum(axis=1)
+    cum = np.cumsum(sq, axis=1) / np.where(total > 0, total, 1.0)[:, None]
+    rows = []
+    for f in fractions:
+        k = max(1, int(round(f * N)))
+        rows.append({"fraction": float(f), "sorted": float(cum[:, k - 1].mean()), "random": k / N})
+    return pd.DataFrame(rows)
+
+
+def energy_at_fraction(energy: pd.DataFrame, selection: str, fraction: float) -> float:
+    """The mean energy share (:func:`energy_kept`) that ``selection`` keeps at ``fraction`` (linear
+    interpolation between the tried fractions; NaN for a NaN fraction, e.g. a bounded crossing)."""
+    if not np.isfinite(fraction):
+        return float("nan")
+    e = energy.sort_values("fraction")
+    return float(np.interp(fraction, e["fraction"], e[selection]))
 
 
 @torch.no_grad()

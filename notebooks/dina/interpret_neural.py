@@ -321,23 +321,62 @@ if ctrl_judged:
     learned_gap, learned_lo, learned_hi = float(_gap.mean()), float(_ci.low), float(_ci.high)
 else:
     learned_gap = learned_lo = learned_hi = float("nan")
+# the energy control: keeping the top-|z| neurons keeps the most input energy (sum of z squared) any
+# subset of that size can keep; read each crossing as the mean energy share its selection keeps there
+energy = {m: ablation.energy_kept(d.z_responses, fractions) for m, d in mouse_data.items()}
+energy_cross = needed_all[needed_all.selection.isin(["sorted", "random"])].assign(
+    energy=lambda t: [
+        ablation.energy_at_fraction(energy[m], sel, f)
+        for m, sel, f in zip(t["mouse"], t["selection"], t["fraction_for_ssim_0.9"])
+    ]
+)
+_e = (
+    energy_cross.pivot_table(index=["mouse", "tower_seed"], columns="selection", values="energy",
+                             dropna=False)
+    .groupby(level="mouse").agg(lambda g: g.mean(skipna=False))
+    .reindex(mice)
+)
+energy_gap = 100 * (_e["random"] - _e["sorted"])
+energy_judged = bool(len(energy_gap) > 1 and np.isfinite(energy_gap).all())
+if energy_judged:
+    _ci = stats.ttest_1samp(energy_gap.to_numpy(), 0.0).confidence_interval(0.95)
+    e_gap, e_lo, e_hi = float(energy_gap.mean()), float(_ci.low), float(_ci.high)
+else:
+    e_gap = e_lo = e_hi = float("nan")
 _energy = (
     " Keeping the neurons of largest |z| keeps the largest share of the input's energy (Σ z²) that"
-    " a subset of that size can keep, so any tower that responds to its input may show a gap; an"
-    " energy-matched random subset is not computed here, so this page does not say how much of the"
-    " trained towers' gap is their own."
+    " a subset of that size can keep, so any tower that responds to its input may show a gap."
+    + (
+        f" Read at the energy each selection keeps, the trained towers reach SSIM ≥ 0.9 with"
+        f" {100 * np.nanmean(_e['sorted']):.1f} % of the energy when ranked and"
+        f" {100 * np.nanmean(_e['random']):.1f} % at random: random minus ranked"
+        f" {e_gap:+.1f} points of energy [{e_lo:+.1f}, {e_hi:+.1f}] (95 % t interval over mice,"
+        " each mouse's crossings averaged over its seeds)."
+        + (
+            " At equal energy the two selections are indistinguishable, so the ranking's advantage"
+            " in neurons is the energy it keeps, not a set of neurons the tower singled out."
+            if e_lo <= 0 <= e_hi
+            else " Random subsets reach it with slightly less energy than ranked ones, so the"
+            " ranking's advantage in neurons is wholly the energy it keeps."
+            if e_hi < 0
+            else " Ranked subsets need less energy than random ones, so part of the ranking's"
+            " advantage goes beyond the energy it keeps."
+        )
+        if energy_judged
+        else " A crossing is only bounded, so the energy at the crossings is not compared."
+    )
 )
 if ctrl_blind:
     ctrl_text = (
         "untrained-tower control: input-blind (SSIM >= 0.9 at the smallest fraction,"
-        f" {100 * min(fractions):g} %, for every selection): no gap; the energy kept by the"
-        " ranking is not controlled"
+        f" {100 * min(fractions):g} %, for every selection): no gap"
     )
     _ctrl_md = (
         "The untrained tower's map hardly depends on its input: every selection reaches SSIM ≥ 0.9"
         f" at the smallest fraction tried ({100 * min(fractions):g} %) in every mouse, so ranked"
-        " and random subsets do not differ on it. The measure therefore gives no gap to a tower that"
-        " ignores its input; it does not follow that the trained towers' gap is learned." + _energy
+        " and random subsets do not differ on it. The measure therefore gives no gap to a tower"
+        " that ignores its input; it does not follow that the trained towers' gap is learned."
+        + _energy
     )
 elif ctrl_judged:
     ctrl_text = (
@@ -353,6 +392,10 @@ elif ctrl_judged:
 else:
     ctrl_text = "untrained-tower control: a crossing only bounded, no comparison"
     _ctrl_md = "Some of its crossings are only bounded, so the two gaps are not compared." + _energy
+ctrl_text += (
+    f"; energy control: random minus ranked share of the input energy at the crossing {e_gap:+.1f}"
+    f" points [{e_lo:+.1f}, {e_hi:+.1f}]" if energy_judged else "; energy control not judged"
+)
 glue("abl_ctrl_text", Markdown(
     "**Control.** The same ablation on an untrained neural tower of the same architecture (drawn"
     " from the page's seed for each mouse). " + _ctrl_md
