@@ -218,3 +218,23 @@ def test_nested_bootstrap_counts_shared_items_and_replicate_spread():
         nested_bootstrap_ci(np.full((2, 2, 5), np.nan))
     with pytest.raises(ValueError, match="groups, replicates, items"):
         nested_bootstrap_ci(np.zeros((2, 5)))
+
+
+def test_seed_resampled_difference_widens_with_seed_spread_and_is_zero_for_a_model_against_itself():
+    """seed_resampled_difference_ci: the point estimate is the difference of the seed-and-item means;
+    a model against itself gives exactly 0 with a point interval only when its seeds agree, and a
+    between-seed spread widens the interval beyond the seed-averaged item bootstrap's."""
+    from alignlib.metrics.uncertainty import seed_resampled_difference_ci
+
+    rng = np.random.default_rng(0)
+    items = rng.normal(0, 1, 200)
+    same = [np.tile(items, (3, 1))]
+    assert seed_resampled_difference_ci(same, same) == (0.0, 0.0, 0.0)
+    a = [items + np.array([[-1.0], [0.0], [1.0]]) + 0.5]          # three seeds far apart
+    b = [np.tile(items, (3, 1))]
+    d, lo, hi = seed_resampled_difference_ci(a, b, seed=1)
+    assert d == pytest.approx(0.5) and lo < 0.5 < hi
+    d0, lo0, hi0 = paired_difference_ci(a[0].mean(axis=0), b[0].mean(axis=0))
+    assert d0 == pytest.approx(d) and (hi - lo) > 3 * (hi0 - lo0)
+    with pytest.raises(ValueError, match="same items"):
+        seed_resampled_difference_ci([np.zeros((2, 5))], [np.zeros((2, 4))])

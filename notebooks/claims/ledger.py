@@ -69,7 +69,11 @@ summary
 # (**holds**), on the other side (**reversed**) or across zero (**inconclusive**); no verdict from runs that
 # did not converge. A claim made of several such parts (an ordering of three models at every k; a property
 # of both towers) is judged by the `conjunction` rule: it holds when every part holds and is reversed when
-# one part is. The page that measured each one says over what the difference is paired.
+# one part is. The page that measured each one says over what the difference is paired. Most intervals
+# resample the paired test items (images, cells, stimuli) of models averaged over their training seeds, so
+# they are conditional on the trained seeds; where a claim's note gives a second interval "with the seeds
+# resampled too", that one also carries the spread between seeds (three per model: a rough interval), and a
+# verdict whose second interval crosses zero rests on these seeds.
 
 # %%
 relative = led[led.kind == "relative"]

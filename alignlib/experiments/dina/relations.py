@@ -14,26 +14,38 @@ import numpy as np
 import pandas as pd
 
 from alignlib.experiments.dina.workflow import item_hits
-from alignlib.metrics.uncertainty import paired_difference_ci, unpaired_difference_ci
+from alignlib.metrics.uncertainty import (paired_difference_ci, seed_resampled_difference_ci,
+                                         unpaired_difference_ci)
 
 __all__ = ["paired_rows", "relation_measurements", "conjunction_measurement", "map_organisation_rows", "stimulus_rows",
            "stimulus_measurements", "STIMULUS_COMPARISONS"]
 
 
 def _mouse_and_mean_rows(scores: Mapping[str, tuple[np.ndarray, np.ndarray]], runs_a: Mapping[str, Sequence],
-                        runs_b: Mapping[str, Sequence], label: Mapping[str, object], seed: int) -> list[dict]:
+                        runs_b: Mapping[str, Sequence], label: Mapping[str, object], seed: int,
+                        seed_scores: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> list[dict]:
     """Rows of paired differences A - B from per-item scores ``{mouse: (a, b)}``: one per mouse (bootstrap
     over its items) and the mean over mice (bootstrap within mice), each carrying ``label``, the numbers
-    of items and seeds, and whether every run behind it converged."""
+    of items and seeds, and whether every run behind it converged. With ``seed_scores`` (``{mouse: (a, b)}``,
+    each (seeds, items)) the rows also carry ``seeds_ci_low``/``seeds_ci_high``, an interval that resamples
+    each model's seeds too (:func:`alignlib.metrics.uncertainty.seed_resampled_difference_ci`)."""
     rows = []
+    def seeds_ci(mice: list[str]) -> dict[str, float]:
+        if seed_scores is None:
+            return {}
+        _, lo_s, hi_s = seed_resampled_difference_ci([seed_scores[m][0] for m in mice],
+                                                     [seed_scores[m][1] for m in mice], seed=seed)
+        return {"seeds_ci_low": lo_s, "seeds_ci_high": hi_s}
+
     for mouse, (a, b) in scores.items():
         d, lo, hi = paired_difference_ci(a, b, seed=seed)
-        rows.append({**label, "mouse": mouse, "difference": d, "ci_low": lo, "ci_high": hi, "n_items": len(a),
+        rows.append({**label, "mouse": mouse, "difference": d, "ci_low": lo, "ci_high": hi, **seeds_ci([mouse]),
+                     "n_items": len(a),
                      "n_seeds_a": len(runs_a[mouse]), "n_seeds_b": len(runs_b[mouse]),
                      "converged": all(r.converged is True for r in [*runs_a[mouse], *runs_b[mouse]])})
     d, lo, hi = paired_difference_ci([v[0] for v in scores.values()], [v[1] for v in scores.values()], seed=seed)
     rows.append({**label, "mouse": "mean", "difference": d, "ci_low": lo, "ci_high": hi,
-                 "n_items": sum(len(v[0]) for v in scores.values()),
+                 **seeds_ci(list(scores)), "n_items": sum(len(v[0]) for v in scores.values()),
                  "n_seeds_a": min(len(runs_a[m]) for m in scores), "n_seeds_b": min(len(runs_b[m]) for m in scores),
                  "converged": all(r["converged"] for r in rows)})
     return rows
@@ -51,14 +63,16 @@ def paired_rows(runs_a: Mapping[str, Sequence], runs_b: Mapping[str, Sequence], 
         raise ValueError(f"models compared on different mice: {sorted(runs_a)} vs {sorted(runs_b)}")
     rows = []
     for k in ks:
-        per_mouse = {}
+        per_mouse, per_seed = {}, {}
         for mouse in runs_a:
             ha, ia = item_hits(runs_a[mouse], k)
             hb, ib = item_hits(runs_b[mouse], k)
             if not np.array_equal(ia, ib):
                 raise ValueError(f"{mouse}: the two models were tested on other images: not paired")
             per_mouse[mouse] = (scale * ha, scale * hb)
-        rows += _mouse_and_mean_rows(per_mouse, runs_a, runs_b, {"k": int(k)}, seed)
+            per_seed[mouse] = (scale * np.stack([item_hits([r], k)[0] for r in runs_a[mouse]]),
+                               scale * np.stack([item_hits([r], k)[0] for r in runs_b[mouse]]))
+        rows += _mouse_and_mean_rows(per_mouse, runs_a, runs_b, {"k": int(k)}, seed, per_seed)
     return pd.DataFrame(rows)
 
 
@@ -84,8 +98,19 @@ def relation_measurements(rows: pd.DataFrame, claim: str, our_data: str, page: s
                                our_data=f"{our_data}, paired over {int(r.n_items)} test images, "
                                         f"{int(r.n_seeds_a)}/{int(r.n_seeds_b)} seeds", page=page,
                                converged=bool(r.converged),
-                               note="" if judged else "the twin's mice are not the paper's mice"))
+                               note="; ".join(filter(None, [
+                                   "" if judged else "the twin's mice are not the paper's mice",
+                                   _seeds_note(r)]))))
     return out
+
+
+def _seeds_note(r) -> str:
+    """The seed-resampled interval of a :func:`paired_rows` row, for the ledger's note ('' if absent)."""
+    lo, hi = getattr(r, "seeds_ci_low", np.nan), getattr(r, "seeds_ci_high", np.nan)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return ""
+    return (f"with the seeds resampled too: [{lo:+.1f}, {hi:+.1f}]"
+            + (" (not on one side of zero)" if lo <= 0 <= hi else ""))
 
 
 def conjunction_measurement(pairs: Mapping[str, pd.DataFrame], claim: str, our_data: str, page: str,

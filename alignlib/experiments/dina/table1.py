@@ -3,7 +3,8 @@ mice, splits, seeds and retrieval protocol.
 
 Row groups (:data:`ROW_GROUPS`): the paper's DINA at the table's scale; the paper's baselines (VGG-16-MLP,
 ViT-MLP, :mod:`alignlib.models.baselines`); the official code's choices (one row with all of them, then each
-alone on the paper model, :data:`alignlib.experiments.dina.settings.OFFICIAL_CODE`); the reviewer's
+alone on this book's DINA, with the training pages' settings:
+:data:`alignlib.experiments.dina.settings.OFFICIAL_CODE`); the reviewer's
 objective control (reconstruction, classification); a regularised DINA (not the paper's model). Linear
 references come from :mod:`alignlib.experiments.dina.linear`; the data regime varies the number of training
 images and of neurons.
@@ -21,7 +22,8 @@ from alignlib.experiments.dina.linear import LinearReference, image_features
 from alignlib.experiments.dina.settings import OFFICIAL_CODE, dina_split
 from alignlib.experiments.dina.workflow import DinaRun, subset_indices, train_mouse
 from alignlib.metrics.retrieval import retrieval_rows, similarity_matrix
-from alignlib.metrics.uncertainty import bootstrap_ci_mean_of_means, paired_difference_ci
+from alignlib.metrics.uncertainty import (bootstrap_ci_mean_of_means, paired_difference_ci,
+                                         seed_resampled_difference_ci)
 
 __all__ = ["ROW_GROUPS", "MODEL_LABELS", "official_configuration", "train_rows", "run_rows", "linear_rows",
            "summarise", "map_ssim", "map_spectrum", "regime_grid", "LONG_COLUMNS", "HITS",
@@ -232,22 +234,25 @@ def hits_difference(long: pd.DataFrame, a: str, b: str, ks: Iterable[int] = (1, 
     """Paired differences ``a - b`` of two rows (variants) of one long frame (:func:`run_rows` /
     :func:`linear_rows`, with their per-query hits), per k: each test image's hit averaged over a row's
     seeds, the difference taken image by image, its 95 % interval a percentile bootstrap over the test
-    images within each mouse (:func:`alignlib.metrics.uncertainty.paired_difference_ci`); ``scale`` 100
+    images within each mouse (:func:`alignlib.metrics.uncertainty.paired_difference_ci`), and a second
+    interval that also resamples each row's seeds (``seeds_ci_low``/``seeds_ci_high``,
+    :func:`alignlib.metrics.uncertainty.seed_resampled_difference_ci`); ``scale`` 100
     gives percentage points. Both rows must cover the same mice and be tested on the same images.
-    Columns: k, a, b, difference, ci_low, ci_high, n_items, n_mice, converged (every trained run behind
+    Columns: k, a, b, difference, ci_low, ci_high, seeds_ci_low, seeds_ci_high, n_items, n_mice, converged (every trained run behind
     either row converged, unknown counting as not; closed-form rows, which name no run, count as
     converged)."""
     if HITS not in long.columns:
         raise ValueError(f"hits_difference needs the per-query hits (column {HITS!r})")
     rows = []
     for k in ks:
-        per = {}
+        per, per_seed = {}, {}
         for name in (a, b):
             g = long[(long.variant == name) & (long.k == k)]
             if g.empty:
                 raise KeyError(f"no row {name!r} at top-{k} in the frame")
-            per[name] = {m: np.mean([np.asarray(h, dtype=float) for h in gm[HITS]], axis=0)
-                         for m, gm in g.groupby("mouse", sort=True)}
+            per_seed[name] = {m: np.stack([np.asarray(h, dtype=float) for h in gm[HITS]])
+                              for m, gm in g.groupby("mouse", sort=True)}
+            per[name] = {m: h.mean(axis=0) for m, h in per_seed[name].items()}
         if set(per[a]) != set(per[b]):
             raise ValueError(f"{a!r} and {b!r} cover other mice: {sorted(per[a])} vs {sorted(per[b])}")
         mice = sorted(per[a])
@@ -255,9 +260,12 @@ def hits_difference(long: pd.DataFrame, a: str, b: str, ks: Iterable[int] = (1, 
             raise ValueError(f"{a!r} and {b!r} were tested on other images: not paired")
         d, lo, hi = paired_difference_ci([scale * per[a][m] for m in mice],
                                          [scale * per[b][m] for m in mice], seed=seed)
+        _, slo, shi = seed_resampled_difference_ci([scale * per_seed[a][m] for m in mice],
+                                                   [scale * per_seed[b][m] for m in mice], seed=seed)
         # trained rows name their run; a trained run's unknown convergence counts as not converged
         trained = long[long.variant.isin([a, b]) & long.run.fillna("").astype(bool)].converged
         rows.append({"k": k, "a": a, "b": b, "difference": d, "ci_low": lo, "ci_high": hi,
+                     "seeds_ci_low": slo, "seeds_ci_high": shi,
                      "n_items": int(sum(per[a][m].size for m in mice)), "n_mice": len(mice),
                      "converged": all(v is True or v == 1 for v in trained)})    # NaN, None: False
     return pd.DataFrame(rows)
