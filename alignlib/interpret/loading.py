@@ -102,4 +102,15 @@ def untrained_image_tower(n_neurons: int, cfg: dict, seed: int = 0) -> torch.nn.
     return build_dina(n_neurons, cfg["width"], stem_stride=cfg["stem_stride"]).image_tower.eval()
 
 
-__all__ += ["MouseAnalysis", "analyse_mouse", "analyse_seeds", "untrained_image_tower"]
+def untrained_neural_tower(n_neurons: int, cfg: dict, seed: int = 0) -> torch.nn.Module:
+    """The control of the neuron ablation: DINA's neural tower with the run's architecture at its random
+    initialisation, drawn from ``torch.manual_seed(seed)`` (as :func:`untrained_image_tower`), in eval
+    mode."""
+    from alignlib.models.dina import build_dina
+
+    torch.manual_seed(seed)
+    return build_dina(n_neurons, cfg["width"], stem_stride=cfg["stem_stride"]).neural_tower.eval()
+
+
+__all__ += ["MouseAnalysis", "analyse_mouse", "analyse_seeds", "untrained_image_tower",
+            "untrained_neural_tower"]

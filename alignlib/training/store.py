@@ -401,30 +401,40 @@ def compact_stored(directory: str | Path) -> bool:
                 wide.append(path.name)
     if not wide:
         return False
+    def write(path: Path, tmp: Path) -> None:
+        if path.name in wide:
+            with np.load(path) as z:
+                np.savez_compressed(tmp / path.name, **compact_embeddings({k: z[k] for k in z.files}))
+        else:
+            shutil.copy2(path, tmp / path.name)
+
+    _rebuild_stored(d, meta, write, "compacted", {
+        "files": wide, "how": "test embeddings in their joint span's coordinates "
+                              "(alignlib.training.store.compact_embeddings)"})
+    return True
+
+
+def _rebuild_stored(d: Path, meta: dict, write, what: str, record: dict) -> None:
+    """Rebuild the stored run ``d`` beside itself and rename it into place (locked): ``write(path, tmp)``
+    puts each of its files (or nothing, to drop it) into the new folder; ``store.json`` is rewritten with
+    the new files' hashes and metrics recomputed from them, ``meta[what]`` records the change (``record``
+    plus when, where and by which command); who made the run is kept."""
     with locked(d.parent / f".{d.name}.lock", f"the stored run {d}", print), built_in_place(d) as tmp:
         for path in sorted(d.iterdir()):
-            if path.name == MARKER:
-                continue
-            if path.name in wide:
-                with np.load(path) as z:
-                    np.savez_compressed(tmp / path.name, **compact_embeddings({k: z[k] for k in z.files}))
-            else:
-                shutil.copy2(path, tmp / path.name)
+            if path.name != MARKER:
+                write(path, tmp)
         meta["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}
         meta["metrics"] = recorded_metrics(tmp)
-        meta["compacted"] = {"files": wide, "how": "test embeddings in their joint span's coordinates "
-                                                    "(alignlib.training.store.compact_embeddings)",
-                             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                             "by": machine_description(), "command": " ".join(sys.argv)}
+        meta[what] = {**record, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                      "by": machine_description(), "command": " ".join(sys.argv)}
         write_json(tmp / MARKER, meta)
-    return True
 
 
 def prune_stored(directory: str | Path) -> list[str]:
     """Drop the model weights of a stored run whose chapter's policy (:func:`policy_for`) no longer keeps them
     (a page stopped needing them): the folder is rebuilt beside itself without the weight files and renamed
-    into place, ``store.json`` rewritten with the remaining files' hashes (its metrics unchanged: weights
-    enter none) and the pruning recorded (``pruned``); who made the run is kept. Returns the names of the
+    into place, ``store.json`` rewritten with the remaining files' hashes (its metrics recomputed, the same:
+    weights enter none) and the pruning recorded (``pruned``); who made the run is kept. Returns the names of the
     files dropped (empty: nothing to do)."""
     d = Path(directory)
     meta = check_stored(d)
@@ -433,15 +443,12 @@ def prune_stored(directory: str | Path) -> list[str]:
     drop = [name for name in WEIGHT_FILES if (d / name).exists()]
     if not drop:
         return []
-    with locked(d.parent / f".{d.name}.lock", f"the stored run {d}", print), built_in_place(d) as tmp:
-        for path in sorted(d.iterdir()):
-            if path.name != MARKER and path.name not in drop:
-                shutil.copy2(path, tmp / path.name)
-        meta["files"] = {p.name: file_sha256(p) for p in sorted(tmp.iterdir())}
-        meta["pruned"] = {"files": drop, "why": "the chapter's store policy no longer keeps this run's weights",
-                          "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                          "by": machine_description(), "command": " ".join(sys.argv)}
-        write_json(tmp / MARKER, meta)
+    def write(path: Path, tmp: Path) -> None:
+        if path.name not in drop:
+            shutil.copy2(path, tmp / path.name)
+
+    _rebuild_stored(d, meta, write, "pruned", {
+        "files": drop, "why": "the chapter's store policy no longer keeps this run's weights"})
     return drop
 
 

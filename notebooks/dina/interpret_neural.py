@@ -65,7 +65,7 @@ from alignlib.claims import Measurement, published_value, record
 from alignlib.data.twin import load_groundtruth
 from alignlib.experiments.dina import settings
 from alignlib.interpret import ablation, attention_scores, groundtruth
-from alignlib.interpret.loading import analyse_mouse, analyse_seeds
+from alignlib.interpret.loading import analyse_mouse, analyse_seeds, untrained_neural_tower
 from alignlib.models.dina import build_dina
 from alignlib.report import save_table, show_provenance
 
@@ -104,18 +104,16 @@ show_provenance(
 # %%
 # computed once per run and kept as a derived result (runs/derived, then the run store); the random
 # draws use the page's `seed` for every tower
-stored_curves = {
-    key: ablation.stored_ablation_curves(
-        d.neural_tower,
-        d.z_responses,
-        d.raw_responses,
-        fractions,
-        n_random=n_random,
-        win_size=ssim_window,
-        seed=seed,
-        run=d.run.directory,
+def ablation_of(tower: torch.nn.Module, d, run=None) -> tuple[pd.DataFrame, object]:
+    """The page's ablation curves of ``tower`` on mouse data ``d`` (stored derived result)."""
+    return ablation.stored_ablation_curves(
+        tower, d.z_responses, d.raw_responses, fractions, n_random=n_random, win_size=ssim_window,
+        seed=seed, run=run,
     )
-    for key, d in seed_data.items()
+
+
+stored_curves = {
+    key: ablation_of(d.neural_tower, d, d.run.directory) for key, d in seed_data.items()
 }
 all_curves = pd.concat(
     [c.assign(mouse=m, tower_seed=s) for (m, s), (c, _) in stored_curves.items()],
@@ -283,22 +281,9 @@ glue("abl_seeds_text", Markdown(
 # %%
 # control: the same ablation on an untrained neural tower of the same architecture per mouse (drawn
 # from torch.manual_seed(seed)), kept as a derived result like the trained towers' curves
-def untrained_neural_tower(n_neurons: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return build_dina(n_neurons, cfg["width"], stem_stride=cfg["stem_stride"]).neural_tower.eval()
-
-
 ctrl_curves = pd.concat(
     [
-        ablation.stored_ablation_curves(
-            untrained_neural_tower(d.z_responses.shape[1]),
-            d.z_responses,
-            d.raw_responses,
-            fractions,
-            n_random=n_random,
-            win_size=ssim_window,
-            seed=seed,
-        )[0].assign(mouse=m)
+        ablation_of(untrained_neural_tower(d.z_responses.shape[1], cfg, seed), d)[0].assign(mouse=m)
         for m, d in mouse_data.items()
     ],
     ignore_index=True,
