@@ -96,8 +96,8 @@ rel_view = judged.assign(
     paper=[side(d, v) for d, v in zip(judged.direction, judged.value)],
     ours=[interval_text(o, lo, hi, 3)
           for o, lo, hi in zip(judged.ours, judged.ci_low, judged.ci_high)],
-)[["id", "measures", "paper", "ours", "verdict", "page"]]
-landing = rel_view[rel_view.verdict.isin(["holds", "reversed"])]
+)[["id", "measures", "paper", "ours", "verdict", "page", "note"]]
+landing = rel_view[rel_view.verdict.isin(["holds", "reversed"])].drop(columns="note")
 glue("landing_relative", HTML(
     landing.to_html(classes="table", border=0, index=False) if len(landing)
     else "<p>No relative claim has a verdict of holds or reversed in this build yet.</p>"),
