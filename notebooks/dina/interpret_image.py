@@ -191,10 +191,6 @@ fig.tight_layout()
 
 # %%
 mk = masking_seeds.groupby(["mouse", "kept"]).ssim.mean().unstack()
-glue("mask_global", float(mk["global"].mean()), display=False)
-glue("mask_local", float(mk["local"].mean()), display=False)
-glue("mask_n_global_higher", int((mk["global"] > mk["local"]).sum()), display=False)
-glue("mask_n_mice", len(mice), display=False)
 # the paper's relative claim (global > local), paired per (mouse, tower seed, test stimulus). Every
 # mouse saw the same test images, so the bootstrap draws the images once for all mice, and it draws the
 # tower seeds within each mouse, so the interval carries the spread between seeds (nested_bootstrap_ci)
@@ -228,6 +224,15 @@ _ctrl = masking_untrained.pivot_table(index=["mouse", "stimulus"], columns="kept
 ctrl_cube = np.stack([(_ctrl.loc[m]["global"] - _ctrl.loc[m]["local"]).to_numpy() for m in mice])
 ctrl_diff, ctrl_lo, ctrl_hi = nested_bootstrap_ci(ctrl_cube[:, None, :], seed=0)
 mask_by_tower["untrained control"] = ctrl_cube.mean(axis=1)
+mk.round(3)
+
+# %%
+mask_converged = all(d.run.converged is True for d in seed_data.values())
+_share = (_pairs["global"] > _pairs["local"]).groupby(level="mouse").mean()
+glue("mask_global", float(mk["global"].mean()), display=False)
+glue("mask_local", float(mk["local"].mean()), display=False)
+glue("mask_n_global_higher", int((mk["global"] > mk["local"]).sum()), display=False)
+glue("mask_n_mice", len(mice), display=False)
 glue("mask_ctrl_diff", ctrl_diff, display=False)
 glue("mask_ctrl_lo", ctrl_lo, display=False)
 glue("mask_ctrl_hi", ctrl_hi, display=False)
@@ -235,16 +240,13 @@ glue("mask_tower_min", float(mask_cube.mean(axis=2).min()), display=False)
 glue("mask_tower_max", float(mask_cube.mean(axis=2).max()), display=False)
 glue("mask_n_towers", int(mask_cube.shape[0] * mask_cube.shape[1]), display=False)
 glue("mask_n_towers_global", int((mask_cube.mean(axis=2) > 0).sum()), display=False)
-mask_converged = all(d.run.converged is True for d in seed_data.values())
 glue("mask_seeds", ", ".join(map(str, seeds)), display=False)
 glue("mask_diff", mask_diff, display=False)
 glue("mask_diff_lo", mask_lo, display=False)
 glue("mask_diff_hi", mask_hi, display=False)
 glue("mask_n_stimuli", int(len(_pairs)), display=False)
-_share = (_pairs["global"] > _pairs["local"]).groupby(level="mouse").mean()
 glue("mask_share_global_min", float(_share.min()), display=False)
 glue("mask_share_global_max", float(_share.max()), display=False)
-mk.round(3)
 
 # %% [markdown]
 # Global minus local SSIM per tower (mean over the test stimuli), and the untrained control:

@@ -328,6 +328,9 @@ if energy_judged:
     e_gap, e_lo, e_hi = float(energy_gap.mean()), float(_ci.low), float(_ci.high)
 else:
     e_gap = e_lo = e_hi = float("nan")
+ctrl_pct
+
+# %%
 _energy = (
     " Keeping the neurons of largest |z| keeps the largest share of the input's energy (Σ z²) that"
     " a subset of that size can keep, so any tower that responds to its input may show a gap."
@@ -387,7 +390,6 @@ glue("abl_ctrl_text", Markdown(
     + " The ledger judges the claim as the paper states it (ranked against random subsets on the"
     " trained towers) and gives this control beside the verdict."
 ), display=False)
-ctrl_pct
 
 # %% [markdown]
 # Percentage of neurons needed for SSIM ≥ 0.9 by the untrained control towers. {glue:md}`abl_ctrl_text`
