@@ -191,9 +191,10 @@ fig.tight_layout()
 
 # %%
 mk = masking_seeds.groupby(["mouse", "kept"]).ssim.mean().unstack()
-# the paper's relative claim (global > local), paired per (mouse, tower seed, test stimulus). Every
-# mouse saw the same test images, so the bootstrap draws the images once for all mice, and it draws the
-# tower seeds within each mouse, so the interval carries the spread between seeds (nested_bootstrap_ci)
+# the paper's relative claim (global > local), paired per (mouse, tower seed, test stimulus).
+# Every mouse saw the same test images, so the bootstrap draws the images once for all mice, and
+# it draws the tower seeds within each mouse, so the interval carries the spread between seeds
+# (nested_bootstrap_ci)
 if any(not np.array_equal(d.test_index, first.test_index) for d in mouse_data.values()):
     raise ValueError("the mice were tested on different images: the masking interval assumes"
                      " shared ones")

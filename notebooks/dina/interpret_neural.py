@@ -306,8 +306,9 @@ if ctrl_judged:
     learned_gap, learned_lo, learned_hi = float(_gap.mean()), float(_ci.low), float(_ci.high)
 else:
     learned_gap = learned_lo = learned_hi = float("nan")
-# the energy control: keeping the top-|z| neurons keeps the most input energy (sum of z squared) any
-# subset of that size can keep; read each crossing as the mean energy share its selection keeps there
+# the energy control: keeping the top-|z| neurons keeps the most input energy (sum of z squared)
+# any subset of that size can keep; read each crossing as the mean energy share its selection
+# keeps there
 energy = {m: ablation.energy_kept(d.z_responses, fractions) for m, d in mouse_data.items()}
 energy_cross = needed_all[needed_all.selection.isin(["sorted", "random"])].assign(
     energy=lambda t: [
