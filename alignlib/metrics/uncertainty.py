@@ -124,17 +124,16 @@ def nested_bootstrap_ci(values, confidence: float = 0.95, n_resamples: int = 200
     return float(v.mean()), float(lo), float(hi)
 
 
-def seed_resampled_difference_ci(a, b, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0,
-                                 shared_items: bool = False) -> tuple[float, float, float]:
+def seed_resampled_difference_ci(a, b, confidence: float = 0.95, n_resamples: int = 2000,
+                                 seed: int = 0) -> tuple[float, float, float]:
     """Mean difference ``a - b`` of two models scored per (seed, item) in each group, and a percentile-
     bootstrap CI that carries the spread between training seeds as well as between items.
 
     ``a`` and ``b``: one array per group (e.g. per mouse), each (seeds, items): a model's score of every
     test item under every one of its seeds (the two models may have other numbers of seeds, never other
     items). The statistic is the mean over groups of (mean over a's seeds and items minus the same of b).
-    Each resample draws the items with replacement (one draw for both models: the pairing by item is kept;
-    with ``shared_items`` one draw for every group too, when the groups were tested on the same items)
-    and each model's seeds with replacement within each group, independently (a seed of one model is not
+    Each resample draws each group's items with replacement (one draw for both models: the pairing by
+    item is kept) and each model's seeds with replacement within each group, independently (a seed of one model is not
     paired with a seed of the other). Groups are kept. With few seeds (3) the percentile bootstrap of
     their spread is rough and, if anything, narrow. Returns ``(difference, ci_low, ci_high)``."""
     A = [np.asarray(x, dtype=float) for x in a]
@@ -146,15 +145,12 @@ def seed_resampled_difference_ci(a, b, confidence: float = 0.95, n_resamples: in
             raise ValueError(f"each group needs (seeds, items) arrays with the same items: {x.shape} vs {y.shape}")
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise ValueError("scores hold NaN or inf")
-    if shared_items and len({x.shape[1] for x in A}) != 1:
-        raise ValueError("shared_items needs the same number of items in every group")
     rng = np.random.default_rng(seed)
     stats_ = np.empty(n_resamples)
     for r in range(n_resamples):
-        common = rng.integers(0, A[0].shape[1], A[0].shape[1]) if shared_items else None
         diffs = []
         for x, y in zip(A, B):
-            items = common if shared_items else rng.integers(0, x.shape[1], x.shape[1])
+            items = rng.integers(0, x.shape[1], x.shape[1])
             sx = rng.integers(0, x.shape[0], x.shape[0])
             sy = rng.integers(0, y.shape[0], y.shape[0])
             diffs.append(x[np.ix_(sx, items)].mean() - y[np.ix_(sy, items)].mean())

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from alignlib.experiments.dina.workflow import item_hits
+from alignlib.experiments.dina.workflow import item_hits, seed_hits
 from alignlib.metrics.uncertainty import (paired_difference_ci, seed_resampled_difference_ci,
                                          unpaired_difference_ci)
 
@@ -65,13 +65,12 @@ def paired_rows(runs_a: Mapping[str, Sequence], runs_b: Mapping[str, Sequence], 
     for k in ks:
         per_mouse, per_seed = {}, {}
         for mouse in runs_a:
-            ha, ia = item_hits(runs_a[mouse], k)
-            hb, ib = item_hits(runs_b[mouse], k)
+            ha, ia = seed_hits(runs_a[mouse], k)
+            hb, ib = seed_hits(runs_b[mouse], k)
             if not np.array_equal(ia, ib):
                 raise ValueError(f"{mouse}: the two models were tested on other images: not paired")
-            per_mouse[mouse] = (scale * ha, scale * hb)
-            per_seed[mouse] = (scale * np.stack([item_hits([r], k)[0] for r in runs_a[mouse]]),
-                               scale * np.stack([item_hits([r], k)[0] for r in runs_b[mouse]]))
+            per_seed[mouse] = (scale * ha, scale * hb)
+            per_mouse[mouse] = (scale * ha.mean(axis=0), scale * hb.mean(axis=0))
         rows += _mouse_and_mean_rows(per_mouse, runs_a, runs_b, {"k": int(k)}, seed, per_seed)
     return pd.DataFrame(rows)
 

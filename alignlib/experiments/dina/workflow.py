@@ -39,7 +39,7 @@ from alignlib.training.store import compact_embeddings, convergence, made_by, re
 RUN_FORMAT = 2
 
 __all__ = ["DinaRun", "model_kwargs", "objective_for", "fit_config_for", "run_spec", "train_mouse", "load_run", "find_run",
-           "retrieval_table", "item_hits", "build_run_model", "response_scaler", "subset_indices", "class_labels"]
+           "retrieval_table", "item_hits", "seed_hits", "build_run_model", "response_scaler", "subset_indices", "class_labels"]
 
 register_model("baseline", "alignlib.models.baselines:build_baseline")
 
@@ -379,9 +379,9 @@ def store_contents(directory: Path) -> dict[str, Any]:
             "span": not plain and not baseline}
 
 
-def item_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per test image, the top-``k`` retrieval hit (expected over ties) averaged over ``runs`` (the seeds of
-    one model on one mouse), and the test images' indices (checked to be the same for every run)."""
+def seed_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per run (the seeds of one model on one mouse) and test image, the top-``k`` retrieval hit (expected
+    over ties), shape (runs, images), and the test images' indices (checked to be the same for every run)."""
     hits, index = [], None
     for run in runs:
         emb = run.test_embeddings(criterion or run.info["selected"])
@@ -389,7 +389,14 @@ def item_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> 
             raise ValueError(f"run {run.name} was tested on other images than the other seeds")
         index = emb["test_index"]
         hits.append(topk_hits(similarity_matrix(emb["z_neu"], emb["z_img"]), k))
-    return np.mean(hits, axis=0), index
+    return np.stack(hits), index
+
+
+def item_hits(runs: Sequence[DinaRun], k: int, criterion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per test image, the top-``k`` retrieval hit averaged over ``runs`` (:func:`seed_hits`), and the test
+    images' indices."""
+    hits, index = seed_hits(runs, k, criterion)
+    return hits.mean(axis=0), index
 
 
 def retrieval_table(runs: Mapping[str, DinaRun | Sequence[DinaRun]], criterion: str | None = None,
