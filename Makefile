@@ -6,7 +6,9 @@ VENV    ?= .venv
 PROFILE ?= quick
 # Pages run side by side on a local Dask cluster, one BLAS/torch thread per worker (1 = serial, as before)
 WORKERS ?= 2
-# Test processes (pytest-xdist, whole files per process: the book's page tests share one scratch book)
+# Test processes (pytest-xdist, whole files per process, handed out in file-name order: the two files of
+# page tests, test_book*.py, come third and fourth, so they start early and side by side; they share
+# one scratch book)
 TEST_WORKERS ?= 2
 # The CPU build of torch. On a GPU machine: make book TORCH="torch --index-url <your CUDA wheel index>"
 TORCH   ?= torch==2.13.0
@@ -33,7 +35,7 @@ book: install
 	$(PY) -m alignlib book --profile $(PROFILE) --workers $(WORKERS)
 
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf _build book/executed runs results/*/

@@ -308,3 +308,27 @@ def test_energy_kept_ranked_keeps_the_most_and_random_keeps_its_share():
     table = e.reset_index()
     assert energy_at_fraction(table, "random", 0.375) == pytest.approx(0.375)
     assert np.isnan(energy_at_fraction(table, "sorted", float("nan")))
+
+
+def test_tower_identity_sees_the_residual_and_the_controls_have_the_runs_architecture():
+    """Two neural towers with the same weights but another computation (residual, head count) are
+    different towers to the derived-result cache; the untrained controls are built with every
+    architecture switch of the settings they stand beside (the quick profile's residual tower)."""
+    from alignlib.experiments.dina import settings
+    from alignlib.interpret.loading import untrained_image_tower, untrained_neural_tower
+    from alignlib.interpret.occlusion import tower_sha256
+    from alignlib.models.dina import build_dina
+
+    torch.manual_seed(0)
+    plain = build_dina(30, "quick").neural_tower
+    torch.manual_seed(0)
+    residual = build_dina(30, "quick", residual=True).neural_tower
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), residual.state_dict().values()))
+    assert tower_sha256(plain) != tower_sha256(residual)
+    cfg = settings.resolve("quick")
+    assert cfg["neural_residual"]
+    tower = untrained_neural_tower(30, cfg, seed=3)
+    assert tower.residual and not tower.training
+    assert tower_sha256(tower) == tower_sha256(untrained_neural_tower(30, cfg, seed=3))
+    assert tower_sha256(untrained_image_tower(30, cfg, seed=3)) != tower_sha256(
+        untrained_image_tower(30, cfg, seed=4))

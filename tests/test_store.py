@@ -47,6 +47,19 @@ def test_convergence_rule():
     assert convergence(info, None)["converged"] is None
 
 
+def test_longest_stall_counts_plateaus_before_the_best_epoch_only():
+    from alignlib.training.store import longest_stall
+
+    #          best  stall of 3 ->  best  stall 1   best  then a final stall of 4 (not counted)
+    ranks = [50.0, 40.0, 41.0, 40.0, 45.0, 30.0, 31.0, 20.0, 20.0, 25.0, 22.0, 21.0]
+    assert longest_stall(ranks, "val_mean_rank") == 3
+    assert longest_stall([-r for r in ranks], "val_top1") == 3       # "max" criteria flip the sign
+    # an improvement smaller than min_delta is no new best: 40 -> 30 -> 29.5 -> 20 is one stall of 3
+    assert longest_stall([40.0, 30.0, 29.5, 29.8, 29.9, 20.0], "val_mean_rank", min_delta=1.0) == 3
+    assert longest_stall([10.0, 11.0, 12.0], "val_mean_rank") == 0
+    assert longest_stall([], "val_mean_rank") == 0
+
+
 def test_stored_run_is_compact_found_and_loads_the_same_numbers(stored, tiny_mouse):
     run, cfg, dest = stored
     names = {p.name for p in dest.iterdir()}

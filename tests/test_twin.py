@@ -207,6 +207,39 @@ def test_reuse_only_when_config_and_generator_match(twin, monkeypatch):
     assert manifest.stat().st_mtime_ns != before, "a new generator version must regenerate"
 
 
+def test_two_processes_asking_for_one_twin_write_it_once(tmp_path):
+    """Two commands generating the same twin folder at once: one writes it under the folder's lock,
+    the other waits and reuses it (the page tests of two pytest workers, two pages of the book)."""
+    import multiprocessing as mp
+
+    cfg = T.TwinConfig(**TINY, n_natural_mice=1, n_whitened_mice=0, n_8d_mice=0)
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        manifests = pool.starmap(_twin_mtimes, [(str(tmp_path), cfg)] * 2)
+    assert manifests[0] == manifests[1], "both saw the same files: the twin was written once"
+    assert T.load_manifest(tmp_path).sha256 == manifests[0][1]
+
+
+def _twin_mtimes(out: str, cfg) -> tuple[int, dict]:
+    from pathlib import Path
+
+    m = T.generate_twin(out, cfg, progress=False)
+    return (Path(out) / T.MANIFEST_NAME).stat().st_mtime_ns, m.sha256
+
+
+def test_read_only_twin_is_reused_and_a_missing_one_is_named(twin, tmp_path, monkeypatch):
+    """A folder this process cannot write (a shared, pre-generated twin; simulated, since root may write
+    anywhere): a matching twin is reused without taking the lock, a missing one is an error naming it."""
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    again = T.generate_twin(twin.out_dir, T.TwinConfig(**TINY), progress=False)
+    assert again.sha256 == twin.sha256
+    with pytest.raises(PermissionError, match="read-only and holds no twin"):
+        T.generate_twin(tmp_path, T.TwinConfig(**TINY), progress=False)
+    assert not (tmp_path / ".twin.lock").exists()
+
+
 def test_legacy_stimuli_reproduce_version_1_images(tmp_path):
     """``stimuli="photo-crops"`` writes the images of GENERATOR_VERSION 1 (the photo crops)."""
     cfg = T.TwinConfig(**TINY, stimuli="photo-crops", n_natural_mice=1, n_whitened_mice=0, n_8d_mice=0)

@@ -92,25 +92,27 @@ def analyse_seeds(mouse_data: dict, cfg: dict, seed: int, seeds, source: str = "
     return seeds, data
 
 
-def untrained_image_tower(n_neurons: int, cfg: dict, seed: int = 0) -> torch.nn.Module:
-    """The control of the occlusion analyses: DINA's image tower with the run's architecture (``cfg``'s
-    width and stem stride) at its random initialisation, drawn from ``torch.manual_seed(seed)`` (so the
-    same seed gives the same tower, whatever ran before), in eval mode."""
-    from alignlib.models.dina import build_dina
+def untrained_model(n_neurons: int, cfg: dict, seed: int = 0) -> torch.nn.Module:
+    """The model the runs of settings ``cfg`` train (every architecture switch: widths, stem stride,
+    residual neural tower, token bias, ...; :func:`alignlib.experiments.dina.workflow.build_run_model`)
+    at its random initialisation, drawn from ``torch.manual_seed(seed)`` (so the same seed gives the
+    same model, whatever ran before), in eval mode: the controls of the interpretation pages."""
+    from alignlib.experiments.dina.workflow import build_run_model
 
     torch.manual_seed(seed)
-    return build_dina(n_neurons, cfg["width"], stem_stride=cfg["stem_stride"]).image_tower.eval()
+    return build_run_model(cfg, n_neurons).eval()
+
+
+def untrained_image_tower(n_neurons: int, cfg: dict, seed: int = 0) -> torch.nn.Module:
+    """The control of the occlusion analyses: the image tower of :func:`untrained_model`."""
+    return untrained_model(n_neurons, cfg, seed).image_tower
 
 
 def untrained_neural_tower(n_neurons: int, cfg: dict, seed: int = 0) -> torch.nn.Module:
-    """The control of the neuron ablation: DINA's neural tower with the run's architecture at its random
-    initialisation, drawn from ``torch.manual_seed(seed)`` (as :func:`untrained_image_tower`), in eval
-    mode."""
-    from alignlib.models.dina import build_dina
-
-    torch.manual_seed(seed)
-    return build_dina(n_neurons, cfg["width"], stem_stride=cfg["stem_stride"]).neural_tower.eval()
+    """The control of the neuron ablation and the attention scores: the neural tower of
+    :func:`untrained_model`."""
+    return untrained_model(n_neurons, cfg, seed).neural_tower
 
 
-__all__ += ["MouseAnalysis", "analyse_mouse", "analyse_seeds", "untrained_image_tower",
-            "untrained_neural_tower"]
+__all__ += ["MouseAnalysis", "analyse_mouse", "analyse_seeds", "untrained_model",
+            "untrained_image_tower", "untrained_neural_tower"]

@@ -114,6 +114,12 @@ class NeuralTower(nn.Module):
                                  nn.Dropout(dropout),
                                  nn.Linear(mlp_hidden, n_out))
 
+    def extra_repr(self) -> str:
+        """The settings the printed layers do not show (the head count and the residual change the
+        computation, not the parameters): part of what identifies a tower
+        (:func:`alignlib.interpret.occlusion.tower_sha256`)."""
+        return f"n_heads={self.n_heads}, residual={self.residual}"
+
     # -- pieces ---------------------------------------------------------------------------
     def _check(self, responses: torch.Tensor) -> torch.Tensor:
         if responses.ndim != 2 or responses.shape[1] != self.n_neurons:

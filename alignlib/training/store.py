@@ -37,7 +37,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from alignlib.paths import REPO_ROOT, built_in_place, locked
 from alignlib.repro import file_sha256, write_json
 
 __all__ = ["STORE_FORMAT", "StoreError", "store_dir", "store_enabled", "find_stored", "check_stored",
-           "add_run", "verify_store", "list_store", "convergence", "record_run_read", "RUN_FORMATS",
+           "add_run", "verify_store", "list_store", "convergence", "longest_stall", "record_run_read", "RUN_FORMATS",
            "recorded_metrics", "machine_description", "made_by", "origin", "state_digest", "RUNS_LOG_ENV",
            "span_coordinates", "compact_embeddings", "compact_stored", "prune_stored"]
 
@@ -114,6 +114,26 @@ def convergence(info: dict[str, Any], fit: dict[str, Any] | None) -> dict[str, A
                                              f"{best} (patience {patience}; cap {cap})"}
     return {"converged": False, "reason": f"stopped at the {cap}-epoch cap {run - best} epochs after its best "
                                           f"epoch {best} (patience {patience}): still improving"}
+
+
+def longest_stall(values: Sequence[float], criterion: str, min_delta: float = 0.0) -> int:
+    """The longest run of epochs without a new best of a selection ``criterion`` that later ended in a
+    new best (the rule of the training loop: better by more than ``min_delta``), from a run's history
+    (one value per epoch). The stall after the selected epoch, the one the patience rule stopped on,
+    is not counted. A run whose longest stall comes close to its patience was nearly stopped there:
+    a shorter patience would have kept an earlier epoch, and a run stopped by the rule might likewise
+    have improved again after a longer stall."""
+    from alignlib.training.config import CRITERIA
+
+    sign = 1.0 if CRITERIA[criterion] == "min" else -1.0
+    best, bad, longest = float("inf"), 0, 0
+    for value in values:
+        v = sign * float(value)
+        if v < best - min_delta:
+            longest, best, bad = max(longest, bad), v, 0
+        else:
+            bad += 1
+    return longest
 
 
 # --------------------------------------------------------------------------------------------- reading

@@ -75,7 +75,8 @@ from alignlib.data.twin import load_groundtruth
 from alignlib.metrics.retrieval import mean_rank_z, similarity_matrix
 from alignlib.experiments.dina.linear import gabor_tuning_overlap
 from alignlib.interpret.spectra import neighbour_correlation
-from alignlib.experiments.dina.workflow import find_run, run_spec
+from alignlib.experiments.dina.workflow import build_run_model, find_run, run_spec
+from alignlib.models.dina import WIDTH_PROFILES
 from alignlib.models.baselines import BASELINE_WIDTHS
 from alignlib import dryrun
 from alignlib.report import interval_column, interval_table, save_table, show_provenance
@@ -266,6 +267,44 @@ save_table(long[LONG_COLUMNS], "dina", "table1_full",
             "vgg_weights": vgg_weights, "vit_weights": vit_weights})
 save_table(summary, "dina", "table1_summary", {"profile": profile, "mice": mice, "seeds": seeds})
 
+# %% [markdown]
+# **How close the patience rule came to stopping a run early.** {glue:md}`t1_stall_rule` A run that
+# stalled almost that long *before* the epoch it kept was nearly stopped on a plateau it later left, so
+# a run that did stop might also have improved again after a longer wait, and a row's mean partly
+# reflects which seeds got past a plateau. Longest stall before the selected epoch, per trained run
+# (`alignlib.training.store.longest_stall`; `results/dina/table1_runs.csv`):
+# {glue:md}`t1_stalls_text`
+
+# %% tags=["remove-cell"]
+NEAR_PATIENCE = 0.8                 # a stall this share of the patience counts as "nearly stopped"
+run_table = pd.concat(
+    [run_costs({(name, s): r}).assign(mouse=m, group=g) for (m, g, name, s), r in all_runs.items()],
+    ignore_index=True)
+save_table(run_table, "dina", "table1_runs", {"profile": profile, "mice": mice, "seeds": seeds})
+_patience, _select = base["patience"], base["select"]
+glue("t1_patience", str(_patience), display=False)
+glue("t1_stall_rule", Markdown(
+    f"A run stops when its selection criterion ({_select.replace('_', ' ')}) has not improved for"
+    f" {_patience} epochs." if _patience else "This profile's runs have no patience rule."),
+    display=False)
+_stalls = run_table.longest_stall_before_best
+if _patience and _stalls.notna().any():
+    _near = run_table[_stalls >= NEAR_PATIENCE * _patience]
+    _fixed = run_table[_stalls.isna()]
+    _stalls_text = (
+        f"over the {int(_stalls.notna().sum())} runs that keep their best epoch, median"
+        f" {_stalls.median():.1f} epochs, longest {_stalls.max():.0f}; {len(_near)} run(s) stalled"
+        f" for at least {100 * NEAR_PATIENCE:.0f} % of the patience before their best epoch"
+        + (": " + "; ".join(f"{r.row}, {r.mouse}, seed {r.seed}: {r.longest_stall_before_best:.0f}"
+                            f" epochs, then improved until epoch {r.selected_epoch}"
+                            for r in _near.itertuples()) if len(_near) else "")
+        + "."
+        + (f" Left out: {len(_fixed)} run(s) that keep a fixed epoch rather than their best"
+           f" ({', '.join(sorted(set(_fixed.row)))}): no stall to measure." if len(_fixed) else ""))
+else:
+    _stalls_text = "no run of this profile stops by the patience rule."
+glue("t1_stalls_text", Markdown(_stalls_text), display=False)
+
 # %%
 top1 = summary[summary.k == 1].set_index("variant")
 
@@ -366,6 +405,19 @@ else:
 # The scaling leak fits the response z-scoring on all images before the split, test images included (the
 # official code fits a MinMaxScaler so); this book's default fits it on the training images only (the tests
 # check both).
+# {glue:md}`t1_linear_mlp_text`
+
+# %% tags=["remove-cell"]
+_hidden = WIDTH_PROFILES[base["width"]]["mlp_hidden"]
+_map_cells = int(np.prod(build_run_model(base, 8).neural_tower.map_size))
+glue("t1_linear_mlp_text", Markdown(
+    "The linear-MLP switch removes the GELU of this book's map MLP, which leaves one linear map"
+    f" `Linear(N, {_hidden}) -> Linear({_hidden}, {_map_cells})` (the {base['width']} widths;"
+    f" rank at most {min(_hidden, _map_cells)}). The official code's map is activation-free"
+    " too, but it is"
+    " `Linear(N, 2048) -> Linear(2048, 512) -> Linear(512, 256)`, reshaped to 8 x 32 and resized to"
+    " 16 x 64 (rank at most 256; `REFERENCE_NOTES.md`). The switch does not copy that shape, so it"
+    " measures the activation alone."), display=False)
 
 # %%
 not_in_profile("official code")
@@ -900,7 +952,9 @@ else:
 
 # %%
 not_in_profile("regularisation")
-reg_key = (first, "regularisation", "dropout 0.2 + weight decay 1e-2", seeds[0])
+reg, reg_mice = against_dina("regularisation")
+reg_name = "dropout 0.2 + weight decay 1e-2"
+reg_key = (first, "regularisation", reg_name, seeds[0])
 curves = {"DINA": all_runs[(first, "DINA", "DINA", seeds[0])][0]}
 if reg_key in all_runs:
     curves["regularised"] = all_runs[reg_key][0]
@@ -909,20 +963,62 @@ for name, r in curves.items():
     axes[0].plot(r.history.epoch, r.history.train_loss, marker="o", label=f"{name}: train")
     axes[0].plot(r.history.epoch, r.history.val_loss, ls="--", label=f"{name}: validation")
     axes[1].plot(r.history.epoch, r.history.val_top1, marker="o", label=name)
-axes[0].set(xlabel="epoch", ylabel="InfoNCE", title="loss")
+axes[0].set(xlabel="epoch", ylabel="InfoNCE", title=f"loss ({first}, seed {seeds[0]})")
 axes[1].set(xlabel="epoch", ylabel="validation top-1", title="retrieval")
 for a in axes:
     a.legend(fontsize=8)
+plt.show()
+if len(reg):
+    display(Markdown(f"On mouse/mice {', '.join(reg_mice)}, the mice the regularised row was"
+                     " trained on."))
+    display(reg.assign(**{
+        "top-1 (%)": interval_column(reg.reset_index(), "accuracy", digits=1, scale=100).to_numpy(),
+        "chance (%)": (100 * reg.chance).round(1),
+    })[["top-1 (%)", "chance (%)", "vs DINA (points)", "seeds resampled", "n_seeds", "converged"]])
 
-# %%
-glue("t1_regularised", t1("dropout 0.2 + weight decay 1e-2"), display=False)
+# %% tags=["remove-cell"]
+glue("t1_regularised", float(reg.loc[reg_name, "accuracy"]) if reg_name in reg.index
+     else float("nan"), display=False)
+if reg_name in reg.index:
+    _r = reg.loc[reg_name]
+    _d = hits_difference(long[long.mouse.isin(reg_mice)], reg_name, "DINA", ks=(1,)).iloc[0]
+    _side = ("above DINA" if _d.seeds_ci_low > 0 else "below DINA" if _d.seeds_ci_high < 0 else
+             "not separable from DINA")
+    _where = "this twin" if source == "twin" else "these recordings"
+    _per_seed = (long[long.variant.isin([reg_name, "DINA"]) & (long.k == 1)
+                      & long.mouse.isin(reg_mice) & long.selection.eq(base["select"])]
+                 .sort_values(["variant", "mouse", "seed"]))
+    _reg_stalls = run_table[run_table.row.isin([reg_name, "DINA"])
+                            & run_table.mouse.isin(reg_mice)].set_index(["row", "mouse", "seed"])
 
-glue("t1_regularised_text", Markdown(
-    f"Test top-1 of the regularised variant: {t1('dropout 0.2 + weight decay 1e-2'):.3f} (DINA: "
-    f"{t1('DINA'):.3f})."
-    if "regularisation" in groups else
-    "This profile has no regularised row (see the note above); the curves show DINA alone."),
-    display=False)
+    def _seed_text(variant: str) -> str:
+        return "; ".join(
+            f"{r.mouse} seed {int(r.seed)}: {100 * r.accuracy:.1f} % at epoch {int(r.epoch)}"
+            f" (longest stall before it"
+            f" {_reg_stalls.loc[(variant, r.mouse, r.seed), 'longest_stall_before_best']:.0f})"
+            for r in _per_seed[_per_seed.variant == variant].itertuples())
+
+    _reg_acc = _per_seed[_per_seed.variant == reg_name].accuracy
+    _reg_span = 100 * (_reg_acc.max() - _reg_acc.min())
+    _reg_near = int((_reg_stalls.loc[reg_name].longest_stall_before_best
+                     >= NEAR_PATIENCE * _patience).sum()) if _patience else 0
+    _reg_text = (
+        f"On {', '.join(reg_mice)} ({int(_r.n_seeds)} seeds), the regularised variant reaches test"
+        f" top-1 {100 * _r.accuracy:.1f} % against DINA's"
+        f" {100 * reg.loc['DINA', 'accuracy']:.1f} %:"
+        f" {_d.difference:+.1f} points [{_d.ci_low:+.1f}, {_d.ci_high:+.1f}] over test images,"
+        f" [{_d.seeds_ci_low:+.1f}, {_d.seeds_ci_high:+.1f}] with seeds resampled, so it is"
+        f" {_side} on {_where}. Per seed (top-1 at the epoch selected by"
+        f" {base['select'].replace('_', ' ')}; the stalls are the paragraph above's): regularised"
+        f" {_seed_text(reg_name)}. DINA {_seed_text('DINA')}."
+        f" The regularised seeds span {_reg_span:.1f} points, and {_reg_near} of"
+        f" {len(_reg_acc)} reached their epoch after a stall of at least"
+        f" {100 * NEAR_PATIENCE:.0f} % of the patience: the size of the difference depends on which"
+        " seeds got past a plateau, which is why the seeds-resampled interval is the one to read.")
+else:
+    _reg_text = ("This profile has no regularised row (see the note above); the curves show DINA"
+                 " alone.")
+glue("t1_regularised_text", Markdown(_reg_text), display=False)
 
 # %% [markdown]
 # {glue:md}`t1_regularised_text`

@@ -287,19 +287,44 @@ def generate_twin(out_dir: str | Path, config: TwinConfig | None = None, progres
     """Write the twin's image files, sessions, ground truth and ``twin_manifest.json``.
 
     With ``reuse_existing`` and a manifest in ``out_dir`` made from the same config whose files
-    are all present, nothing is regenerated and that manifest is returned.
+    are all present, nothing is regenerated and that manifest is returned. Two commands that ask for
+    the same folder at once (two pages, two test processes) take turns under the folder's lock
+    (``.twin.lock``): the second finds the first one's twin and reuses it. A read-only folder (a
+    shared, pre-generated twin) needs no lock: its twin is reused if it matches, else an error says so.
     """
-    from tqdm import tqdm
+    import os
+
+    from alignlib.paths import locked
 
     cfg = config or TwinConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if reuse_existing and (out / MANIFEST_NAME).exists():
-        old = load_manifest(out)
-        same_generator = json.loads((out / MANIFEST_NAME).read_text()).get("generator_version") == GENERATOR_VERSION
-        if same_generator and old.config == json.loads(json.dumps(cfg.to_dict())) \
-                and all((out / f).exists() for f in old.sha256):
-            return old
+    if not os.access(out, os.W_OK):
+        found = _matching_twin(out, cfg) if reuse_existing else None
+        if found is None:
+            raise PermissionError(f"the twin folder {out} is read-only and holds no twin of this configuration")
+        return found
+    with locked(out / ".twin.lock", f"the twin {out}"):
+        found = _matching_twin(out, cfg) if reuse_existing else None
+        return found if found is not None else _write_twin(out, cfg, progress)
+
+
+def _matching_twin(out: Path, cfg: TwinConfig) -> TwinManifest | None:
+    """The manifest of the twin in ``out`` when this generator made it from ``cfg`` and all its files are
+    present, else None."""
+    if not (out / MANIFEST_NAME).exists():
+        return None
+    old = load_manifest(out)
+    same_generator = json.loads((out / MANIFEST_NAME).read_text()).get("generator_version") == GENERATOR_VERSION
+    if same_generator and old.config == json.loads(json.dumps(cfg.to_dict())) \
+            and all((out / f).exists() for f in old.sha256):
+        return old
+    return None
+
+
+def _write_twin(out: Path, cfg: TwinConfig, progress: bool) -> TwinManifest:
+    """:func:`generate_twin`'s work, under its lock."""
+    from tqdm import tqdm
 
     natural_file, white_file = IMAGE_FILES[STIMSET_STEMS["natural"]], IMAGE_FILES[STIMSET_STEMS["whitened"]]
     natural, image_sources, used = natural_stimuli(cfg, image_stream(cfg))

@@ -308,15 +308,23 @@ def seed_accuracies(long: pd.DataFrame, k: int = 1) -> pd.DataFrame:
 
 def run_costs(runs: Mapping[tuple[str, int], tuple[DinaRun, str | None]]) -> pd.DataFrame:
     """What each trained run cost, from its run record: row, seed, training images, epochs run, the
-    selected epoch, converged, training seconds, seconds per epoch, threads/device, machine."""
+    selected epoch, converged, the longest stall of its selection criterion before the selected epoch
+    (:func:`alignlib.training.store.longest_stall`; NaN when the history lacks the criterion),
+    training seconds, seconds per epoch, threads/device, machine."""
+    from alignlib.training.store import longest_stall
+
     rows = []
     for (name, seed), (run, criterion) in runs.items():
         info = run.info
         crit = criterion or info["selected"]
         execution = info.get("execution", {})
+        min_delta = float(run.spec.config.get("fit", {}).get("min_delta", 0.0))
+        stall = (longest_stall(run.history[crit], crit, min_delta) if crit in run.history.columns
+                 else np.nan)
         rows.append({"row": name, "seed": seed, "n_train": info["split_sizes"]["train"],
                      "n_neurons": info["n_neurons"], "epochs_run": info["epochs_run"],
                      "selected_epoch": info["selections"][crit]["epoch"], "converged": run.converged,
+                     "longest_stall_before_best": stall,
                      "train_seconds": info.get("train_seconds", np.nan),
                      "seconds_per_epoch": info.get("train_seconds", np.nan) / max(info["epochs_run"], 1),
                      "threads": execution.get("threads"), "device": execution.get("device"),
