@@ -278,22 +278,26 @@ glue("abl_seeds_text", Markdown(
 # above; "at or below" counts as the smallest fraction tried). {glue:md}`abl_seeds_text`
 
 # %%
-# control: the same ablation on an untrained neural tower of the same architecture per mouse (drawn
-# from torch.manual_seed(seed)), kept as a derived result like the trained towers' curves
+# control: the same ablation on untrained neural towers of the same architecture, one per seed of
+# the trained towers (drawn from torch.manual_seed(seed): the same tower for every mouse of one size),
+# kept as derived results like the trained towers' curves
 ctrl_curves = pd.concat(
     [
-        ablation_of(untrained_neural_tower(d.z_responses.shape[1], cfg, seed), d)[0].assign(mouse=m)
-        for m, d in mouse_data.items()
+        ablation_of(untrained_neural_tower(d.z_responses.shape[1], cfg, s), d)[0].assign(
+            mouse=m, tower_seed=s)
+        for m, d in mouse_data.items() for s in seeds
     ],
     ignore_index=True,
 )
 ctrl_est = {
-    (m, sel): ablation.fraction_for_ssim(g, 0.9)
-    for (m, sel), g in ctrl_curves.groupby(["mouse", "selection"])
+    (m, s, sel): ablation.fraction_for_ssim(g, 0.9)
+    for (m, s, sel), g in ctrl_curves.groupby(["mouse", "tower_seed", "selection"])
 }
 ctrl_fr = pd.Series({k: e.value for k, e in ctrl_est.items()}).unstack()
 ctrl_pct = pd.Series({k: e.label() for k, e in ctrl_est.items()}).unstack()
-ctrl_slower = (ctrl_fr["random"] - ctrl_fr["sorted"]).reindex(mice)
+ctrl_pct.index.names = ["mouse", "untrained tower seed"]
+# each mouse's control gap averaged over the control seeds (as the trained gap over its seeds)
+ctrl_slower = (ctrl_fr["random"] - ctrl_fr["sorted"]).groupby(level=0).mean().reindex(mice)
 # an input-blind control: every selection reaches the level at the smallest fraction tried
 ctrl_blind = all(e.kind == "at or below" for e in ctrl_est.values())
 # trained minus untrained gap, paired per mouse (the trained gap averaged over the mouse's seeds),
@@ -368,19 +372,22 @@ if ctrl_blind:
     )
 elif ctrl_judged:
     ctrl_text = (
-        f"untrained-tower control: random minus ranked {100 * ctrl_slower.mean():+.1f} points;"
-        f" trained minus untrained gap {learned_gap:+.1f} [{learned_lo:+.1f}, {learned_hi:+.1f}]"
-        " (95 % t interval over mice)"
+        f"untrained-tower control (seeds {', '.join(map(str, seeds))}): random minus ranked"
+        f" {100 * ctrl_slower.mean():+.1f} points; trained minus untrained gap {learned_gap:+.1f}"
+        f" [{learned_lo:+.1f}, {learned_hi:+.1f}] (95 % t interval over mice)"
+        + ("; untrained towers show the larger gap, so the gap is not learned" if learned_hi < 0
+           else "")
     )
     _learned_reading = (
-        " An untrained tower of the same architecture shows a larger gap than the trained ones, so"
+        " Untrained towers of the same architecture show a larger gap than the trained ones, so"
         " the ranking's advantage is not something training put into the tower." if learned_hi < 0
-        else " Training widens the gap beyond the untrained tower's." if learned_lo > 0
+        else " Training widens the gap beyond the untrained towers'." if learned_lo > 0
         else " The trained and untrained gaps are not separable, so the gap is not shown to be"
         " learned.")
     _ctrl_md = (
-        f"Random minus ranked is {100 * ctrl_slower.mean():+.1f} points on it; the trained towers'"
-        f" gap minus the untrained tower's is {learned_gap:+.1f} points [{learned_lo:+.1f},"
+        f"Random minus ranked is {100 * ctrl_slower.mean():+.1f} points on them; the trained"
+        " towers'"
+        f" gap minus the untrained towers' is {learned_gap:+.1f} points [{learned_lo:+.1f},"
         f" {learned_hi:+.1f}] (paired per mouse, 95 % t interval over mice)." + _learned_reading
         + _energy
     )
@@ -391,9 +398,15 @@ ctrl_text += (
     f"; energy control: random minus ranked share of the input energy at the crossing {e_gap:+.1f}"
     f" points [{e_lo:+.1f}, {e_hi:+.1f}]" if energy_judged else "; energy control not judged"
 )
+if energy_judged and e_hi < 0:
+    ctrl_text += (": the ranking's advantage is the input energy it keeps, which does not support"
+                  " reading it as a small subset of key neurons")
 glue("abl_ctrl_text", Markdown(
-    "**Control.** The same ablation on an untrained neural tower of the same architecture (drawn"
-    " from the page's seed for each mouse). " + _ctrl_md
+    "**Control.** The same ablation on untrained neural towers of the same architecture, one per"
+    f" seed of the trained towers ({', '.join(map(str, seeds))}"
+    + ("; the same towers for every mouse, since the mice have the same number of neurons"
+       if len({d.z_responses.shape[1] for d in mouse_data.values()}) == 1 else "")
+    + "), each mouse's gap averaged over them. " + _ctrl_md
     + " The ledger judges the claim as the paper states it (ranked against random subsets on the"
     " trained towers) and gives this control beside the verdict."
 ), display=False)

@@ -281,12 +281,12 @@ run_table = pd.concat(
     [run_costs({(name, s): r}).assign(mouse=m, group=g) for (m, g, name, s), r in all_runs.items()],
     ignore_index=True)
 save_table(run_table, "dina", "table1_runs", {"profile": profile, "mice": mice, "seeds": seeds})
-_patience, _select = base["patience"], base["select"]
+_patience = base["patience"]
+_select = base["select"].replace("val_", "validation ").replace("_", " ")
 glue("t1_patience", str(_patience), display=False)
 glue("t1_stall_rule", Markdown(
-    f"A run stops when its selection criterion ({_select.replace('_', ' ')}) has not improved for"
-    f" {_patience} epochs." if _patience else "This profile's runs have no patience rule."),
-    display=False)
+    f"A run stops when its selection criterion ({_select}) has not improved for {_patience} epochs."
+    if _patience else "This profile's runs have no patience rule."), display=False)
 _stalls = run_table.longest_stall_before_best
 if _patience and _stalls.notna().any():
     _near = run_table[_stalls >= NEAR_PATIENCE * _patience]
@@ -984,7 +984,7 @@ if reg_name in reg.index:
     _d = hits_difference(long[long.mouse.isin(reg_mice)], reg_name, "DINA", ks=(1,)).iloc[0]
     _side = ("above DINA" if _d.seeds_ci_low > 0 else "below DINA" if _d.seeds_ci_high < 0 else
              "not separable from DINA")
-    _where = "this twin" if source == "twin" else "these recordings"
+    _where = "these recordings" if real else "this twin"
     _per_seed = (long[long.variant.isin([reg_name, "DINA"]) & (long.k == 1)
                       & long.mouse.isin(reg_mice) & long.selection.eq(base["select"])]
                  .sort_values(["variant", "mouse", "seed"]))
@@ -1009,7 +1009,7 @@ if reg_name in reg.index:
         f" {_d.difference:+.1f} points [{_d.ci_low:+.1f}, {_d.ci_high:+.1f}] over test images,"
         f" [{_d.seeds_ci_low:+.1f}, {_d.seeds_ci_high:+.1f}] with seeds resampled, so it is"
         f" {_side} on {_where}. Per seed (top-1 at the epoch selected by"
-        f" {base['select'].replace('_', ' ')}; the stalls are the paragraph above's): regularised"
+        f" {_select}; the stalls are the paragraph above's): regularised"
         f" {_seed_text(reg_name)}. DINA {_seed_text('DINA')}."
         f" The regularised seeds span {_reg_span:.1f} points, and {_reg_near} of"
         f" {len(_reg_acc)} reached their epoch after a stall of at least"
