@@ -295,15 +295,20 @@ if _patience and _stalls.notna().any():
         f"over the {int(_stalls.notna().sum())} runs that keep their best epoch, median"
         f" {_stalls.median():.1f} epochs, longest {_stalls.max():.0f}; {len(_near)} run(s) stalled"
         f" for at least {100 * NEAR_PATIENCE:.0f} % of the patience before their best epoch"
-        + (": " + "; ".join(f"{r.row}, {r.mouse}, seed {r.seed}: {r.longest_stall_before_best:.0f}"
-                            f" epochs, then improved until epoch {r.selected_epoch}"
-                            for r in _near.itertuples()) if len(_near) else "")
-        + "."
+        + (" (the table below)" if len(_near) else "") + "."
         + (f" Left out: {len(_fixed)} run(s) that keep a fixed epoch rather than their best"
            f" ({', '.join(sorted(set(_fixed.row)))}): no stall to measure." if len(_fixed) else ""))
 else:
     _stalls_text = "no run of this profile stops by the patience rule."
 glue("t1_stalls_text", Markdown(_stalls_text), display=False)
+
+# %% tags=["hide-input"]
+if _patience and _stalls.notna().any() and len(_near):
+    display(_near.sort_values(["group", "row", "mouse", "seed"])[
+        ["row", "mouse", "seed", "longest_stall_before_best", "selected_epoch", "epochs_run"]
+    ].rename(columns={"longest_stall_before_best": "longest stall before best (epochs)",
+                      "selected_epoch": "selected epoch", "epochs_run": "epochs run"})
+     .set_index(["row", "mouse", "seed"]))
 
 # %%
 top1 = summary[summary.k == 1].set_index("variant")
