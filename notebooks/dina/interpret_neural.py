@@ -279,8 +279,8 @@ glue("abl_seeds_text", Markdown(
 
 # %%
 # control: the same ablation on untrained neural towers of the same architecture, one per seed of
-# the trained towers (drawn from torch.manual_seed(seed): the same tower for every mouse of one size),
-# kept as derived results like the trained towers' curves
+# the trained towers (drawn from torch.manual_seed(seed): the same tower for every mouse of one
+# size), kept as derived results like the trained towers' curves
 ctrl_curves = pd.concat(
     [
         ablation_of(untrained_neural_tower(d.z_responses.shape[1], cfg, s), d)[0].assign(
