@@ -35,7 +35,7 @@ book: install
 	$(PY) -m alignlib book --profile $(PROFILE) --workers $(WORKERS)
 
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 clean:
 	rm -rf _build book/executed runs results/*/

@@ -207,37 +207,36 @@ def test_reuse_only_when_config_and_generator_match(twin, monkeypatch):
     assert manifest.stat().st_mtime_ns != before, "a new generator version must regenerate"
 
 
-def test_two_processes_asking_for_one_twin_write_it_once(tmp_path):
-    """Two commands generating the same twin folder at once: one writes it under the folder's lock,
-    the other waits and reuses it (the page tests of two pytest workers, two pages of the book)."""
-    import multiprocessing as mp
+def test_two_commands_asking_for_one_twin_write_it_once(tmp_path):
+    """Two callers generating the same twin folder at once (the lock is a file lock, so threads wait
+    for each other as processes do): one writes it under the folder's lock, the other waits and
+    reuses it (the page tests of two pytest workers, two pages of the book)."""
+    from concurrent.futures import ThreadPoolExecutor
 
     cfg = T.TwinConfig(**TINY, n_natural_mice=1, n_whitened_mice=0, n_8d_mice=0)
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(2) as pool:
-        manifests = pool.starmap(_twin_mtimes, [(str(tmp_path), cfg)] * 2)
-    assert manifests[0] == manifests[1], "both saw the same files: the twin was written once"
-    assert T.load_manifest(tmp_path).sha256 == manifests[0][1]
+
+    def make(_):
+        m = T.generate_twin(tmp_path, cfg, progress=False)
+        return (tmp_path / T.MANIFEST_NAME).stat().st_mtime_ns, m.sha256
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(make, range(2))
+    assert first == second, "both saw the same files: the twin was written once"
 
 
-def _twin_mtimes(out: str, cfg) -> tuple[int, dict]:
-    from pathlib import Path
-
-    m = T.generate_twin(out, cfg, progress=False)
-    return (Path(out) / T.MANIFEST_NAME).stat().st_mtime_ns, m.sha256
-
-
-def test_read_only_twin_is_reused_and_a_missing_one_is_named(twin, tmp_path, monkeypatch):
+def test_read_only_twin_is_reused_and_a_missing_one_is_named(tmp_path, monkeypatch):
     """A folder this process cannot write (a shared, pre-generated twin; simulated, since root may write
     anywhere): a matching twin is reused without taking the lock, a missing one is an error naming it."""
     import os
 
+    cfg = T.TwinConfig(**TINY, n_natural_mice=1, n_whitened_mice=0, n_8d_mice=0)
+    made = T.generate_twin(tmp_path / "made", cfg, progress=False)
     monkeypatch.setattr(os, "access", lambda path, mode: False)
-    again = T.generate_twin(twin.out_dir, T.TwinConfig(**TINY), progress=False)
-    assert again.sha256 == twin.sha256
+    assert T.generate_twin(tmp_path / "made", cfg, progress=False).sha256 == made.sha256
+    (tmp_path / "empty").mkdir()
     with pytest.raises(PermissionError, match="read-only and holds no twin"):
-        T.generate_twin(tmp_path, T.TwinConfig(**TINY), progress=False)
-    assert not (tmp_path / ".twin.lock").exists()
+        T.generate_twin(tmp_path / "empty", cfg, progress=False)
+    assert not (tmp_path / "empty" / ".twin.lock").exists()
 
 
 def test_legacy_stimuli_reproduce_version_1_images(tmp_path):
