@@ -345,6 +345,20 @@ def against_dina(group: str) -> tuple[pd.DataFrame, list]:
     return table, shared
 
 
+def show_against_dina(table: pd.DataFrame, mice: list, trained_on: str, columns: list) -> None:
+    """Show a section's :func:`against_dina` table: which mice it compares on, then the
+    ``columns`` asked for, among them top-1 (%) with its interval and chance (%); nothing for an
+    empty section."""
+    if not len(table):
+        return
+    display(Markdown(f"On mouse/mice {', '.join(mice)}, the mice {trained_on} trained on."))
+    display(table.assign(**{
+        "top-1 (%)": interval_column(table.reset_index(), "accuracy", digits=1,
+                                     scale=100).to_numpy(),
+        "chance (%)": (100 * table.chance).round(1),
+    })[columns])
+
+
 glue("t1_chance", float(top1.chance.iloc[0]), display=False)
 glue("t1_n_test", int(long.n_test.dropna().iloc[0]), display=False)
 for name, key in [
@@ -435,12 +449,8 @@ def audit_t1(name: str) -> float:
 
 
 dina_top1 = audit_t1("DINA")
-if len(audit):
-    display(Markdown(f"On mouse/mice {', '.join(audit_mice)}, the mice every row of this section"
-                     " was trained on."))
-    display(audit.assign(**{"top-1 (%)": interval_column(audit.reset_index(), "accuracy", digits=1,
-                                                          scale=100).to_numpy()})
-            [["top-1 (%)", "vs DINA (points)", "seeds resampled", "n_seeds", "converged"]])
+show_against_dina(audit, audit_mice, "every row of this section was",
+                  ["top-1 (%)", "vs DINA (points)", "seeds resampled", "n_seeds", "converged"])
 
 # %%
 leak = audit_t1("scaling-leak")
@@ -525,13 +535,8 @@ top10 = {k: float(v[:10].sum()) for k, v in spectra.items()}
 for name in ("DINA", "reconstruction", "classification"):
     glue(f"t1_obj_{name}", obj_t1(name), display=False)
     glue(f"t1_top10var_{name}", top10.get(f"{name}: image maps", float("nan")), display=False)
-if len(obj):
-    display(Markdown(f"On mouse/mice {', '.join(obj_mice)}, the mice every row of this section"
-                     " was trained on."))
-    display(obj.assign(**{
-        "top-1 (%)": interval_column(obj.reset_index(), "accuracy", digits=1, scale=100).to_numpy(),
-        "chance (%)": (100 * obj.chance).round(1),
-    })[["top-1 (%)", "chance (%)", "vs DINA (points)", "n_seeds", "converged"]])
+show_against_dina(obj, obj_mice, "every row of this section was",
+                  ["top-1 (%)", "chance (%)", "vs DINA (points)", "n_seeds", "converged"])
 
 # %%
 _tv = {n: top10.get(f"{n}: image maps", float("nan"))
@@ -973,13 +978,9 @@ axes[1].set(xlabel="epoch", ylabel="validation top-1", title="retrieval")
 for a in axes:
     a.legend(fontsize=8)
 plt.show()
-if len(reg):
-    display(Markdown(f"On mouse/mice {', '.join(reg_mice)}, the mice the regularised row was"
-                     " trained on."))
-    display(reg.assign(**{
-        "top-1 (%)": interval_column(reg.reset_index(), "accuracy", digits=1, scale=100).to_numpy(),
-        "chance (%)": (100 * reg.chance).round(1),
-    })[["top-1 (%)", "chance (%)", "vs DINA (points)", "seeds resampled", "n_seeds", "converged"]])
+show_against_dina(reg, reg_mice, "the regularised row was",
+                  ["top-1 (%)", "chance (%)", "vs DINA (points)", "seeds resampled", "n_seeds",
+                   "converged"])
 
 # %% tags=["remove-cell"]
 glue("t1_regularised", float(reg.loc[reg_name, "accuracy"]) if reg_name in reg.index
